@@ -1,0 +1,162 @@
+"""A relay on a writable binary point, every command verified by reading it back.
+
+The relay keeps only the latest demand: if the rules change their mind while a command is
+being verified, the next command is the newest wish, not a queue of stale ones. A write
+that fails, or a read-back that does not show the commanded state within
+``verify_timeout``, is re-sent ``retries`` times; then the relay raises its own fault
+alarm and keeps trying at a slower pace until the output obeys, which clears the alarm.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from drivers.base import Driver, WriteError
+from gateway.core.events import Event, EventSink, alarm_event
+from rules.effects import RelayDemand
+
+_logger = logging.getLogger(__name__)
+
+_READBACK_INTERVAL = 0.05
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RelaySpec:
+    name: str
+    device: str
+    point: str
+    resting: bool = False
+    verify_timeout: float = 2.0
+    retries: int = 2
+    retry_after: float = 5.0
+
+    @property
+    def fault_alarm_id(self) -> str:
+        return f"actuator.{self.name}.fault"
+
+
+def _word(state: bool | None) -> str:
+    return {True: "on", False: "off", None: "unknown"}[state]
+
+
+class Relay:
+    def __init__(self, spec: RelaySpec, driver: Driver, sink: EventSink) -> None:
+        self.spec = spec
+        self._driver = driver
+        self._sink = sink
+        self._demand: RelayDemand | None = None
+        self._actual: bool | None = None
+        self._faulted = False
+        self._wake = asyncio.Event()
+
+    @property
+    def state(self) -> bool | None:
+        """The last state confirmed by read-back; ``None`` until one is known."""
+        return self._actual
+
+    @property
+    def faulted(self) -> bool:
+        return self._faulted
+
+    def request(self, demand: RelayDemand) -> None:
+        if demand != self._demand:
+            self._demand = demand
+            self._wake.set()
+
+    async def run(self) -> None:
+        # Learn the output's real state first, so that a restart neither re-sends nor
+        # reports a command the output already obeys.
+        self._actual = await self._read_back()
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.spec.retry_after)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            demand = self._demand
+            if demand is None:
+                continue
+            if demand.state == self._actual:
+                self._clear_fault()
+                continue
+            await self._drive(demand)
+
+    async def _drive(self, demand: RelayDemand) -> None:
+        failure = ""
+        started = time.monotonic()
+        for attempt in range(1, self.spec.retries + 2):
+            try:
+                await self._driver.write(self.spec.point, demand.state)
+            except WriteError as err:
+                failure = f"write failed: {err}"
+                _logger.warning("relay %s attempt %d: %s", self.spec.name, attempt, failure)
+                continue
+            seen = await self._verify(demand.state)
+            if seen == demand.state:
+                self._actual = seen
+                elapsed_ms = round((time.monotonic() - started) * 1000)
+                self._emit(
+                    Event("actuator.switched", self._body(demand, attempt, elapsed_ms, True))
+                )
+                self._clear_fault()
+                return
+            self._actual = seen
+            failure = (f"read-back shows {_word(seen)} {self.spec.verify_timeout:g} s after "
+                       f"commanding {_word(demand.state)}")
+            _logger.warning("relay %s attempt %d: %s", self.spec.name, attempt, failure)
+        elapsed_ms = round((time.monotonic() - started) * 1000)
+        events = [Event("actuator.failed", {
+            **self._body(demand, self.spec.retries + 1, elapsed_ms, False), "error": failure})]
+        if not self._faulted:
+            self._faulted = True
+            events.append(alarm_event(
+                raised=True, alarm_id=self.spec.fault_alarm_id, level="fault",
+                message=f"relay {self.spec.name} does not obey: {failure}", ts=time.time(),
+                point=f"{self.spec.device}.{self.spec.point}",
+            ))
+        self._emit(*events)
+
+    async def _verify(self, expected: bool) -> bool | None:
+        deadline = time.monotonic() + self.spec.verify_timeout
+        seen = await self._read_back()
+        while seen != expected and time.monotonic() < deadline:
+            await asyncio.sleep(_READBACK_INTERVAL)
+            seen = await self._read_back()
+        return seen
+
+    async def _read_back(self) -> bool | None:
+        samples = await self._driver.read([self.spec.point])
+        if not samples or not samples[0].is_good:
+            return None
+        return bool(samples[0].value)
+
+    def _clear_fault(self) -> None:
+        if not self._faulted:
+            return
+        self._faulted = False
+        self._emit(alarm_event(
+            raised=False, alarm_id=self.spec.fault_alarm_id, level="fault",
+            message=f"relay {self.spec.name} obeys again", ts=time.time(),
+            point=f"{self.spec.device}.{self.spec.point}",
+        ))
+
+    def _body(
+        self, demand: RelayDemand, attempts: int, elapsed_ms: int, verified: bool
+    ) -> dict[str, object]:
+        return {"actuator": {
+            "name": self.spec.name,
+            "kind": "relay",
+            "point": f"{self.spec.device}.{self.spec.point}",
+            "state": _word(demand.state),
+            "resting": demand.state == self.spec.resting,
+            "verified": verified,
+            "attempts": attempts,
+            "elapsed_ms": elapsed_ms,
+            "causes": list(demand.causes),
+        }}
+
+    def _emit(self, *events: Event) -> None:
+        self._sink.emit(list(events))

@@ -1,0 +1,107 @@
+"""The gateway assembled: outbox, uplink, rules, relays, drivers, pollers.
+
+Each long-lived resource enters an ``AsyncExitStack`` in that order and leaves it in the
+reverse one, so the pollers stop before the relays, and the outbox closes last, after the
+uplink had its chance to flush.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from actuators.relay import Relay, RelaySpec
+from drivers import registry
+from drivers.base import Driver
+from gateway.config.settings import GatewaySettings
+from gateway.core.pipeline import Pipeline
+from gateway.core.poller import Poller
+from gateway.core.samples import point_id
+from gateway.storage.outbox import Outbox
+from gateway.uplink.mqtt import MqttUplink
+from gateway.uplink.topics import Topics
+from rules.effects import EffectPlanner
+from rules.engine import RuleEngine
+
+_logger = logging.getLogger(__name__)
+
+OUTBOX_FILE = "outbox.sqlite3"
+
+
+class Gateway:
+    def __init__(self, settings: GatewaySettings) -> None:
+        self.settings = settings
+        self.pollers: list[Poller] = []
+        self.relays: dict[str, Relay] = {}
+        self.uplink: MqttUplink | None = None
+        self.outbox: Outbox | None = None
+        self.engine: RuleEngine | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        async with self._running():
+            _logger.info("gateway ready: %d devices, %d relays",
+                         len(self.pollers), len(self.relays))
+            await stop.wait()
+            _logger.info("gateway stopping")
+
+    @property
+    def settled(self) -> bool:
+        """No alarm active, every relay at rest and verified, nothing left to send."""
+        return (
+            self.engine is not None and self.outbox is not None
+            and not self.engine.active and self.outbox.count() == 0
+            and all(r.state == r.spec.resting for r in self.relays.values())
+        )
+
+    @contextlib.asynccontextmanager
+    async def _running(self) -> AsyncIterator[None]:
+        s = self.settings
+        async with contextlib.AsyncExitStack() as stack:
+            outbox = stack.enter_context(Outbox.open(
+                s.gateway.data_dir / OUTBOX_FILE, {"site": s.gateway.site, "gateway": s.gateway.id}
+            ))
+            self.outbox = outbox
+            topics = Topics(s.mqtt.topic_prefix, s.gateway.site, s.gateway.id)
+            self.uplink = await stack.enter_async_context(
+                MqttUplink(s.mqtt, s.mqtt_client_id, topics, outbox)
+            )
+
+            units = {f"{d.name}.{p.key}": p.unit for d in s.devices for p in d.point_infos()}
+            self.engine = engine = RuleEngine(
+                t.to_spec(zone.name, units.get(t.point))
+                for zone in s.zones for t in zone.thresholds
+            )
+            drivers: dict[str, Driver] = {}
+            for device in s.devices:
+                drivers[device.name] = registry.create(device)
+                stack.push_async_callback(drivers[device.name].close)
+
+            for r in s.relays:
+                spec = RelaySpec(name=r.name, device=r.device, point=r.point, resting=r.resting,
+                                 verify_timeout=r.verify_timeout, retries=r.retries)
+                self.relays[r.name] = Relay(spec, drivers[r.device], outbox)
+            planner = EffectPlanner(
+                (e.to_spec() for e in s.effects), {r.name: r.resting for r in s.relays}
+            )
+            pipeline = Pipeline(engine, planner, self.relays, outbox)
+            self.pollers = [
+                Poller(d.name, drivers[d.name], d.poll_interval,
+                       [point_id(d.name, p.key) for p in d.point_infos()], pipeline)
+                for d in s.devices
+            ]
+
+            tasks = [asyncio.create_task(r.run(), name=f"relay-{n}")
+                     for n, r in self.relays.items()]
+            tasks += [asyncio.create_task(p.run(), name=f"poll-{p.name}") for p in self.pollers]
+            stack.push_async_callback(_cancel_all, tasks)
+            yield
+
+
+async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    for result in await asyncio.gather(*tasks, return_exceptions=True):
+        if isinstance(result, Exception):
+            _logger.error("task ended with %r", result)

@@ -1,0 +1,1 @@
+"""The ``cellsafe`` command line."""

@@ -1,0 +1,108 @@
+"""``cellsafe``: run the gateway, check a config file, run the simulator or the demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from gateway import __version__
+from gateway.cli import logs
+from gateway.config import ConfigError, GatewaySettings, load_settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="cellsafe", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"cellsafe {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run the gateway")
+    run.add_argument("--config", "-c", type=Path, required=True, help="gateway TOML file")
+
+    check = commands.add_parser("check-config", help="validate a config file and summarise it")
+    check.add_argument("config", type=Path)
+
+    sim = commands.add_parser("sim", help="run the warehouse simulator on its own")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=5020)
+    sim.add_argument("--scenario", default="hot_zone",
+                     help="scenario name or TOML file (default: hot_zone)")
+    sim.add_argument("--speed", type=float, default=1.0, help="simulated seconds per second")
+
+    demo = commands.add_parser("demo", help="play the hot-zone scenario end to end")
+    demo.add_argument("--config", "-c", type=Path, default=Path("config/example.toml"))
+    demo.add_argument("--scenario", default="hot_zone")
+    demo.add_argument("--speed", type=float, default=1.0)
+
+    args = parser.parse_args(argv)
+    match args.command:
+        case "run":
+            return _run(args.config)
+        case "check-config":
+            return _check(args.config)
+        case "sim":
+            from simulators.cli import run_simulator
+
+            logs.configure()
+            return run_simulator(args.host, args.port, args.scenario, args.speed)
+        case "demo":
+            from gateway.cli.demo import run_demo
+
+            return run_demo(args.config, args.scenario, args.speed)
+    return 2
+
+
+def _load(path: Path) -> GatewaySettings | None:
+    try:
+        return load_settings(path)
+    except ConfigError as err:
+        for line in err.lines():
+            print(line, file=sys.stderr)
+        return None
+
+
+def _check(path: Path) -> int:
+    settings = _load(path)
+    if settings is None:
+        return 1
+    from gateway.cli.summary import summarise
+
+    print(summarise(settings, path))
+    return 0
+
+
+def _run(path: Path) -> int:
+    settings = _load(path)
+    if settings is None:
+        return 1
+    logs.configure(settings.log.level, settings.log.format)
+    from gateway.app import Gateway
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await Gateway(settings).run(stop)
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        _event_loop_run(serve())
+    return 0
+
+
+def _event_loop_run(coro: object) -> None:
+    """uvloop where it is installed: it roughly doubles Modbus request throughput."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(coro)  # type: ignore[arg-type]
+    else:
+        uvloop.run(coro)  # type: ignore[arg-type]

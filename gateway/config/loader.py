@@ -1,0 +1,101 @@
+"""Read a TOML file into ``GatewaySettings``, or fail with one line per problem.
+
+A problem line names the file and the key path (``example.toml: devices[2].points[0].address:
+must be 0..65535``) so that a plant engineer never has to read a traceback.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_settings import SettingsConfigDict
+
+from drivers import registry
+from gateway.config.settings import GatewaySettings
+from gateway.config.validators import Problem, check_references
+
+_SECRET_KEYS = (("mqtt", "password"),)
+
+
+class ConfigError(Exception):
+    def __init__(self, source: str, problems: Sequence[Problem]) -> None:
+        self.source = source
+        self.problems = list(problems)
+        super().__init__("\n".join(self.lines()))
+
+    def lines(self) -> list[str]:
+        return [f"{self.source}: {p.path}: {p.message}" if p.path else f"{self.source}: {p.message}"
+                for p in self.problems]
+
+
+def load_settings(path: Path | str) -> GatewaySettings:
+    path = Path(path)
+    source = path.name
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise ConfigError(source, [Problem("", f"cannot read: {err.strerror}")]) from err
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(source, [Problem("", f"not valid TOML: {err}")]) from err
+
+    problems = [
+        Problem(".".join(keys), "secrets do not belong in the config file; set "
+                f"CELLSAFE_{'__'.join(keys).upper()} or a systemd credential")
+        for keys in _SECRET_KEYS
+        if _dig(raw, keys) is not None
+    ]
+    if problems:
+        raise ConfigError(source, problems)
+
+    settings_cls = type(
+        "FileSettings", (GatewaySettings,), {"model_config": SettingsConfigDict(toml_file=path)}
+    )
+    try:
+        settings: GatewaySettings = settings_cls()
+    except ValidationError as err:
+        raise ConfigError(source, [_problem(e) for e in err.errors()]) from err
+    problems = check_references(settings)
+    if problems:
+        raise ConfigError(source, problems)
+    return settings
+
+
+def _dig(data: dict[str, Any], keys: Sequence[str]) -> Any:
+    node: Any = data
+    for key in keys:
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def format_loc(loc: Sequence[int | str]) -> str:
+    """``('devices', 2, 'modbus_tcp', 'port')`` -> ``devices[2].port``."""
+    drivers = set(registry.names())
+    out = ""
+    previous: int | str | None = None
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif isinstance(previous, int) and part in drivers:
+            pass  # the tag pydantic adds for a discriminated union member
+        else:
+            out += f".{part}" if out else part
+        previous = part
+    return out
+
+
+def _problem(error: Any) -> Problem:
+    message = error["msg"]
+    match error["type"]:
+        case "extra_forbidden":
+            message = "unknown key"
+        case "missing":
+            message = "required key is missing"
+        case "value_error":
+            message = message.removeprefix("Value error, ")
+    return Problem(format_loc(error["loc"]), message)

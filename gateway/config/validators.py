@@ -1,0 +1,88 @@
+"""Checks that span tables: every reference must name something that exists.
+
+Each problem carries the key path of the offending value, so that the engineer is sent to
+the line to fix, e.g. ``relays[0].point: 'fan9' is not a point of device 'relay-module'``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+
+from drivers.base import PointInfo
+from gateway.config.settings import GatewaySettings
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    path: str
+    message: str
+
+
+def _duplicates(names: Iterable[str], table: str) -> list[Problem]:
+    seen: set[str] = set()
+    problems = []
+    for index, name in enumerate(names):
+        if name in seen:
+            problems.append(Problem(f"{table}[{index}].name", f"{name!r} is used twice"))
+        seen.add(name)
+    return problems
+
+
+def check_references(settings: GatewaySettings) -> list[Problem]:
+    problems: list[Problem] = []
+    problems += _duplicates((d.name for d in settings.devices), "devices")
+    problems += _duplicates((z.name for z in settings.zones), "zones")
+    problems += _duplicates((r.name for r in settings.relays), "relays")
+
+    points: dict[str, PointInfo] = {
+        f"{d.name}.{p.key}": p for d in settings.devices for p in d.point_infos()
+    }
+    devices = {d.name: d for d in settings.devices}
+
+    alarm_ids: list[str] = []
+    for z, zone in enumerate(settings.zones):
+        keys: set[str] = set()
+        for t, threshold in enumerate(zone.thresholds):
+            path = f"zones[{z}].thresholds[{t}]"
+            info = points.get(threshold.point)
+            if info is None:
+                problems.append(Problem(f"{path}.point", f"unknown point {threshold.point!r}"
+                                        f"{_known(points)}"))
+            elif info.binary:
+                problems.append(Problem(f"{path}.point",
+                                        f"{threshold.point!r} is binary; limits need a number"))
+            if threshold.key in keys:
+                problems.append(Problem(f"{path}.name",
+                                        f"{threshold.key!r} is used twice in zone {zone.name!r}"))
+            keys.add(threshold.key)
+            alarm_ids += threshold.to_spec(zone.name).alarm_ids()
+
+    for r, relay in enumerate(settings.relays):
+        device = devices.get(relay.device)
+        if device is None:
+            problems.append(Problem(f"relays[{r}].device", f"unknown device {relay.device!r}"))
+            continue
+        info = points.get(f"{relay.device}.{relay.point}")
+        if info is None or not (info.binary and info.writable):
+            problems.append(Problem(f"relays[{r}].point",
+                                    f"{relay.point!r} is not a coil of device {relay.device!r}"))
+
+    relays = {r.name for r in settings.relays}
+    for e, effect in enumerate(settings.effects):
+        if effect.relay not in relays:
+            problems.append(Problem(f"effects[{e}].relay", f"unknown relay {effect.relay!r}"))
+        for w, pattern in enumerate(effect.when):
+            if not any(fnmatchcase(a, pattern) for a in alarm_ids):
+                problems.append(Problem(f"effects[{e}].when[{w}]",
+                                        f"{pattern!r} matches no alarm of any zone"))
+    return problems
+
+
+def _known(points: dict[str, PointInfo]) -> str:
+    if not points:
+        return " (no device has points)"
+    names = sorted(points)
+    more = f", ... {len(names) - 6} more" if len(names) > 6 else ""
+    return f" (known: {', '.join(names[:6])}{more})"

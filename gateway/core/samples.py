@@ -1,0 +1,50 @@
+"""A sample is one reading of one point: the unit that drivers hand to the rules."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+Value = float | bool
+
+
+class Quality(enum.Enum):
+    GOOD = "good"
+    BAD = "bad"
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """``point`` is the stable point id ``"<device>.<key>"``; ``ts`` is Unix time in seconds.
+
+    A bad sample carries no value, only the reason, so that nothing downstream can
+    mistake a failed read for a reading.
+    """
+
+    point: str
+    value: Value | None
+    quality: Quality
+    ts: float
+    reason: str | None = None
+
+    @classmethod
+    def good(cls, point: str, value: Value, ts: float) -> Sample:
+        return cls(point, value, Quality.GOOD, ts)
+
+    @classmethod
+    def bad(cls, point: str, ts: float, reason: str) -> Sample:
+        return cls(point, None, Quality.BAD, ts, reason)
+
+    @property
+    def is_good(self) -> bool:
+        return self.quality is Quality.GOOD
+
+
+def point_id(device: str, key: str) -> str:
+    return f"{device}.{key}"
+
+
+class SampleHandler(Protocol):
+    def __call__(self, samples: Sequence[Sample], /) -> None: ...

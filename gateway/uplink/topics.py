@@ -1,0 +1,25 @@
+"""The topic scheme: everything a gateway says lives under ``<prefix>/<site>/<gateway>/``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    prefix: str
+    site: str
+    gateway: str
+
+    @property
+    def base(self) -> str:
+        return f"{self.prefix}/{self.site}/{self.gateway}"
+
+    def event(self, category: str) -> str:
+        """Alarm, actuator, ... events: QoS 1, not retained, one message per event."""
+        return f"{self.base}/events/{category}"
+
+    @property
+    def status(self) -> str:
+        """Retained presence: ``online`` while connected, ``offline`` by will or on stop."""
+        return f"{self.base}/state/status"

@@ -1,0 +1,1 @@
+"""Local decisions: limits on samples become alarms, alarms become desired relay states."""

@@ -1,0 +1,1 @@
+"""Device simulators with warehouse physics, for demos, tests and rehearsals."""

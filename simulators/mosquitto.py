@@ -1,0 +1,88 @@
+"""A private Mosquitto broker on a loopback port, for the demo and the tests.
+
+Debian's package installs the broker but does not start it here; each lab runs its own
+with a config file in a temporary directory, and stops it when done, even after a failure.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+from types import TracebackType
+
+from simulators.net import free_port, wait_for_port
+
+_CANDIDATES = ("mosquitto", "/usr/sbin/mosquitto")
+
+
+def mosquitto_binary() -> str:
+    for candidate in _CANDIDATES:
+        found = shutil.which(candidate)
+        if found:
+            return found
+    raise FileNotFoundError("mosquitto is not installed (Debian: apt-get install mosquitto)")
+
+
+class MosquittoBroker:
+    def __init__(self, workdir: Path, port: int | None = None, persistence: bool = False,
+                 extra_config: str = "") -> None:
+        self.host = "127.0.0.1"
+        self.port = port or free_port()
+        self.workdir = workdir
+        self._persistence = persistence
+        self._extra = extra_config
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def config_file(self) -> Path:
+        return self.workdir / "mosquitto.conf"
+
+    def start(self) -> MosquittoBroker:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        lines = [
+            f"listener {self.port} {self.host}",
+            "allow_anonymous true",
+            # The default of 1000 silently drops QoS 1 messages queued for a slow subscriber.
+            "max_queued_messages 1000000",
+            "max_inflight_messages 0",
+            f"persistence {'true' if self._persistence else 'false'}",
+            f"persistence_location {self.workdir}/",
+            # Started as root, mosquitto drops to user 'mosquitto' and then cannot write
+            # its persistence file into a private temporary directory.
+            "user root",
+            f"log_dest file {self.workdir / 'mosquitto.log'}",
+            self._extra,
+        ]
+        self.config_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        self._process = subprocess.Popen(
+            [mosquitto_binary(), "-c", str(self.config_file)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_for_port(self.host, self.port, timeout=10)
+        except TimeoutError:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)  # lets mosquitto save its sessions
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def __enter__(self) -> MosquittoBroker:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,37 @@
+"""A storage zone as one thermal mass: heat loads warm it, the building and fans cool it.
+
+First-order exchange is enough to rehearse alarms and interlocks: the zone relaxes
+toward the building's ambient air at ``loss_rate`` per second and, while its exhaust fan
+runs, toward fresh outside air at ``fan_rate`` per second. A heat load (a charging cart,
+sun on a wall, a cell venting) adds degrees per second on top.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(slots=True, kw_only=True)
+class Zone:
+    name: str
+    temperature: float = 22.0
+    humidity: float = 35.0
+    ambient_temperature: float = 22.0
+    ambient_humidity: float = 40.0
+    fresh_air_temperature: float = 16.0
+    fresh_air_humidity: float = 30.0
+    loss_rate: float = 0.005
+    fan_rate: float = 0.08
+    heat_load: float = 0.0
+    humidity_load: float = 0.0
+    fan_on: bool = False
+
+    def step(self, dt: float) -> None:
+        exchange_t = self.loss_rate * (self.ambient_temperature - self.temperature)
+        exchange_h = self.loss_rate * (self.ambient_humidity - self.humidity)
+        if self.fan_on:
+            exchange_t += self.fan_rate * (self.fresh_air_temperature - self.temperature)
+            exchange_h += self.fan_rate * (self.fresh_air_humidity - self.humidity)
+        self.temperature += (exchange_t + self.heat_load) * dt
+        self.humidity += (exchange_h + self.humidity_load) * dt
+        self.humidity = min(100.0, max(0.0, self.humidity))

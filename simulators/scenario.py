@@ -1,0 +1,71 @@
+"""Scenarios are data: zones to build and timed steps that change them.
+
+A step may set a zone's heat or humidity load, jump its temperature, and say a sentence
+that the demo prints, so that a tester can script a thermal-runaway day in TOML.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from importlib import resources
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from simulators.physics import Zone
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ZoneSetup(_Strict):
+    name: str
+    temperature: float = 22.0
+    humidity: float = 35.0
+    ambient_temperature: float = 22.0
+    ambient_humidity: float = 40.0
+    fresh_air_temperature: float = 16.0
+    fresh_air_humidity: float = 30.0
+    loss_rate: float = Field(0.005, ge=0)
+    fan_rate: float = Field(0.08, ge=0)
+
+    def build(self) -> Zone:
+        return Zone(**self.model_dump())
+
+
+class Step(_Strict):
+    at: float = Field(ge=0, description="simulated seconds from the start")
+    zone: str | None = None
+    say: str = ""
+    heat_load: float | None = Field(None, description="degC per second added")
+    humidity_load: float | None = Field(None, description="%RH per second added")
+    temperature: float | None = None
+
+
+class Scenario(_Strict):
+    name: str
+    description: str = ""
+    duration: float = Field(gt=0, description="simulated seconds; the demo stops after it")
+    zones: list[ZoneSetup] = Field(min_length=1)
+    steps: list[Step] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _steps_name_zones(self) -> Scenario:
+        names = {z.name for z in self.zones}
+        for i, step in enumerate(self.steps):
+            if step.zone is not None and step.zone not in names:
+                raise ValueError(f"steps[{i}].zone: unknown zone {step.zone!r}")
+        return self
+
+
+def load_scenario(name_or_path: str | Path) -> Scenario:
+    """A bundled scenario by name (``hot_zone``) or any TOML file by path."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml":
+        text = path.read_text(encoding="utf-8")
+    else:
+        text = resources.files("simulators").joinpath(
+            "scenarios", f"{name_or_path}.toml"
+        ).read_text(encoding="utf-8")
+    return Scenario.model_validate(tomllib.loads(text))

@@ -1,0 +1,172 @@
+"""The warehouse on a Modbus TCP port: zone sensors on one unit, a relay module on another.
+
+Register map (protocol addresses, zero-based), zone ``i`` of the scenario at base ``10*i``:
+
+unit 1, sensors      holding base+0  temperature, int16, 0.1 degC
+                     holding base+1  relative humidity, uint16, 0.1 %RH
+                     holding base+2  temperature, float32, high word first (2 registers)
+unit 2, relay module coil i          exhaust fan of zone i (true = running)
+                     discrete input i  fan contactor feedback, follows coil i
+
+The physics advance on a fixed simulated step; every Modbus request sees the state of
+that moment, and a coil write reaches the physics at once (fan on -> zone cools).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+import time
+from collections.abc import Callable
+
+from pymodbus.constants import ExcCodes
+from pymodbus.server import ModbusTcpServer
+from pymodbus.simulator import DataType, SimData, SimDevice
+
+from simulators.physics import Zone
+from simulators.scenario import Scenario
+
+_logger = logging.getLogger(__name__)
+
+SENSOR_UNIT = 1
+RELAY_UNIT = 2
+ZONE_STRIDE = 10
+RELAY_CHANNELS = 16
+_FC_READ_COILS, _FC_WRITE_COIL, _FC_WRITE_COILS = 1, 5, 15
+_TICK = 0.1
+
+
+def _float_words(value: float) -> tuple[int, int]:
+    hi, lo = struct.unpack(">HH", struct.pack(">f", value))
+    return hi, lo
+
+
+class Warehouse:
+    """Scenario playback plus the register image the Modbus server serves."""
+
+    def __init__(self, scenario: Scenario, say: Callable[[float, str], None] | None = None):
+        self.scenario = scenario
+        self.zones = [z.build() for z in scenario.zones]
+        self.elapsed = 0.0
+        self.relays = [False] * RELAY_CHANNELS
+        self._steps = sorted(scenario.steps, key=lambda s: s.at)
+        self._say = say or (lambda _t, _text: None)
+
+    @property
+    def finished(self) -> bool:
+        return self.elapsed >= self.scenario.duration
+
+    def zone(self, name: str) -> Zone:
+        return next(z for z in self.zones if z.name == name)
+
+    def advance(self, dt: float) -> None:
+        while self._steps and self._steps[0].at <= self.elapsed:
+            step = self._steps.pop(0)
+            if step.zone is not None:
+                zone = self.zone(step.zone)
+                if step.heat_load is not None:
+                    zone.heat_load = step.heat_load
+                if step.humidity_load is not None:
+                    zone.humidity_load = step.humidity_load
+                if step.temperature is not None:
+                    zone.temperature = step.temperature
+            if step.say:
+                self._say(self.elapsed, step.say)
+        for index, zone in enumerate(self.zones):
+            zone.fan_on = self.relays[index] if index < RELAY_CHANNELS else False
+            zone.step(dt)
+        self.elapsed += dt
+
+    def sensor_registers(self) -> list[int]:
+        regs = [0] * (ZONE_STRIDE * len(self.zones))
+        for index, zone in enumerate(self.zones):
+            base = ZONE_STRIDE * index
+            regs[base] = round(zone.temperature * 10) & 0xFFFF
+            regs[base + 1] = max(0, min(1000, round(zone.humidity * 10)))
+            regs[base + 2], regs[base + 3] = _float_words(zone.temperature)
+        return regs
+
+
+class WarehouseServer:
+    def __init__(self, warehouse: Warehouse, host: str, port: int, speed: float = 1.0) -> None:
+        self.warehouse = warehouse
+        self.host = host
+        self.port = port
+        self.speed = speed
+        self._server = ModbusTcpServer(self._devices(), address=(host, port))
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def _devices(self) -> list[SimDevice]:
+        words = ZONE_STRIDE * len(self.warehouse.zones)
+        bits = [SimData(0, count=RELAY_CHANNELS, values=False, datatype=DataType.BITS)]
+        sensors = SimDevice(
+            id=SENSOR_UNIT,
+            simdata=([SimData(0, count=16, values=False, datatype=DataType.BITS)],
+                     [SimData(0, count=16, values=False, datatype=DataType.BITS)],
+                     [SimData(0, count=words, values=0, datatype=DataType.REGISTERS)],
+                     [SimData(0, count=words, values=0, datatype=DataType.REGISTERS)]),
+            action=self._sensor_action,
+        )
+        relays = SimDevice(
+            id=RELAY_UNIT,
+            simdata=(bits, [SimData(0, count=RELAY_CHANNELS, values=False,
+                                    datatype=DataType.BITS)],
+                     [SimData(0, count=1, values=0, datatype=DataType.REGISTERS)],
+                     [SimData(0, count=1, values=0, datatype=DataType.REGISTERS)]),
+            action=self._relay_action,
+        )
+        return [sensors, relays]
+
+    async def _sensor_action(
+        self, function_code: int, start: int, address: int, count: int,
+        registers: list[int], set_values: list[int] | list[bool] | None,
+    ) -> ExcCodes | None:
+        image = self.warehouse.sensor_registers()
+        registers[start : start + len(image)] = image
+        return None
+
+    async def _relay_action(
+        self, function_code: int, start: int, address: int, count: int,
+        registers: list[int], set_values: list[int] | list[bool] | None,
+    ) -> ExcCodes | None:
+        # Coils and their feedback inputs are packed 16 to a register, bit 0 first.
+        if function_code in (_FC_WRITE_COIL, _FC_WRITE_COILS) and set_values is not None:
+            for offset, value in enumerate(set_values):
+                if 0 <= address + offset < RELAY_CHANNELS:
+                    self.warehouse.relays[address + offset] = bool(value)
+        packed = sum(1 << i for i, on in enumerate(self.warehouse.relays) if on)
+        registers[0] = packed
+        return None
+
+    async def start(self) -> None:
+        self._tasks.append(asyncio.create_task(self._server.serve_forever(), name="modbus-sim"))
+        self._tasks.append(asyncio.create_task(self._physics(), name="physics"))
+        deadline = time.monotonic() + 10
+        while not await _listening(self.host, self.port):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"simulator did not listen on {self.host}:{self.port}")
+            await asyncio.sleep(0.05)
+
+    async def stop(self) -> None:
+        await self._server.shutdown()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _physics(self) -> None:
+        next_tick = time.monotonic()
+        while True:
+            self.warehouse.advance(_TICK)
+            next_tick += _TICK / self.speed
+            await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
+
+
+async def _listening(host: str, port: int) -> bool:
+    try:
+        _reader, writer = await asyncio.open_connection(host, port)
+    except OSError:
+        return False
+    writer.close()
+    await writer.wait_closed()
+    return True
