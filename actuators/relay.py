@@ -10,6 +10,7 @@ alarm and keeps trying at a slower pace until the output obeys, which clears the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -71,10 +72,8 @@ class Relay:
         # reports a command the output already obeys.
         self._actual = await self._read_back()
         while True:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.spec.retry_after)
-            except TimeoutError:
-                pass
             self._wake.clear()
             demand = self._demand
             if demand is None:
@@ -104,19 +103,30 @@ class Relay:
                 self._clear_fault()
                 return
             self._actual = seen
-            failure = (f"read-back shows {_word(seen)} {self.spec.verify_timeout:g} s after "
-                       f"commanding {_word(demand.state)}")
+            failure = (
+                f"read-back shows {_word(seen)} {self.spec.verify_timeout:g} s after "
+                f"commanding {_word(demand.state)}"
+            )
             _logger.warning("relay %s attempt %d: %s", self.spec.name, attempt, failure)
         elapsed_ms = round((time.monotonic() - started) * 1000)
-        events = [Event("actuator.failed", {
-            **self._body(demand, self.spec.retries + 1, elapsed_ms, False), "error": failure})]
+        events = [
+            Event(
+                "actuator.failed",
+                {**self._body(demand, self.spec.retries + 1, elapsed_ms, False), "error": failure},
+            )
+        ]
         if not self._faulted:
             self._faulted = True
-            events.append(alarm_event(
-                raised=True, alarm_id=self.spec.fault_alarm_id, level="fault",
-                message=f"relay {self.spec.name} does not obey: {failure}", ts=time.time(),
-                point=f"{self.spec.device}.{self.spec.point}",
-            ))
+            events.append(
+                alarm_event(
+                    raised=True,
+                    alarm_id=self.spec.fault_alarm_id,
+                    level="fault",
+                    message=f"relay {self.spec.name} does not obey: {failure}",
+                    ts=time.time(),
+                    point=f"{self.spec.device}.{self.spec.point}",
+                )
+            )
         self._emit(*events)
 
     async def _verify(self, expected: bool) -> bool | None:
@@ -137,26 +147,33 @@ class Relay:
         if not self._faulted:
             return
         self._faulted = False
-        self._emit(alarm_event(
-            raised=False, alarm_id=self.spec.fault_alarm_id, level="fault",
-            message=f"relay {self.spec.name} obeys again", ts=time.time(),
-            point=f"{self.spec.device}.{self.spec.point}",
-        ))
+        self._emit(
+            alarm_event(
+                raised=False,
+                alarm_id=self.spec.fault_alarm_id,
+                level="fault",
+                message=f"relay {self.spec.name} obeys again",
+                ts=time.time(),
+                point=f"{self.spec.device}.{self.spec.point}",
+            )
+        )
 
     def _body(
         self, demand: RelayDemand, attempts: int, elapsed_ms: int, verified: bool
     ) -> dict[str, object]:
-        return {"actuator": {
-            "name": self.spec.name,
-            "kind": "relay",
-            "point": f"{self.spec.device}.{self.spec.point}",
-            "state": _word(demand.state),
-            "resting": demand.state == self.spec.resting,
-            "verified": verified,
-            "attempts": attempts,
-            "elapsed_ms": elapsed_ms,
-            "causes": list(demand.causes),
-        }}
+        return {
+            "actuator": {
+                "name": self.spec.name,
+                "kind": "relay",
+                "point": f"{self.spec.device}.{self.spec.point}",
+                "state": _word(demand.state),
+                "resting": demand.state == self.spec.resting,
+                "verified": verified,
+                "attempts": attempts,
+                "elapsed_ms": elapsed_ms,
+                "causes": list(demand.causes),
+            }
+        }
 
     def _emit(self, *events: Event) -> None:
         self._sink.emit(list(events))

@@ -54,7 +54,9 @@ class ModbusTcpDriver:
         async with self._lock:
             if not await self._ensure_connected():
                 now = time.time()
-                return [Sample.bad(self._ids[k], now, "not connected") for b in plan for k in b.keys]
+                return [
+                    Sample.bad(self._ids[k], now, "not connected") for b in plan for k in b.keys
+                ]
             samples: list[Sample] = []
             for block in plan:
                 samples.extend(await self._read_block(block))
@@ -112,7 +114,10 @@ class ModbusTcpDriver:
             return True
         _logger.warning(
             "modbus device %s at %s:%s unreachable, next try in %.1f s",
-            self._config.name, self._config.host, self._config.port, self._backoff,
+            self._config.name,
+            self._config.host,
+            self._config.port,
+            self._backoff,
         )
         self._next_connect = now + self._backoff
         self._backoff = min(self._backoff * 2, self._config.reconnect_max)
@@ -177,7 +182,11 @@ class ModbusTcpDriver:
     def _bad_block(self, block: ReadBlock, reason: str) -> list[Sample]:
         _logger.warning(
             "modbus device %s: %s %d+%d: %s",
-            self._config.name, block.table, block.start, block.count, reason,
+            self._config.name,
+            block.table,
+            block.start,
+            block.count,
+            reason,
         )
         now = time.time()
         return [Sample.bad(self._ids[k], now, reason) for k in block.keys]

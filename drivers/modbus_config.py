@@ -31,9 +31,9 @@ class ModbusPoint(BaseModel):
     @model_validator(mode="after")
     def _type_fits_table(self) -> ModbusPoint:
         if self.table in BIT_TABLES and self.type != "bool":
-            raise ValueError(f"a {self.table} point must have type = \"bool\"")
+            raise ValueError(f'a {self.table} point must have type = "bool"')
         if self.table not in BIT_TABLES and self.type == "bool":
-            raise ValueError(f"type \"bool\" needs table = \"coil\" or \"discrete_input\"")
+            raise ValueError('type "bool" needs table = "coil" or "discrete_input"')
         if self.type != "bool" and self.address + register_count(self.type) > 65536:
             raise ValueError(f"a {self.type} at address {self.address} runs past 65535")
         if self.scale == 0:

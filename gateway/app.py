@@ -41,8 +41,9 @@ class Gateway:
 
     async def run(self, stop: asyncio.Event) -> None:
         async with self._running():
-            _logger.info("gateway ready: %d devices, %d relays",
-                         len(self.pollers), len(self.relays))
+            _logger.info(
+                "gateway ready: %d devices, %d relays", len(self.pollers), len(self.relays)
+            )
             await stop.wait()
             _logger.info("gateway stopping")
 
@@ -50,8 +51,10 @@ class Gateway:
     def settled(self) -> bool:
         """No alarm active, every relay at rest and verified, nothing left to send."""
         return (
-            self.engine is not None and self.outbox is not None
-            and not self.engine.active and self.outbox.count() == 0
+            self.engine is not None
+            and self.outbox is not None
+            and not self.engine.active
+            and self.outbox.count() == 0
             and all(r.state == r.spec.resting for r in self.relays.values())
         )
 
@@ -59,9 +62,12 @@ class Gateway:
     async def _running(self) -> AsyncIterator[None]:
         s = self.settings
         async with contextlib.AsyncExitStack() as stack:
-            outbox = stack.enter_context(Outbox.open(
-                s.gateway.data_dir / OUTBOX_FILE, {"site": s.gateway.site, "gateway": s.gateway.id}
-            ))
+            outbox = stack.enter_context(
+                Outbox.open(
+                    s.gateway.data_dir / OUTBOX_FILE,
+                    {"site": s.gateway.site, "gateway": s.gateway.id},
+                )
+            )
             self.outbox = outbox
             topics = Topics(s.mqtt.topic_prefix, s.gateway.site, s.gateway.id)
             self.uplink = await stack.enter_async_context(
@@ -71,7 +77,8 @@ class Gateway:
             units = {f"{d.name}.{p.key}": p.unit for d in s.devices for p in d.point_infos()}
             self.engine = engine = RuleEngine(
                 t.to_spec(zone.name, units.get(t.point))
-                for zone in s.zones for t in zone.thresholds
+                for zone in s.zones
+                for t in zone.thresholds
             )
             drivers: dict[str, Driver] = {}
             for device in s.devices:
@@ -79,21 +86,33 @@ class Gateway:
                 stack.push_async_callback(drivers[device.name].close)
 
             for r in s.relays:
-                spec = RelaySpec(name=r.name, device=r.device, point=r.point, resting=r.resting,
-                                 verify_timeout=r.verify_timeout, retries=r.retries)
+                spec = RelaySpec(
+                    name=r.name,
+                    device=r.device,
+                    point=r.point,
+                    resting=r.resting,
+                    verify_timeout=r.verify_timeout,
+                    retries=r.retries,
+                )
                 self.relays[r.name] = Relay(spec, drivers[r.device], outbox)
             planner = EffectPlanner(
                 (e.to_spec() for e in s.effects), {r.name: r.resting for r in s.relays}
             )
             pipeline = Pipeline(engine, planner, self.relays, outbox)
             self.pollers = [
-                Poller(d.name, drivers[d.name], d.poll_interval,
-                       [point_id(d.name, p.key) for p in d.point_infos()], pipeline)
+                Poller(
+                    d.name,
+                    drivers[d.name],
+                    d.poll_interval,
+                    [point_id(d.name, p.key) for p in d.point_infos()],
+                    pipeline,
+                )
                 for d in s.devices
             ]
 
-            tasks = [asyncio.create_task(r.run(), name=f"relay-{n}")
-                     for n, r in self.relays.items()]
+            tasks = [
+                asyncio.create_task(r.run(), name=f"relay-{n}") for n, r in self.relays.items()
+            ]
             tasks += [asyncio.create_task(p.run(), name=f"poll-{p.name}") for p in self.pollers]
             stack.push_async_callback(_cancel_all, tasks)
             yield

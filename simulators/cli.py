@@ -23,8 +23,9 @@ def run_simulator(host: str, port: int, scenario_name: str, speed: float) -> int
         warehouse = Warehouse(scenario, say)
         server = WarehouseServer(warehouse, host, port, speed)
         await server.start()
-        _logger.info("simulator %r on %s:%d (sensors unit 1, relays unit 2)",
-                     scenario.name, host, port)
+        _logger.info(
+            "simulator %r on %s:%d (sensors unit 1, relays unit 2)", scenario.name, host, port
+        )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

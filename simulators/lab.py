@@ -28,8 +28,9 @@ class SimulatorThread:
         self._speed = speed
         self._loop = asyncio.new_event_loop()
         self._server: WarehouseServer | None = None
-        self._thread = threading.Thread(target=self._loop.run_forever, name="simulator",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="simulator", daemon=True
+        )
 
     def __enter__(self) -> SimulatorThread:
         self._thread.start()
@@ -37,7 +38,9 @@ class SimulatorThread:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         self.stop()

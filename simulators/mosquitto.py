@@ -26,8 +26,13 @@ def mosquitto_binary() -> str:
 
 
 class MosquittoBroker:
-    def __init__(self, workdir: Path, port: int | None = None, persistence: bool = False,
-                 extra_config: str = "") -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        port: int | None = None,
+        persistence: bool = False,
+        extra_config: str = "",
+    ) -> None:
         self.host = "127.0.0.1"
         self.port = port or free_port()
         self.workdir = workdir
@@ -58,7 +63,8 @@ class MosquittoBroker:
         self.config_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
         self._process = subprocess.Popen(
             [mosquitto_binary(), "-c", str(self.config_file)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         try:
             wait_for_port(self.host, self.port, timeout=10)
@@ -82,7 +88,9 @@ class MosquittoBroker:
         return self.start()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         self.stop()

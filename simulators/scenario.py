@@ -65,7 +65,9 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     if path.suffix == ".toml":
         text = path.read_text(encoding="utf-8")
     else:
-        text = resources.files("simulators").joinpath(
-            "scenarios", f"{name_or_path}.toml"
-        ).read_text(encoding="utf-8")
+        text = (
+            resources.files("simulators")
+            .joinpath("scenarios", f"{name_or_path}.toml")
+            .read_text(encoding="utf-8")
+        )
     return Scenario.model_validate(tomllib.loads(text))

@@ -50,6 +50,8 @@ class Warehouse:
         self.zones = [z.build() for z in scenario.zones]
         self.elapsed = 0.0
         self.relays = [False] * RELAY_CHANNELS
+        # Channels whose contact is welded or whose coil is dead: writes do not move them.
+        self.stuck_relays: set[int] = set()
         self._steps = sorted(scenario.steps, key=lambda s: s.at)
         self._say = say or (lambda _t, _text: None)
 
@@ -102,39 +104,54 @@ class WarehouseServer:
         bits = [SimData(0, count=RELAY_CHANNELS, values=False, datatype=DataType.BITS)]
         sensors = SimDevice(
             id=SENSOR_UNIT,
-            simdata=([SimData(0, count=16, values=False, datatype=DataType.BITS)],
-                     [SimData(0, count=16, values=False, datatype=DataType.BITS)],
-                     [SimData(0, count=words, values=0, datatype=DataType.REGISTERS)],
-                     [SimData(0, count=words, values=0, datatype=DataType.REGISTERS)]),
+            simdata=(
+                [SimData(0, count=16, values=False, datatype=DataType.BITS)],
+                [SimData(0, count=16, values=False, datatype=DataType.BITS)],
+                [SimData(0, count=words, values=0, datatype=DataType.REGISTERS)],
+                [SimData(0, count=words, values=0, datatype=DataType.REGISTERS)],
+            ),
             action=self._sensor_action,
         )
         relays = SimDevice(
             id=RELAY_UNIT,
-            simdata=(bits, [SimData(0, count=RELAY_CHANNELS, values=False,
-                                    datatype=DataType.BITS)],
-                     [SimData(0, count=1, values=0, datatype=DataType.REGISTERS)],
-                     [SimData(0, count=1, values=0, datatype=DataType.REGISTERS)]),
+            simdata=(
+                bits,
+                [SimData(0, count=RELAY_CHANNELS, values=False, datatype=DataType.BITS)],
+                [SimData(0, count=1, values=0, datatype=DataType.REGISTERS)],
+                [SimData(0, count=1, values=0, datatype=DataType.REGISTERS)],
+            ),
             action=self._relay_action,
         )
         return [sensors, relays]
 
     async def _sensor_action(
-        self, function_code: int, start: int, address: int, count: int,
-        registers: list[int], set_values: list[int] | list[bool] | None,
+        self,
+        function_code: int,
+        start: int,
+        address: int,
+        count: int,
+        registers: list[int],
+        set_values: list[int] | list[bool] | None,
     ) -> ExcCodes | None:
         image = self.warehouse.sensor_registers()
         registers[start : start + len(image)] = image
         return None
 
     async def _relay_action(
-        self, function_code: int, start: int, address: int, count: int,
-        registers: list[int], set_values: list[int] | list[bool] | None,
+        self,
+        function_code: int,
+        start: int,
+        address: int,
+        count: int,
+        registers: list[int],
+        set_values: list[int] | list[bool] | None,
     ) -> ExcCodes | None:
         # Coils and their feedback inputs are packed 16 to a register, bit 0 first.
         if function_code in (_FC_WRITE_COIL, _FC_WRITE_COILS) and set_values is not None:
             for offset, value in enumerate(set_values):
-                if 0 <= address + offset < RELAY_CHANNELS:
-                    self.warehouse.relays[address + offset] = bool(value)
+                channel = address + offset
+                if 0 <= channel < RELAY_CHANNELS and channel not in self.warehouse.stuck_relays:
+                    self.warehouse.relays[channel] = bool(value)
         packed = sum(1 << i for i, on in enumerate(self.warehouse.relays) if on)
         registers[0] = packed
         return None
@@ -149,7 +166,7 @@ class WarehouseServer:
             await asyncio.sleep(0.05)
 
     async def stop(self) -> None:
-        await self._server.shutdown()
+        await self._server.shutdown()  # type: ignore[no-untyped-call]
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

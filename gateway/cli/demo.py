@@ -35,15 +35,20 @@ def _say(topic: str, text: str) -> None:
     print(f"{datetime.now():%H:%M:%S}  {topic:<10} {text}", flush=True)
 
 
-def lab_settings(settings: GatewaySettings, sim_port: int, mqtt_port: int,
-                 data_dir: Path) -> GatewaySettings:
+def lab_settings(
+    settings: GatewaySettings, sim_port: int, mqtt_port: int, data_dir: Path
+) -> GatewaySettings:
     """The example configuration, aimed at the lab's simulator and broker."""
-    return settings.model_copy(update={
-        "gateway": settings.gateway.model_copy(update={"data_dir": data_dir}),
-        "mqtt": settings.mqtt.model_copy(update={"host": "127.0.0.1", "port": mqtt_port}),
-        "devices": [d.model_copy(update={"host": "127.0.0.1", "port": sim_port})
-                    for d in settings.devices],
-    })
+    return settings.model_copy(
+        update={
+            "gateway": settings.gateway.model_copy(update={"data_dir": data_dir}),
+            "mqtt": settings.mqtt.model_copy(update={"host": "127.0.0.1", "port": mqtt_port}),
+            "devices": [
+                d.model_copy(update={"host": "127.0.0.1", "port": sim_port})
+                for d in settings.devices
+            ],
+        }
+    )
 
 
 class _WmsView:
@@ -79,8 +84,11 @@ class _WmsView:
             act = event["actuator"]
             check = "verified by read-back" if act["verified"] else "NOT VERIFIED"
             why = f" because {', '.join(act['causes'])}" if act["causes"] else " (resting state)"
-            _say("RELAY", f"{act['name']} {act['state'].upper()}{why}, {check} "
-                 f"in {act['elapsed_ms']} ms  {seq}")
+            _say(
+                "RELAY",
+                f"{act['name']} {act['state'].upper()}{why}, {check} "
+                f"in {act['elapsed_ms']} ms  {seq}",
+            )
         else:
             _say("EVENT", f"{event['type']}  {seq}")
 
@@ -105,10 +113,14 @@ def _play(settings: GatewaySettings, scenario: Scenario, speed: float, workdir: 
     with MosquittoBroker(workdir / "broker") as broker:
         _say("demo", f"Mosquitto broker on 127.0.0.1:{broker.port}")
         sim_port = free_port()
-        with SimulatorThread(scenario, sim_port, speed=speed,
-                             say=lambda _t, text: _say("scenario", text)) as sim:
-            _say("demo", f"warehouse simulator on 127.0.0.1:{sim_port} "
-                 f"(sensors unit 1, relay module unit 2)")
+        with SimulatorThread(
+            scenario, sim_port, speed=speed, say=lambda _t, text: _say("scenario", text)
+        ) as sim:
+            _say(
+                "demo",
+                f"warehouse simulator on 127.0.0.1:{sim_port} "
+                f"(sensors unit 1, relay module unit 2)",
+            )
             wms = _WmsView(broker.host, broker.port, settings.mqtt.topic_prefix)
             try:
                 lab = lab_settings(settings, sim_port, broker.port, workdir / "state")
@@ -118,8 +130,12 @@ def _play(settings: GatewaySettings, scenario: Scenario, speed: float, workdir: 
             seen = wms.types()
     ok = seen[: len(_EXPECTED)] == _EXPECTED
     _say("demo", f"{len(seen)} events reached the broker: {', '.join(seen) or 'none'}")
-    _say("demo", "done: alarm raised, fan on, zone cooled, alarm cleared, fan off"
-         if ok else f"UNEXPECTED: wanted {', '.join(_EXPECTED)}")
+    _say(
+        "demo",
+        "done: alarm raised, fan on, zone cooled, alarm cleared, fan off"
+        if ok
+        else f"UNEXPECTED: wanted {', '.join(_EXPECTED)}",
+    )
     return 0 if ok else 1
 
 
@@ -134,8 +150,11 @@ async def _run_gateway(settings: GatewaySettings, sim: SimulatorThread, limit: f
         if now >= next_report:
             next_report = now + 3
             zone = sim.warehouse.zones[0]
-            _say("zone", f"{zone.name}  {zone.temperature:5.1f} degC  {zone.humidity:4.1f} %RH"
-                 f"  exhaust fan {'ON' if zone.fan_on else 'off'}")
+            _say(
+                "zone",
+                f"{zone.name}  {zone.temperature:5.1f} degC  {zone.humidity:4.1f} %RH"
+                f"  exhaust fan {'ON' if zone.fan_on else 'off'}",
+            )
         if sim.warehouse.finished and gateway.settled:
             break
         await asyncio.sleep(0.2)

@@ -29,8 +29,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     sim = commands.add_parser("sim", help="run the warehouse simulator on its own")
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=5020)
-    sim.add_argument("--scenario", default="hot_zone",
-                     help="scenario name or TOML file (default: hot_zone)")
+    sim.add_argument(
+        "--scenario", default="hot_zone", help="scenario name or TOML file (default: hot_zone)"
+    )
     sim.add_argument("--speed", type=float, default=1.0, help="simulated seconds per second")
 
     demo = commands.add_parser("demo", help="play the hot-zone scenario end to end")

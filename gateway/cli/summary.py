@@ -18,17 +18,23 @@ def summarise(settings: GatewaySettings, path: Path) -> str:
     ]
     for d in s.devices:
         points = d.point_infos()
-        lines.append(f"  {d.name:<20} {d.driver:<12} every {d.poll_interval:g} s, "
-                     f"{len(points)} points: {', '.join(p.key for p in points)}")
+        lines.append(
+            f"  {d.name:<20} {d.driver:<12} every {d.poll_interval:g} s, "
+            f"{len(points)} points: {', '.join(p.key for p in points)}"
+        )
     lines.append(f"zones    {len(s.zones)}")
     for z in s.zones:
-        limits = [f"{t.key}({', '.join(f'{lvl}={v:g}' for lvl, v in t.to_spec(z.name).limits.items())})"
-                  for t in z.thresholds]
+        limits = [
+            f"{t.key}({', '.join(f'{lvl}={v:g}' for lvl, v in t.to_spec(z.name).limits.items())})"
+            for t in z.thresholds
+        ]
         lines.append(f"  {z.name:<20} {z.hazard_class:<12} {'; '.join(limits) or 'no limits'}")
     lines.append(f"relays   {len(s.relays)}")
     for r in s.relays:
-        lines.append(f"  {r.name:<20} {r.device}.{r.point}, resting "
-                     f"{'on' if r.resting else 'off'}, read-back within {r.verify_timeout:g} s")
+        lines.append(
+            f"  {r.name:<20} {r.device}.{r.point}, resting "
+            f"{'on' if r.resting else 'off'}, read-back within {r.verify_timeout:g} s"
+        )
     lines.append(f"effects  {len(s.effects)}")
     for e in s.effects:
         lines.append(f"  {' | '.join(e.when)} -> {e.relay} {'on' if e.state else 'off'}")

@@ -28,8 +28,10 @@ class ConfigError(Exception):
         super().__init__("\n".join(self.lines()))
 
     def lines(self) -> list[str]:
-        return [f"{self.source}: {p.path}: {p.message}" if p.path else f"{self.source}: {p.message}"
-                for p in self.problems]
+        return [
+            f"{self.source}: {p.path}: {p.message}" if p.path else f"{self.source}: {p.message}"
+            for p in self.problems
+        ]
 
 
 def load_settings(path: Path | str) -> GatewaySettings:
@@ -43,8 +45,11 @@ def load_settings(path: Path | str) -> GatewaySettings:
         raise ConfigError(source, [Problem("", f"not valid TOML: {err}")]) from err
 
     problems = [
-        Problem(".".join(keys), "secrets do not belong in the config file; set "
-                f"CELLSAFE_{'__'.join(keys).upper()} or a systemd credential")
+        Problem(
+            ".".join(keys),
+            "secrets do not belong in the config file; set "
+            f"CELLSAFE_{'__'.join(keys).upper()} or a systemd credential",
+        )
         for keys in _SECRET_KEYS
         if _dig(raw, keys) is not None
     ]

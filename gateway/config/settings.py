@@ -8,6 +8,7 @@ is an error, not a silently ignored line.
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
@@ -75,12 +76,16 @@ class ThresholdConfig(_Section):
 
     @model_validator(mode="after")
     def _limits_in_order(self) -> ThresholdConfig:
-        named = [("low_low", self.low_low), ("low", self.low), ("high", self.high),
-                 ("high_high", self.high_high)]
+        named = [
+            ("low_low", self.low_low),
+            ("low", self.low),
+            ("high", self.high),
+            ("high_high", self.high_high),
+        ]
         present = [(n, v) for n, v in named if v is not None]
         if not present:
             raise ValueError("set at least one of low_low, low, high, high_high")
-        for (lower_name, lower), (upper_name, upper) in zip(present, present[1:], strict=False):
+        for (lower_name, lower), (upper_name, upper) in itertools.pairwise(present):
             if lower >= upper:
                 raise ValueError(f"{lower_name} ({lower}) must be below {upper_name} ({upper})")
         return self
@@ -91,7 +96,9 @@ class ThresholdConfig(_Section):
 
     def to_spec(self, zone: str, unit: str | None = None) -> ThresholdSpec:
         levels: dict[Level, float | None] = {
-            "low_low": self.low_low, "low": self.low, "high": self.high,
+            "low_low": self.low_low,
+            "low": self.low,
+            "high": self.high,
             "high_high": self.high_high,
         }
         return ThresholdSpec(

@@ -48,14 +48,19 @@ def check_references(settings: GatewaySettings) -> list[Problem]:
             path = f"zones[{z}].thresholds[{t}]"
             info = points.get(threshold.point)
             if info is None:
-                problems.append(Problem(f"{path}.point", f"unknown point {threshold.point!r}"
-                                        f"{_known(points)}"))
+                problems.append(
+                    Problem(f"{path}.point", f"unknown point {threshold.point!r}{_known(points)}")
+                )
             elif info.binary:
-                problems.append(Problem(f"{path}.point",
-                                        f"{threshold.point!r} is binary; limits need a number"))
+                problems.append(
+                    Problem(f"{path}.point", f"{threshold.point!r} is binary; limits need a number")
+                )
             if threshold.key in keys:
-                problems.append(Problem(f"{path}.name",
-                                        f"{threshold.key!r} is used twice in zone {zone.name!r}"))
+                problems.append(
+                    Problem(
+                        f"{path}.name", f"{threshold.key!r} is used twice in zone {zone.name!r}"
+                    )
+                )
             keys.add(threshold.key)
             alarm_ids += threshold.to_spec(zone.name).alarm_ids()
 
@@ -66,8 +71,12 @@ def check_references(settings: GatewaySettings) -> list[Problem]:
             continue
         info = points.get(f"{relay.device}.{relay.point}")
         if info is None or not (info.binary and info.writable):
-            problems.append(Problem(f"relays[{r}].point",
-                                    f"{relay.point!r} is not a coil of device {relay.device!r}"))
+            problems.append(
+                Problem(
+                    f"relays[{r}].point",
+                    f"{relay.point!r} is not a coil of device {relay.device!r}",
+                )
+            )
 
     relays = {r.name for r in settings.relays}
     for e, effect in enumerate(settings.effects):
@@ -75,8 +84,9 @@ def check_references(settings: GatewaySettings) -> list[Problem]:
             problems.append(Problem(f"effects[{e}].relay", f"unknown relay {effect.relay!r}"))
         for w, pattern in enumerate(effect.when):
             if not any(fnmatchcase(a, pattern) for a in alarm_ids):
-                problems.append(Problem(f"effects[{e}].when[{w}]",
-                                        f"{pattern!r} matches no alarm of any zone"))
+                problems.append(
+                    Problem(f"effects[{e}].when[{w}]", f"{pattern!r} matches no alarm of any zone")
+                )
     return problems
 
 

@@ -27,14 +27,23 @@ class Pipeline:
     def __call__(self, samples: Sequence[Sample]) -> None:
         transitions = self._engine.evaluate(samples)
         if transitions:
-            self._sink.emit([
-                alarm_event(
-                    raised=t.raised, alarm_id=t.alarm_id, level=t.level, message=t.message,
-                    ts=t.ts, zone=t.zone, point=t.point, value=t.value, limit=t.limit,
-                    unit=t.unit,
-                )
-                for t in transitions
-            ])
+            self._sink.emit(
+                [
+                    alarm_event(
+                        raised=t.raised,
+                        alarm_id=t.alarm_id,
+                        level=t.level,
+                        message=t.message,
+                        ts=t.ts,
+                        zone=t.zone,
+                        point=t.point,
+                        value=t.value,
+                        limit=t.limit,
+                        unit=t.unit,
+                    )
+                    for t in transitions
+                ]
+            )
         if not self._engine.primed:
             return
         for name, demand in self._planner.demands(self._engine.active).items():

@@ -38,9 +38,7 @@ class ConnectionState(enum.Enum):
 
 
 class MqttUplink:
-    def __init__(
-        self, config: MqttSection, client_id: str, topics: Topics, outbox: Outbox
-    ) -> None:
+    def __init__(self, config: MqttSection, client_id: str, topics: Topics, outbox: Outbox) -> None:
         self._config = config
         self._topics = topics
         self._outbox = outbox
@@ -82,7 +80,9 @@ class MqttUplink:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         await self.stop()
@@ -103,8 +103,9 @@ class MqttUplink:
             try:
                 await asyncio.wait_for(self._idle.wait(), drain_timeout)
             except TimeoutError:
-                _logger.warning("%d events unacknowledged at stop; they stay in the outbox",
-                                len(self._inflight))
+                _logger.warning(
+                    "%d events unacknowledged at stop; they stay in the outbox", len(self._inflight)
+                )
         self._state = ConnectionState.STOPPING
         if self._drainer is not None:
             self._drainer.cancel()
@@ -140,23 +141,35 @@ class MqttUplink:
 
     def _status_payload(self, state: str) -> bytes:
         return json.dumps(
-            {"state": state, "version": __version__, "ts": time.time(),
-             "last_seq": self._outbox.last_seq},
+            {
+                "state": state,
+                "version": __version__,
+                "ts": time.time(),
+                "last_seq": self._outbox.last_seq,
+            },
             separators=(",", ":"),
         ).encode()
 
     # paho callbacks run on paho's network thread: hand everything to the event loop.
 
     def _on_connect(
-        self, client: mqtt.Client, userdata: Any, flags: mqtt.ConnectFlags,
-        reason: ReasonCode, properties: Any,
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.ConnectFlags,
+        reason: ReasonCode,
+        properties: Any,
     ) -> None:
         assert self._loop is not None
         self._loop.call_soon_threadsafe(self._connected, reason)
 
     def _on_disconnect(
-        self, client: mqtt.Client, userdata: Any, flags: mqtt.DisconnectFlags,
-        reason: ReasonCode, properties: Any,
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.DisconnectFlags,
+        reason: ReasonCode,
+        properties: Any,
     ) -> None:
         assert self._loop is not None
         self._loop.call_soon_threadsafe(self._disconnected, reason)
@@ -174,8 +187,9 @@ class MqttUplink:
         if self._state is ConnectionState.STOPPING:
             return
         self._state = ConnectionState.CONNECTED
-        self._client.publish(self._topics.status, self._status_payload("online"), qos=1,
-                             retain=True)
+        self._client.publish(
+            self._topics.status, self._status_payload("online"), qos=1, retain=True
+        )
         _logger.info("mqtt uplink connected, %d events waiting", self._outbox.count())
         self._wake.set()
 

@@ -1,0 +1,171 @@
+"""Shared test rigs: real simulators, a real broker, the gateway as a real process."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import tomllib
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import tomli_w
+from paho.mqtt.enums import CallbackAPIVersion
+
+from gateway.core.events import Event
+from simulators.net import free_port
+from simulators.scenario import Scenario, ZoneSetup, load_scenario
+from simulators.warehouse import Warehouse, WarehouseServer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class EventList:
+    """An ``EventSink`` that keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def emit(self, events: list[Event]) -> None:
+        self.events.extend(events)
+
+    def types(self) -> list[str]:
+        return [e.type for e in self.events]
+
+
+def quiet_scenario() -> Scenario:
+    """One zone at rest and no steps: for driver and relay tests."""
+    return Scenario(name="quiet", duration=3600, zones=[ZoneSetup(name="store", temperature=21.5,
+                                                                  humidity=33.3)])
+
+
+@contextlib.asynccontextmanager
+async def warehouse_server(scenario: Scenario | None = None) -> AsyncIterator[WarehouseServer]:
+    server = WarehouseServer(Warehouse(scenario or quiet_scenario()), "127.0.0.1", free_port())
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def lab_config(tmp_path: Path, sim_port: int, mqtt_port: int, **zone_overrides: Any) -> Path:
+    """config/example.toml aimed at this test's simulator and broker."""
+    data = tomllib.loads((ROOT / "config" / "example.toml").read_text())
+    data["gateway"]["data_dir"] = str(tmp_path / "state")
+    data["mqtt"]["port"] = mqtt_port
+    for device in data["devices"]:
+        device["port"] = sim_port
+    data["zones"][0]["thresholds"][0].update(zone_overrides)
+    path = tmp_path / "gateway.toml"
+    path.write_text(tomli_w.dumps(data))
+    return path
+
+
+def hot_zone() -> Scenario:
+    return load_scenario("hot_zone")
+
+
+class GatewayProcess:
+    """``python -m gateway run`` as a child process, its log in a file."""
+
+    def __init__(self, config: Path, log: Path) -> None:
+        self.config = config
+        self.log = log
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> GatewayProcess:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        with self.log.open("ab") as log:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "gateway", "run", "--config", str(self.config)],
+                stdout=log, stderr=log, env=env,
+            )
+        return self
+
+    def terminate(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int | None:
+        process, self._process = self._process, None
+        if process is None:
+            return None
+        if process.poll() is None:
+            process.send_signal(sig)
+            try:
+                return process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+                raise AssertionError(f"gateway ignored signal {sig}") from None
+        return process.returncode
+
+    def kill(self) -> None:
+        self.terminate(signal.SIGKILL)
+
+    @property
+    def alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+
+def outbox_rows(data_dir: Path) -> tuple[int, int]:
+    """(events waiting, last sequence number assigned) read from the gateway's outbox file."""
+    path = data_dir / "outbox.sqlite3"
+    if not path.exists():
+        return 0, 0
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        try:
+            (waiting,) = db.execute("SELECT COUNT(*) FROM events").fetchone()
+            (last,) = db.execute("SELECT value FROM counters WHERE name='last_seq'").fetchone()
+        except sqlite3.OperationalError:
+            return 0, 0
+    return int(waiting), int(last)
+
+
+class WmsSubscriber:
+    """Subscribes like the WMS: a persistent session, QoS 1, reconnecting by itself."""
+
+    def __init__(self, port: int, topic: str = "cellsafe/+/+/events/#",
+                 client_id: str = "wms-test") -> None:
+        self.messages: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._subscribed = threading.Event()
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                                   clean_session=False)
+        self._client.reconnect_delay_set(1, 1)
+        self._client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
+        self._client.on_subscribe = lambda *_: self._subscribed.set()
+        self._client.on_message = self._on_message
+        self._client.connect("127.0.0.1", port)
+        self._client.loop_start()
+        if not self._subscribed.wait(10):
+            raise AssertionError("subscriber could not subscribe")
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        with self._lock:
+            self.messages.append({"topic": msg.topic, **json.loads(msg.payload)})
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.messages)
+
+    def wait_for(self, count: int, timeout: float) -> list[dict[str, Any]]:
+        wait_until(lambda: len(self.snapshot()) >= count, timeout, f"{count} events on the broker")
+        return self.snapshot()
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()

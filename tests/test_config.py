@@ -1,0 +1,164 @@
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tomli_w
+
+from drivers import registry
+from gateway.config import ConfigError, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "config" / "example.toml"
+
+Mutation = Callable[[dict[str, Any]], None]
+
+
+def example() -> dict[str, Any]:
+    return tomllib.loads(EXAMPLE.read_text())
+
+
+def write(tmp_path: Path, data: dict[str, Any], name: str = "site.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(tomli_w.dumps(data))
+    return path
+
+
+def test_example_loads() -> None:
+    settings = load_settings(EXAMPLE)
+    assert settings.gateway.site == "plant-a"
+    assert [d.name for d in settings.devices] == ["zone-sensors", "relay-module"]
+    assert settings.relays[0].point == "exhaust-fan"
+
+
+def test_every_driver_sample_block_validates() -> None:
+    for sample in sorted((ROOT / "config" / "drivers").glob("*.toml")):
+        for device in tomllib.loads(sample.read_text())["devices"]:
+            registry.lookup(device["driver"]).config_model.model_validate(device)
+
+
+def _set(path: str, value: Any) -> Mutation:
+    def mutate(data: dict[str, Any]) -> None:
+        node: Any = data
+        parts = path.replace("]", "").replace("[", ".").split(".")
+        for part in parts[:-1]:
+            node = node[int(part)] if part.isdigit() else node[part]
+        last = parts[-1]
+        node[int(last) if last.isdigit() else last] = value
+
+    return mutate
+
+
+def _drop(path: str) -> Mutation:
+    def mutate(data: dict[str, Any]) -> None:
+        node: Any = data
+        parts = path.split(".")
+        for part in parts[:-1]:
+            node = node[part]
+        del node[parts[-1]]
+
+    return mutate
+
+
+BAD_CASES: list[tuple[str, Mutation, str]] = [
+    ("misspelt key", _set("mqtt.prot", 1884), "site.toml: mqtt.prot: unknown key"),
+    ("misspelt key in a point", _set("devices[0].points[1].adress", 3),
+     "site.toml: devices[0].points[1].adress: unknown key"),
+    ("address out of range", _set("devices[0].points[0].address", 70000),
+     "site.toml: devices[0].points[0].address: Input should be less than or equal to 65535"),
+    ("wrong type", _set("devices[1].poll_interval", "fast"),
+     "site.toml: devices[1].poll_interval: Input should be a valid number"),
+    ("unknown driver", _set("devices[1].driver", "profibus"), "site.toml: devices[1].driver:"),
+    ("missing section", _drop("gateway"), "site.toml: gateway: required key is missing"),
+    ("bool on a register", _set("devices[0].points[0].type", "bool"),
+     "site.toml: devices[0].points[0]: type \"bool\" needs table"),
+    ("limits out of order", _set("zones[0].thresholds[0].high_high", 20.0),
+     "site.toml: zones[0].thresholds[0]: high (30.0) must be below high_high (20.0)"),
+    ("threshold on a missing point", _set("zones[0].thresholds[0].point", "zone-sensors.temp"),
+     "site.toml: zones[0].thresholds[0].point: unknown point 'zone-sensors.temp'"),
+    ("relay on an unknown device", _set("relays[0].device", "relay-modul"),
+     "site.toml: relays[0].device: unknown device 'relay-modul'"),
+    ("relay on an unknown coil", _set("relays[0].point", "fan-9"),
+     "site.toml: relays[0].point: 'fan-9' is not a coil of device 'relay-module'"),
+    ("relay on a read-only input", _set("relays[0].point", "exhaust-fan-feedback"),
+     "site.toml: relays[0].point: 'exhaust-fan-feedback' is not a coil"),
+    ("effect on an unknown relay", _set("effects[0].relay", "fan"),
+     "site.toml: effects[0].relay: unknown relay 'fan'"),
+    ("effect that matches nothing", _set("effects[0].when[1]", "electrolyte-store.smoke.*"),
+     "site.toml: effects[0].when[1]: 'electrolyte-store.smoke.*' matches no alarm"),
+    ("duplicate device", _set("devices[1].name", "zone-sensors"),
+     "site.toml: devices[1].name: 'zone-sensors' is used twice"),
+    ("password in the file", _set("mqtt.password", "hunter2"),
+     "site.toml: mqtt.password: secrets do not belong in the config file"),
+]
+
+
+@pytest.mark.parametrize(("mutate", "expected"), [(m, e) for _, m, e in BAD_CASES],
+                         ids=[c[0] for c in BAD_CASES])
+def test_bad_config_names_file_and_key_path(
+    tmp_path: Path, mutate: Mutation, expected: str
+) -> None:
+    data = copy.deepcopy(example())
+    mutate(data)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, data))
+    assert any(line.startswith(expected) for line in caught.value.lines()), caught.value.lines()
+
+
+def test_several_problems_are_all_reported(tmp_path: Path) -> None:
+    data = example()
+    data["relays"][0]["point"] = "nope"
+    data["effects"][0]["relay"] = "nope"
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, data))
+    assert len(caught.value.lines()) == 2
+
+
+def test_toml_syntax_error(tmp_path: Path) -> None:
+    path = tmp_path / "broken.toml"
+    path.write_text("[gateway]\nsite = plant-a\n")
+    with pytest.raises(ConfigError, match=r"broken.toml: not valid TOML: .*line 2"):
+        load_settings(path)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="nothere.toml: cannot read"):
+        load_settings(tmp_path / "nothere.toml")
+
+
+def test_environment_overrides_one_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CELLSAFE_MQTT__PORT", "8883")
+    monkeypatch.setenv("CELLSAFE_MQTT__PASSWORD", "from-env")
+    settings = load_settings(EXAMPLE)
+    assert settings.mqtt.port == 8883
+    assert settings.mqtt.host == "127.0.0.1"
+    assert settings.mqtt.password is not None
+    assert settings.mqtt.password.get_secret_value() == "from-env"
+    assert "from-env" not in repr(settings)
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gateway", *args], capture_output=True,
+                          text=True, timeout=60, check=False)
+
+
+def test_check_config_cli_summarises_a_good_file() -> None:
+    result = _cli("check-config", str(EXAMPLE))
+    assert result.returncode == 0, result.stderr
+    assert "example.toml: OK" in result.stdout
+    assert "exhaust-fan-1" in result.stdout
+
+
+def test_check_config_cli_fails_without_a_traceback(tmp_path: Path) -> None:
+    data = example()
+    data["devices"][0]["points"][0]["address"] = -1
+    result = _cli("check-config", str(write(tmp_path, data, "bad.toml")))
+    assert result.returncode == 1
+    assert result.stderr.startswith("bad.toml: devices[0].points[0].address:")
+    assert "Traceback" not in result.stderr
