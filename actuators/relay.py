@@ -108,26 +108,22 @@ class Relay:
                 f"commanding {_word(demand.state)}"
             )
             _logger.warning("relay %s attempt %d: %s", self.spec.name, attempt, failure)
+        if self._faulted:
+            return  # already reported; keep trying quietly until the output obeys
+        self._faulted = True
         elapsed_ms = round((time.monotonic() - started) * 1000)
-        events = [
-            Event(
-                "actuator.failed",
-                {**self._body(demand, self.spec.retries + 1, elapsed_ms, False), "error": failure},
-            )
-        ]
-        if not self._faulted:
-            self._faulted = True
-            events.append(
-                alarm_event(
-                    raised=True,
-                    alarm_id=self.spec.fault_alarm_id,
-                    level="fault",
-                    message=f"relay {self.spec.name} does not obey: {failure}",
-                    ts=time.time(),
-                    point=f"{self.spec.device}.{self.spec.point}",
-                )
-            )
-        self._emit(*events)
+        body = self._body(demand, self.spec.retries + 1, elapsed_ms, False)
+        self._emit(
+            Event("actuator.failed", {**body, "error": failure}),
+            alarm_event(
+                raised=True,
+                alarm_id=self.spec.fault_alarm_id,
+                level="fault",
+                message=f"relay {self.spec.name} does not obey: {failure}",
+                ts=time.time(),
+                point=f"{self.spec.device}.{self.spec.point}",
+            ),
+        )
 
     async def _verify(self, expected: bool) -> bool | None:
         deadline = time.monotonic() + self.spec.verify_timeout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -43,8 +44,11 @@ class EventList:
 
 def quiet_scenario() -> Scenario:
     """One zone at rest and no steps: for driver and relay tests."""
-    return Scenario(name="quiet", duration=3600, zones=[ZoneSetup(name="store", temperature=21.5,
-                                                                  humidity=33.3)])
+    return Scenario(
+        name="quiet",
+        duration=3600,
+        zones=[ZoneSetup(name="store", temperature=21.5, humidity=33.3)],
+    )
 
 
 @contextlib.asynccontextmanager
@@ -55,6 +59,13 @@ async def warehouse_server(scenario: Scenario | None = None) -> AsyncIterator[Wa
         yield server
     finally:
         await server.stop()
+
+
+async def until(predicate: Callable[[], bool]) -> None:
+    """Poll ``predicate`` on the event loop; bound it with ``asyncio.timeout``."""
+    # Polling on purpose: the state watched belongs to servers that signal nothing.
+    while not predicate():  # noqa: ASYNC110
+        await asyncio.sleep(0.02)
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
@@ -95,7 +106,9 @@ class GatewayProcess:
         with self.log.open("ab") as log:
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "gateway", "run", "--config", str(self.config)],
-                stdout=log, stderr=log, env=env,
+                stdout=log,
+                stderr=log,
+                env=env,
             )
         return self
 
@@ -138,13 +151,15 @@ def outbox_rows(data_dir: Path) -> tuple[int, int]:
 class WmsSubscriber:
     """Subscribes like the WMS: a persistent session, QoS 1, reconnecting by itself."""
 
-    def __init__(self, port: int, topic: str = "cellsafe/+/+/events/#",
-                 client_id: str = "wms-test") -> None:
+    def __init__(
+        self, port: int, topic: str = "cellsafe/+/+/events/#", client_id: str = "wms-test"
+    ) -> None:
         self.messages: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
-        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                                   clean_session=False)
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False
+        )
         self._client.reconnect_delay_set(1, 1)
         self._client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
         self._client.on_subscribe = lambda *_: self._subscribed.set()

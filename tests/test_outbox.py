@@ -11,8 +11,12 @@ SOURCE = {"site": "plant-a", "gateway": "gw-01"}
 
 def test_events_get_ids_and_consecutive_sequence_numbers(tmp_path: Path) -> None:
     with Outbox.open(tmp_path / "o.db", SOURCE) as outbox:
-        stored = outbox.emit([Event("alarm.raised", {"alarm": {"id": "a"}}, ts=0.0),
-                              Event("actuator.switched", {"actuator": {"name": "fan"}}, ts=1.0)])
+        stored = outbox.emit(
+            [
+                Event("alarm.raised", {"alarm": {"id": "a"}}, ts=0.0),
+                Event("actuator.switched", {"actuator": {"name": "fan"}}, ts=1.0),
+            ]
+        )
         assert [s.seq for s in stored] == [1, 2]
         assert len({s.event_id for s in stored}) == 2
         first = json.loads(stored[0].payload)

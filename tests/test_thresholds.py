@@ -12,8 +12,15 @@ POINT = "sensors.temperature"
 def spec(**overrides: object) -> ThresholdSpec:
     limits: dict[Level, float] = {"high": 30.0, "high_high": 40.0}
     base: dict[str, object] = dict(
-        zone="store", key="temperature", point=POINT, limits=limits, deadband=2.0,
-        on_delay=2.0, off_delay=0.0, fault_delay=5.0, unit="degC",
+        zone="store",
+        key="temperature",
+        point=POINT,
+        limits=limits,
+        deadband=2.0,
+        on_delay=2.0,
+        off_delay=0.0,
+        fault_delay=5.0,
+        unit="degC",
     )
     base.update(overrides)
     return ThresholdSpec(**base)  # type: ignore[arg-type]
@@ -23,8 +30,9 @@ def feed(evaluator: ThresholdEvaluator, series: Sequence[tuple[float, float | No
     """(ts, value) pairs, None for a bad sample; returns 'raised:id' / 'cleared:id' lines."""
     out = []
     for ts, value in series:
-        sample = (Sample.bad(POINT, ts, "timeout") if value is None
-                  else Sample.good(POINT, value, ts))
+        sample = (
+            Sample.bad(POINT, ts, "timeout") if value is None else Sample.good(POINT, value, ts)
+        )
         for t in evaluator.evaluate(sample):
             out.append(f"{'raised' if t.raised else 'cleared'}:{t.alarm_id}@{ts:g}")
     return out

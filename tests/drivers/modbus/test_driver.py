@@ -14,19 +14,25 @@ from gateway.core.poller import Poller
 from gateway.core.samples import Quality, Sample
 from simulators.faults import FaultMode, FaultProxy
 from simulators.net import free_port
-from tests.lab import warehouse_server
+from tests.lab import until, warehouse_server
 
 
 def sensor_config(port: int, timeout: float = 1.0, **extra: object) -> ModbusTcpConfig:
     return ModbusTcpConfig(
-        name="sensors", driver="modbus_tcp", host="127.0.0.1", port=port, unit_id=1,
-        timeout=timeout, reconnect_min=0.1, reconnect_max=0.2,
+        name="sensors",
+        driver="modbus_tcp",
+        host="127.0.0.1",
+        port=port,
+        unit_id=1,
+        timeout=timeout,
+        reconnect_min=0.1,
+        reconnect_max=0.2,
         points=[
             ModbusPoint(key="temperature", address=0, type="int16", scale=0.1),
             ModbusPoint(key="humidity", address=1, type="uint16", scale=0.1),
             ModbusPoint(key="temperature_f", address=2, type="float32"),
         ],
-        **extra,  # type: ignore[arg-type]
+        **extra,
     )
 
 
@@ -55,10 +61,15 @@ def test_coil_write_and_read_back() -> None:
     async def go() -> None:
         async with warehouse_server() as sim:
             config = ModbusTcpConfig(
-                name="relays", driver="modbus_tcp", host="127.0.0.1", port=sim.port, unit_id=2,
-                points=[ModbusPoint(key="fan", table="coil", address=1, type="bool"),
-                        ModbusPoint(key="fan_fb", table="discrete_input", address=1,
-                                    type="bool")],
+                name="relays",
+                driver="modbus_tcp",
+                host="127.0.0.1",
+                port=sim.port,
+                unit_id=2,
+                points=[
+                    ModbusPoint(key="fan", table="coil", address=1, type="bool"),
+                    ModbusPoint(key="fan_fb", table="discrete_input", address=1, type="bool"),
+                ],
             )
             driver = ModbusTcpDriver(config)
             try:
@@ -113,17 +124,21 @@ def test_misbehaving_device_marks_quality_bad_and_the_loop_lives_on(mode: FaultM
             poller = Poller("sensors", driver, 0.05, [], lambda s: received.append(list(s)))
             task = asyncio.create_task(poller.run())
             try:
-                await _until(lambda: len(received) >= 2)
+                async with asyncio.timeout(3):
+                    await until(lambda: len(received) >= 2)
                 assert all(s.is_good for s in received[-1])
 
                 proxy.mode = mode
-                await _until(lambda: not any(s.is_good for s in received[-1]), timeout=5)
+                async with asyncio.timeout(5):
+                    await until(lambda: not any(s.is_good for s in received[-1]))
                 bad = received[-1]
                 polls_when_bad = poller.stats.polls
-                await _until(lambda: poller.stats.polls >= polls_when_bad + 2, timeout=5)
+                async with asyncio.timeout(5):
+                    await until(lambda: poller.stats.polls >= polls_when_bad + 2)
 
                 proxy.mode = "pass"
-                await _until(lambda: all(s.is_good for s in received[-1]), timeout=10)
+                async with asyncio.timeout(10):
+                    await until(lambda: all(s.is_good for s in received[-1]))
                 assert not task.done()
             finally:
                 task.cancel()
@@ -134,12 +149,3 @@ def test_misbehaving_device_marks_quality_bad_and_the_loop_lives_on(mode: FaultM
         assert all(s.value is None and s.reason for s in bad)
 
     asyncio.run(go())
-
-
-async def _until(predicate: object, timeout: float = 3.0) -> None:
-    assert callable(predicate)
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)

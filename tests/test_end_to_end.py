@@ -1,0 +1,98 @@
+"""The whole path on real parts: simulator -> gateway process -> Mosquitto -> a WMS subscriber."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from simulators.lab import SimulatorThread
+from simulators.mosquitto import MosquittoBroker
+from simulators.scenario import Scenario
+from tests.lab import (
+    GatewayProcess,
+    WmsSubscriber,
+    hot_zone,
+    lab_config,
+    outbox_rows,
+    wait_until,
+)
+
+pytestmark = pytest.mark.integration
+
+HOT_ZONE_STORY = ["alarm.raised", "actuator.switched", "alarm.cleared", "actuator.switched"]
+SPEED = 3.0
+# The test config keeps the example's limits but a shorter off-delay: same story, less wait.
+FAST = {"off_delay": 2.0}
+
+
+def story(events: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [
+        (e["type"], e["alarm"]["id"] if "alarm" in e else e["actuator"]["state"]) for e in events
+    ]
+
+
+def test_hot_zone_raises_ventilates_and_clears_in_order(
+    tmp_path: Path,
+    broker: MosquittoBroker,
+    make_simulator: Callable[[Scenario, float], SimulatorThread],
+    make_gateway: Callable[[Path], GatewayProcess],
+    make_subscriber: Callable[[int], WmsSubscriber],
+) -> None:
+    sim = make_simulator(hot_zone(), SPEED)
+    wms = make_subscriber(broker.port)
+    gateway = make_gateway(lab_config(tmp_path, sim.port, broker.port, **FAST))
+
+    events = wms.wait_for(4, timeout=60)
+    assert story(events) == [
+        ("alarm.raised", "electrolyte-store.temperature.high"),
+        ("actuator.switched", "on"),
+        ("alarm.cleared", "electrolyte-store.temperature.high"),
+        ("actuator.switched", "off"),
+    ]
+    assert [e["seq"] for e in events] == [1, 2, 3, 4]
+    assert len({e["event_id"] for e in events}) == 4
+    assert events[0]["topic"] == "cellsafe/plant-a/gw-01/events/alarm"
+    assert events[1]["topic"] == "cellsafe/plant-a/gw-01/events/actuator"
+    assert events[0]["alarm"]["value"] >= 30.0
+    assert events[1]["actuator"]["verified"] is True
+    assert sim.warehouse.relays[0] is False
+
+    wait_until(lambda: outbox_rows(tmp_path / "state")[0] == 0, 10, "the outbox to empty")
+    assert gateway.terminate() == 0
+
+
+def test_broker_outage_and_gateway_restart_lose_nothing(
+    tmp_path: Path,
+    broker: MosquittoBroker,
+    make_simulator: Callable[[Scenario, float], SimulatorThread],
+    make_gateway: Callable[[Path], GatewayProcess],
+    make_subscriber: Callable[[int], WmsSubscriber],
+) -> None:
+    state = tmp_path / "state"
+    sim = make_simulator(hot_zone(), SPEED)
+    wms = make_subscriber(broker.port)
+    config = lab_config(tmp_path, sim.port, broker.port, **FAST)
+    first = make_gateway(config)
+
+    wms.wait_for(2, timeout=60)
+    # Acknowledged and gone from the outbox: what follows is all produced during the outage.
+    wait_until(lambda: outbox_rows(state) == (0, 2), 10, "events 1-2 acknowledged")
+    broker.stop()
+
+    wait_until(lambda: outbox_rows(state) == (2, 4), 60, "events 3-4 stored during the outage")
+    first.kill()  # no goodbye: the outbox must already hold everything
+    second = make_gateway(config)
+    wait_until(lambda: sim.warehouse.finished, 60, "the scenario to end")
+    assert second.alive
+
+    broker.start()
+    events = wms.wait_for(4, timeout=30)
+    wait_until(lambda: outbox_rows(state) == (0, 4), 15, "the backlog to drain")
+    events = wms.snapshot()
+    assert [e["seq"] for e in events] == [1, 2, 3, 4]
+    assert len({e["event_id"] for e in events}) == 4
+    assert [e["type"] for e in events] == HOT_ZONE_STORY
+    assert second.terminate() == 0

@@ -1,0 +1,102 @@
+"""Relays against the simulator's relay module: verified switching, and a stuck contact."""
+
+from __future__ import annotations
+
+import asyncio
+
+from actuators.relay import Relay, RelaySpec
+from drivers.modbus import ModbusTcpDriver
+from drivers.modbus_config import ModbusPoint, ModbusTcpConfig
+from rules.effects import RelayDemand
+from simulators.warehouse import WarehouseServer
+from tests.lab import EventList, until, warehouse_server
+
+HOT = RelayDemand(True, ("store.temperature.high",))
+REST = RelayDemand(False, ())
+
+
+def relay_driver(sim: WarehouseServer) -> ModbusTcpDriver:
+    return ModbusTcpDriver(
+        ModbusTcpConfig(
+            name="relay-module",
+            driver="modbus_tcp",
+            host="127.0.0.1",
+            port=sim.port,
+            unit_id=2,
+            points=[ModbusPoint(key="fan", table="coil", address=0, type="bool")],
+        )
+    )
+
+
+def test_command_is_verified_and_reported_once() -> None:
+    async def go() -> None:
+        sink = EventList()
+        async with warehouse_server() as sim:
+            driver = relay_driver(sim)
+            relay = Relay(RelaySpec(name="fan-1", device="relay-module", point="fan"), driver, sink)
+            task = asyncio.create_task(relay.run())
+            try:
+                relay.request(REST)  # already off: nothing to send, nothing to report
+                relay.request(HOT)
+                async with asyncio.timeout(5):
+                    await until(lambda: relay.state is True)
+                assert sim.warehouse.relays[0] is True
+                relay.request(HOT)
+                relay.request(REST)
+                async with asyncio.timeout(5):
+                    await until(lambda: relay.state is False)
+            finally:
+                task.cancel()
+                await driver.close()
+        assert sink.types() == ["actuator.switched", "actuator.switched"]
+        on = sink.events[0].body["actuator"]
+        assert on["state"] == "on"
+        assert on["verified"] is True
+        assert on["causes"] == ["store.temperature.high"]
+        assert sink.events[1].body["actuator"]["resting"] is True
+
+    asyncio.run(go())
+
+
+def test_stuck_contact_is_an_alarm_that_clears_when_it_obeys() -> None:
+    async def go() -> None:
+        sink = EventList()
+        async with warehouse_server() as sim:
+            sim.warehouse.stuck_relays.add(0)
+            driver = relay_driver(sim)
+            spec = RelaySpec(
+                name="fan-1",
+                device="relay-module",
+                point="fan",
+                verify_timeout=0.2,
+                retries=1,
+                retry_after=0.3,
+            )
+            relay = Relay(spec, driver, sink)
+            task = asyncio.create_task(relay.run())
+            try:
+                relay.request(HOT)
+                async with asyncio.timeout(5):
+                    await until(lambda: "alarm.raised" in sink.types())
+                assert relay.faulted
+                await asyncio.sleep(1.0)  # several quiet retries while it stays stuck
+                sim.warehouse.stuck_relays.clear()
+                async with asyncio.timeout(5):
+                    await until(lambda: "alarm.cleared" in sink.types())
+            finally:
+                task.cancel()
+                await driver.close()
+            assert sim.warehouse.relays[0] is True
+        # Retries while stuck are not reported again; success is, then the alarm clears.
+        assert sink.types() == [
+            "actuator.failed",
+            "alarm.raised",
+            "actuator.switched",
+            "alarm.cleared",
+        ]
+        failed = sink.events[0].body
+        assert failed["actuator"]["attempts"] == 2
+        assert "read-back shows off" in failed["error"]
+        assert sink.events[1].body["alarm"]["id"] == "actuator.fan-1.fault"
+
+    asyncio.run(go())
