@@ -40,11 +40,23 @@ class Gateway:
         self.engine: RuleEngine | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
-        async with self._running():
+        """Serve until ``stop`` is set; a task that dies takes the gateway down with it.
+
+        A poller or relay that ended is a gateway that no longer watches or acts, so it
+        must not carry on looking healthy: it raises, and systemd restarts the service.
+        """
+        async with self._running() as tasks:
             _logger.info(
                 "gateway ready: %d devices, %d relays", len(self.pollers), len(self.relays)
             )
-            await stop.wait()
+            stopper = asyncio.create_task(stop.wait(), name="stop")
+            done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            stopper.cancel()
+            dead = [t for t in done if t is not stopper]
+            if dead:
+                raise RuntimeError(f"task {dead[0].get_name()} ended unexpectedly") from (
+                    dead[0].exception() if not dead[0].cancelled() else None
+                )
             _logger.info("gateway stopping")
 
     @property
@@ -59,7 +71,7 @@ class Gateway:
         )
 
     @contextlib.asynccontextmanager
-    async def _running(self) -> AsyncIterator[None]:
+    async def _running(self) -> AsyncIterator[list[asyncio.Task[None]]]:
         s = self.settings
         async with contextlib.AsyncExitStack() as stack:
             outbox = stack.enter_context(
@@ -115,7 +127,7 @@ class Gateway:
             ]
             tasks += [asyncio.create_task(p.run(), name=f"poll-{p.name}") for p in self.pollers]
             stack.push_async_callback(_cancel_all, tasks)
-            yield
+            yield tasks
 
 
 async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import signal
 import sys
 from collections.abc import Sequence
@@ -94,8 +95,12 @@ def _run(path: Path) -> int:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
 
-    with contextlib.suppress(KeyboardInterrupt):
-        _event_loop_run(serve())
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            _event_loop_run(serve())
+    except Exception:
+        logging.getLogger("gateway").critical("gateway failed", exc_info=True)
+        return 1
     return 0
 
 
