@@ -115,14 +115,7 @@ class Relay:
         body = self._body(demand, self.spec.retries + 1, elapsed_ms, False)
         self._emit(
             Event("actuator.failed", {**body, "error": failure}),
-            alarm_event(
-                raised=True,
-                alarm_id=self.spec.fault_alarm_id,
-                level="fault",
-                message=f"relay {self.spec.name} does not obey: {failure}",
-                ts=time.time(),
-                point=f"{self.spec.device}.{self.spec.point}",
-            ),
+            self._fault_event(True, f"relay {self.spec.name} does not obey: {failure}"),
         )
 
     async def _verify(self, expected: bool) -> bool | None:
@@ -143,15 +136,16 @@ class Relay:
         if not self._faulted:
             return
         self._faulted = False
-        self._emit(
-            alarm_event(
-                raised=False,
-                alarm_id=self.spec.fault_alarm_id,
-                level="fault",
-                message=f"relay {self.spec.name} obeys again",
-                ts=time.time(),
-                point=f"{self.spec.device}.{self.spec.point}",
-            )
+        self._emit(self._fault_event(False, f"relay {self.spec.name} obeys again"))
+
+    def _fault_event(self, raised: bool, message: str) -> Event:
+        return alarm_event(
+            raised=raised,
+            alarm_id=self.spec.fault_alarm_id,
+            level="fault",
+            message=message,
+            ts=time.time(),
+            point=f"{self.spec.device}.{self.spec.point}",
         )
 
     def _body(

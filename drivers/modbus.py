@@ -41,6 +41,12 @@ class ModbusTcpDriver:
             retries=0,
             reconnect_delay=0,
         )
+        self._readers = {
+            "holding": self._client.read_holding_registers,
+            "input": self._client.read_input_registers,
+            "coil": self._client.read_coils,
+            "discrete_input": self._client.read_discrete_inputs,
+        }
         self._lock = asyncio.Lock()
         self._backoff = config.reconnect_min
         self._next_connect = 0.0
@@ -128,25 +134,10 @@ class ModbusTcpDriver:
             self._next_connect = time.monotonic() + self._backoff
 
     async def _read_block(self, block: ReadBlock) -> list[Sample]:
-        unit = self._config.unit_id
         try:
-            match block.table:
-                case "holding":
-                    reply = await self._client.read_holding_registers(
-                        block.start, count=block.count, device_id=unit
-                    )
-                case "input":
-                    reply = await self._client.read_input_registers(
-                        block.start, count=block.count, device_id=unit
-                    )
-                case "coil":
-                    reply = await self._client.read_coils(
-                        block.start, count=block.count, device_id=unit
-                    )
-                case "discrete_input":
-                    reply = await self._client.read_discrete_inputs(
-                        block.start, count=block.count, device_id=unit
-                    )
+            reply = await self._readers[block.table](
+                block.start, count=block.count, device_id=self._config.unit_id
+            )
         except (ModbusException, OSError) as err:
             self._drop_connection_if_lost()
             return self._bad_block(block, f"no reply: {err}")

@@ -12,7 +12,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from actuators.relay import Relay, RelaySpec
+from actuators.relay import Relay
 from drivers import registry
 from drivers.base import Driver
 from gateway.config.settings import GatewaySettings
@@ -98,15 +98,7 @@ class Gateway:
                 stack.push_async_callback(drivers[device.name].close)
 
             for r in s.relays:
-                spec = RelaySpec(
-                    name=r.name,
-                    device=r.device,
-                    point=r.point,
-                    resting=r.resting,
-                    verify_timeout=r.verify_timeout,
-                    retries=r.retries,
-                )
-                self.relays[r.name] = Relay(spec, drivers[r.device], outbox)
+                self.relays[r.name] = Relay(r.to_spec(), drivers[r.device], outbox)
             planner = EffectPlanner(
                 (e.to_spec() for e in s.effects), {r.name: r.resting for r in s.relays}
             )

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from gateway.core.events import Event, alarm_event
 from gateway.core.samples import Sample
 
 Level = Literal["low_low", "low", "high", "high_high", "fault"]
@@ -52,6 +53,20 @@ class AlarmTransition:
     limit: float | None
     unit: str | None
     reason: str | None = None
+
+    def event(self) -> Event:
+        return alarm_event(
+            raised=self.raised,
+            alarm_id=self.alarm_id,
+            level=self.level,
+            message=self.message,
+            ts=self.ts,
+            zone=self.zone,
+            point=self.point,
+            value=self.value,
+            limit=self.limit,
+            unit=self.unit,
+        )
 
     @property
     def message(self) -> str:

@@ -101,28 +101,10 @@ class WarehouseServer:
 
     def _devices(self) -> list[SimDevice]:
         words = ZONE_STRIDE * len(self.warehouse.zones)
-        bits = [SimData(0, count=RELAY_CHANNELS, values=False, datatype=DataType.BITS)]
-        sensors = SimDevice(
-            id=SENSOR_UNIT,
-            simdata=(
-                [SimData(0, count=16, values=False, datatype=DataType.BITS)],
-                [SimData(0, count=16, values=False, datatype=DataType.BITS)],
-                [SimData(0, count=words, values=0, datatype=DataType.REGISTERS)],
-                [SimData(0, count=words, values=0, datatype=DataType.REGISTERS)],
-            ),
-            action=self._sensor_action,
-        )
-        relays = SimDevice(
-            id=RELAY_UNIT,
-            simdata=(
-                bits,
-                [SimData(0, count=RELAY_CHANNELS, values=False, datatype=DataType.BITS)],
-                [SimData(0, count=1, values=0, datatype=DataType.REGISTERS)],
-                [SimData(0, count=1, values=0, datatype=DataType.REGISTERS)],
-            ),
-            action=self._relay_action,
-        )
-        return [sensors, relays]
+        return [
+            SimDevice(id=SENSOR_UNIT, simdata=_blocks(16, words), action=self._sensor_action),
+            SimDevice(id=RELAY_UNIT, simdata=_blocks(RELAY_CHANNELS, 1), action=self._relay_action),
+        ]
 
     async def _sensor_action(
         self,
@@ -177,6 +159,20 @@ class WarehouseServer:
             self.warehouse.advance(_TICK)
             next_tick += _TICK / self.speed
             await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
+
+
+def _blocks(
+    bits: int, words: int
+) -> tuple[list[SimData], list[SimData], list[SimData], list[SimData]]:
+    """Coils, discrete inputs, holding and input registers, each starting at address 0."""
+
+    def bit_block() -> list[SimData]:
+        return [SimData(0, count=bits, values=False, datatype=DataType.BITS)]
+
+    def word_block() -> list[SimData]:
+        return [SimData(0, count=words, values=0, datatype=DataType.REGISTERS)]
+
+    return bit_block(), bit_block(), word_block(), word_block()
 
 
 async def _listening(host: str, port: int) -> bool:

@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 import drivers  # noqa: F401  (registers the built-in drivers)
+from actuators.relay import RelaySpec
 from drivers import registry
 from drivers.base import NAME_PATTERN, DeviceConfig
 from rules.effects import EffectSpec
@@ -130,6 +131,16 @@ class RelayConfig(_Section):
     resting: bool = Field(False, description="the state with no cause active")
     verify_timeout: float = Field(2.0, gt=0, le=120, description="seconds for the read-back")
     retries: int = Field(2, ge=0, le=10, description="re-sends after a failed verification")
+
+    def to_spec(self) -> RelaySpec:
+        return RelaySpec(
+            name=self.name,
+            device=self.device,
+            point=self.point,
+            resting=self.resting,
+            verify_timeout=self.verify_timeout,
+            retries=self.retries,
+        )
 
 
 class EffectConfig(_Section):

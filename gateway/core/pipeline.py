@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from actuators.relay import Relay
-from gateway.core.events import EventSink, alarm_event
+from gateway.core.events import EventSink
 from gateway.core.samples import Sample
 from rules.effects import EffectPlanner
 from rules.engine import RuleEngine
@@ -27,23 +27,7 @@ class Pipeline:
     def __call__(self, samples: Sequence[Sample]) -> None:
         transitions = self._engine.evaluate(samples)
         if transitions:
-            self._sink.emit(
-                [
-                    alarm_event(
-                        raised=t.raised,
-                        alarm_id=t.alarm_id,
-                        level=t.level,
-                        message=t.message,
-                        ts=t.ts,
-                        zone=t.zone,
-                        point=t.point,
-                        value=t.value,
-                        limit=t.limit,
-                        unit=t.unit,
-                    )
-                    for t in transitions
-                ]
-            )
+            self._sink.emit([t.event() for t in transitions])
         if not self._engine.primed:
             return
         for name, demand in self._planner.demands(self._engine.active).items():
