@@ -13,10 +13,12 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from drivers.base import Driver, WriteError
-from gateway.core.events import Event, EventSink, alarm_event
+from gateway.core.events import Event, EventSink
+from rules.alarms import AlarmDefinition, ConditionChange
 from rules.effects import RelayDemand
 
 _logger = logging.getLogger(__name__)
@@ -38,16 +40,33 @@ class RelaySpec:
     def fault_alarm_id(self) -> str:
         return f"actuator.{self.name}.fault"
 
+    def definitions(self) -> list[AlarmDefinition]:
+        return [
+            AlarmDefinition(
+                id=self.fault_alarm_id,
+                priority="high",
+                level="fault",
+                point=f"{self.device}.{self.point}",
+            )
+        ]
+
 
 def _word(state: bool | None) -> str:
     return {True: "on", False: "off", None: "unknown"}[state]
 
 
 class Relay:
-    def __init__(self, spec: RelaySpec, driver: Driver, sink: EventSink) -> None:
+    def __init__(
+        self,
+        spec: RelaySpec,
+        driver: Driver,
+        sink: EventSink,
+        on_fault: Callable[[ConditionChange], None],
+    ) -> None:
         self.spec = spec
         self._driver = driver
         self._sink = sink
+        self._on_fault = on_fault
         self._demand: RelayDemand | None = None
         self._actual: bool | None = None
         self._faulted = False
@@ -113,10 +132,8 @@ class Relay:
         self._faulted = True
         elapsed_ms = round((time.monotonic() - started) * 1000)
         body = self._body(demand, self.spec.retries + 1, elapsed_ms, False)
-        self._emit(
-            Event("actuator.failed", {**body, "error": failure}),
-            self._fault_event(True, f"relay {self.spec.name} does not obey: {failure}"),
-        )
+        self._emit(Event("actuator.failed", {**body, "error": failure}))
+        self._fault(True, f"relay {self.spec.name} does not obey: {failure}")
 
     async def _verify(self, expected: bool) -> bool | None:
         deadline = time.monotonic() + self.spec.verify_timeout
@@ -136,16 +153,13 @@ class Relay:
         if not self._faulted:
             return
         self._faulted = False
-        self._emit(self._fault_event(False, f"relay {self.spec.name} obeys again"))
+        self._fault(False, f"relay {self.spec.name} obeys again")
 
-    def _fault_event(self, raised: bool, message: str) -> Event:
-        return alarm_event(
-            raised=raised,
-            alarm_id=self.spec.fault_alarm_id,
-            level="fault",
-            message=message,
-            ts=time.time(),
-            point=f"{self.spec.device}.{self.spec.point}",
+    def _fault(self, active: bool, message: str) -> None:
+        self._on_fault(
+            ConditionChange(
+                alarm_id=self.spec.fault_alarm_id, active=active, ts=time.time(), message=message
+            )
         )
 
     def _body(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 
 from actuators.relay import Relay
@@ -22,6 +23,7 @@ from gateway.core.samples import point_id
 from gateway.storage.outbox import Outbox
 from gateway.uplink.mqtt import MqttUplink
 from gateway.uplink.topics import Topics
+from rules.alarms import AlarmManager
 from rules.effects import EffectPlanner
 from rules.engine import RuleEngine
 
@@ -37,7 +39,7 @@ class Gateway:
         self.relays: dict[str, Relay] = {}
         self.uplink: MqttUplink | None = None
         self.outbox: Outbox | None = None
-        self.engine: RuleEngine | None = None
+        self.pipeline: Pipeline | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set; a task that dies takes the gateway down with it.
@@ -63,9 +65,9 @@ class Gateway:
     def settled(self) -> bool:
         """No alarm active, every relay at rest and verified, nothing left to send."""
         return (
-            self.engine is not None
+            self.pipeline is not None
             and self.outbox is not None
-            and not self.engine.active
+            and not self.pipeline.alarms.conditions()
             and self.outbox.count() == 0
             and all(r.state == r.spec.resting for r in self.relays.values())
         )
@@ -87,22 +89,31 @@ class Gateway:
             )
 
             units = {f"{d.name}.{p.key}": p.unit for d in s.devices for p in d.point_infos()}
-            self.engine = engine = RuleEngine(
-                t.to_spec(zone.name, units.get(t.point))
-                for zone in s.zones
-                for t in zone.thresholds
+            engine = RuleEngine(
+                [spec for zone in s.zones for spec in zone.threshold_specs(units)],
+                [spec for zone in s.zones for spec in zone.input_specs()],
             )
+            relay_specs = [r.to_spec() for r in s.relays]
+            definitions = engine.definitions + [d for r in relay_specs for d in r.definitions()]
+            saved = Pipeline.saved_alarms(outbox)
+            alarms = AlarmManager(s.alarms.apply(definitions), saved, s.alarms.flood_policy())
+            engine.restore(alarms.conditions())
+            if saved:
+                _logger.info("restored alarm states: %d annunciated", len(alarms.annunciated()))
+
             drivers: dict[str, Driver] = {}
             for device in s.devices:
                 drivers[device.name] = registry.create(device)
                 stack.push_async_callback(drivers[device.name].close)
 
-            for r in s.relays:
-                self.relays[r.name] = Relay(r.to_spec(), drivers[r.device], outbox)
             planner = EffectPlanner(
                 (e.to_spec() for e in s.effects), {r.name: r.resting for r in s.relays}
             )
-            pipeline = Pipeline(engine, planner, self.relays, outbox)
+            self.pipeline = pipeline = Pipeline(engine, alarms, planner, self.relays, outbox)
+            for spec in relay_specs:
+                self.relays[spec.name] = Relay(
+                    spec, drivers[spec.device], outbox, pipeline.condition
+                )
             self.pollers = [
                 Poller(
                     d.name,
@@ -118,8 +129,16 @@ class Gateway:
                 asyncio.create_task(r.run(), name=f"relay-{n}") for n, r in self.relays.items()
             ]
             tasks += [asyncio.create_task(p.run(), name=f"poll-{p.name}") for p in self.pollers]
+            tasks.append(asyncio.create_task(_tick(pipeline), name="alarm-clock"))
             stack.push_async_callback(_cancel_all, tasks)
             yield tasks
+
+
+async def _tick(pipeline: Pipeline) -> None:
+    """Time-driven rules: stale sensors, shelve expiry, chatter and flood windows."""
+    while True:
+        await asyncio.sleep(1.0)
+        pipeline.tick(time.time())
 
 
 async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:

@@ -1,43 +1,67 @@
-"""Routes samples to the threshold evaluators of their point and keeps the active set."""
+"""Routes samples to the evaluators of their point and hands on what changed."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Protocol
 
 from gateway.core.samples import Sample
-from rules.thresholds import AlarmTransition, ThresholdEvaluator, ThresholdSpec
+from rules.alarms import AlarmDefinition, ConditionChange
+from rules.discrete import DiscreteEvaluator, DiscreteSpec
+from rules.thresholds import ThresholdEvaluator, ThresholdSpec
+
+
+class _Evaluator(Protocol):
+    def evaluate(self, sample: Sample) -> list[ConditionChange]: ...
+    def tick(self, now: float) -> list[ConditionChange]: ...
+    def restore(self, active_levels: set[str]) -> None: ...
 
 
 class RuleEngine:
-    def __init__(self, specs: Iterable[ThresholdSpec]) -> None:
-        self._by_point: dict[str, list[ThresholdEvaluator]] = {}
+    def __init__(
+        self,
+        thresholds: Iterable[ThresholdSpec],
+        discretes: Iterable[DiscreteSpec] = (),
+    ) -> None:
+        self._by_point: dict[str, list[_Evaluator]] = {}
+        self._prefixes: list[tuple[str, _Evaluator]] = []
+        self.definitions: list[AlarmDefinition] = []
+        specs: list[ThresholdSpec | DiscreteSpec] = [*thresholds, *discretes]
         for spec in specs:
-            self._by_point.setdefault(spec.point, []).append(ThresholdEvaluator(spec))
-        self._active: set[str] = set()
+            evaluator: _Evaluator = (
+                ThresholdEvaluator(spec)
+                if isinstance(spec, ThresholdSpec)
+                else DiscreteEvaluator(spec)
+            )
+            self._by_point.setdefault(spec.point, []).append(evaluator)
+            self._prefixes.append((f"{spec.zone}.{spec.key}.", evaluator))
+            self.definitions += spec.definitions()
         self._unseen: set[str] = set(self._by_point)
-
-    @property
-    def active(self) -> frozenset[str]:
-        return frozenset(self._active)
 
     @property
     def primed(self) -> bool:
         """True once every watched point has delivered a sample, good or bad.
 
-        Until then the active set says nothing yet about the points not heard from, and
-        acting on it would, after a restart, switch outputs to rest for a moment.
+        Until then the conditions say nothing yet about the points not heard from, and
+        acting on them would, after a restart, switch outputs to rest for a moment.
         """
         return not self._unseen
 
-    def evaluate(self, samples: Sequence[Sample]) -> list[AlarmTransition]:
-        transitions: list[AlarmTransition] = []
+    def restore(self, active: Iterable[str]) -> None:
+        active = set(active)
+        for prefix, evaluator in self._prefixes:
+            evaluator.restore({a[len(prefix) :] for a in active if a.startswith(prefix)})
+
+    def evaluate(self, samples: Sequence[Sample]) -> list[ConditionChange]:
+        changes: list[ConditionChange] = []
         for sample in samples:
             self._unseen.discard(sample.point)
             for evaluator in self._by_point.get(sample.point, ()):
-                transitions.extend(evaluator.evaluate(sample))
-        for t in transitions:
-            if t.raised:
-                self._active.add(t.alarm_id)
-            else:
-                self._active.discard(t.alarm_id)
-        return transitions
+                changes.extend(evaluator.evaluate(sample))
+        return changes
+
+    def tick(self, now: float) -> list[ConditionChange]:
+        changes: list[ConditionChange] = []
+        for _, evaluator in self._prefixes:
+            changes.extend(evaluator.tick(now))
+        return changes

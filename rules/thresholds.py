@@ -1,26 +1,59 @@
-"""Limit alarms on one analog point, with deadband, on-delay, off-delay and sensor fault.
+"""Detection on one analog point: limits, rate of rise, and the faults of the sensor itself.
 
-Time is the samples' own timestamps, never the wall clock at evaluation, so a delayed
-poll neither shortens nor stretches a delay. Bad-quality data never moves a process
-alarm: it holds the last state and, if it lasts ``fault_delay`` seconds, raises the
-point's ``fault`` alarm instead, because a lost sensor must be an alarm, not silence.
+Everything here answers one question per alarm: does its condition hold now? (The
+lifecycle, acknowledgement and shelving, is ``rules/alarms.py``.) Time is the samples' own
+timestamps, so a late poll neither shortens a delay nor fakes a rise.
+
+Bad data never moves a process alarm: a bad-quality sample, a value outside the sensor's
+physical range, or no good sample at all holds every limit in its last state and, after
+``fault_delay`` / ``stale_after`` seconds, raises the point's ``fault`` condition instead;
+so does a value frozen within ``frozen_band`` for ``frozen_after`` seconds. A broken
+sensor neither fakes a fire nor hides one silently.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from gateway.core.events import Event, alarm_event
 from gateway.core.samples import Sample
+from rules.alarms import AlarmDefinition, ConditionChange, Priority
 
-Level = Literal["low_low", "low", "high", "high_high", "fault"]
-LIMIT_LEVELS: tuple[Level, ...] = ("low_low", "low", "high", "high_high")
+Level = Literal["low_low", "low", "high", "high_high", "rate_of_rise", "fault"]
+LimitLevel = Literal["low_low", "low", "high", "high_high"]
+LIMIT_LEVELS: tuple[LimitLevel, ...] = ("low_low", "low", "high", "high_high")
+DEFAULT_PRIORITY: dict[Level, Priority] = {
+    "low_low": "high",
+    "low": "medium",
+    "high": "medium",
+    "high_high": "high",
+    "rate_of_rise": "high",
+    "fault": "medium",
+}
 
 
-def alarm_id(zone: str, key: str, level: Level) -> str:
+def alarm_id(zone: str, key: str, level: str) -> str:
     return f"{zone}.{key}.{level}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LimitSpec:
+    limit: float
+    deadband: float = 0.0
+    on_delay: float = 0.0
+    off_delay: float = 0.0
+    priority: Priority | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RateSpec:
+    """Rise of ``per_minute`` units per minute or more, fitted over ``window`` seconds."""
+
+    per_minute: float
+    window: float = 60.0
+    priority: Priority | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -28,141 +61,243 @@ class ThresholdSpec:
     zone: str
     key: str
     point: str
-    limits: Mapping[Level, float]
-    deadband: float = 0.0
-    on_delay: float = 0.0
-    off_delay: float = 0.0
+    limits: Mapping[LimitLevel, LimitSpec] = field(default_factory=dict)
+    rate_of_rise: RateSpec | None = None
     fault_delay: float = 10.0
+    stale_after: float = 30.0
+    frozen_after: float | None = None
+    frozen_band: float = 0.0
+    valid_range: tuple[float, float] | None = None
     unit: str | None = None
+    fault_priority: Priority | None = None
+
+    def levels(self) -> list[Level]:
+        levels: list[Level] = [lvl for lvl in LIMIT_LEVELS if lvl in self.limits]
+        if self.rate_of_rise is not None:
+            levels.append("rate_of_rise")
+        return [*levels, "fault"]
 
     def alarm_ids(self) -> list[str]:
-        levels: list[Level] = [lvl for lvl in LIMIT_LEVELS if lvl in self.limits]
-        return [alarm_id(self.zone, self.key, lvl) for lvl in [*levels, "fault"]]
+        return [alarm_id(self.zone, self.key, lvl) for lvl in self.levels()]
 
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AlarmTransition:
-    alarm_id: str
-    zone: str
-    key: str
-    point: str
-    level: Level
-    raised: bool
-    ts: float
-    value: float | None
-    limit: float | None
-    unit: str | None
-    reason: str | None = None
-
-    def event(self) -> Event:
-        return alarm_event(
-            raised=self.raised,
-            alarm_id=self.alarm_id,
-            level=self.level,
-            message=self.message,
-            ts=self.ts,
-            zone=self.zone,
-            point=self.point,
-            value=self.value,
-            limit=self.limit,
-            unit=self.unit,
-        )
-
-    @property
-    def message(self) -> str:
-        what = f"{self.zone} {self.key} {self.level.replace('_', '-')}"
-        if self.level == "fault":
-            detail = f"sensor fault: {self.reason}" if self.raised else "sensor data good again"
-            return f"{what}: {detail}"
-        unit = f" {self.unit}" if self.unit else ""
-        verb = "raised" if self.raised else "cleared"
-        return f"{what} {verb} at {self.value:.2f}{unit} (limit {self.limit:g}{unit})"
+    def definitions(self) -> list[AlarmDefinition]:
+        defined: list[AlarmDefinition] = []
+        for level in self.levels():
+            if level == "fault":
+                explicit = self.fault_priority
+            elif level == "rate_of_rise":
+                explicit = self.rate_of_rise.priority if self.rate_of_rise else None
+            else:
+                explicit = self.limits[level].priority
+            defined.append(
+                AlarmDefinition(
+                    id=alarm_id(self.zone, self.key, level),
+                    priority=explicit or DEFAULT_PRIORITY[level],
+                    zone=self.zone,
+                    point=self.point,
+                    level=level,
+                    unit=self.unit,
+                )
+            )
+        return defined
 
 
 @dataclass(slots=True)
-class _LimitState:
+class _Pending:
     active: bool = False
-    pending_since: float | None = None
+    since: float | None = None
 
 
 @dataclass(slots=True)
 class ThresholdEvaluator:
     spec: ThresholdSpec
-    _limits: dict[Level, _LimitState] = field(init=False)
-    _fault_active: bool = field(init=False, default=False)
+    _limits: dict[LimitLevel, _Pending] = field(init=False)
+    _rate_active: bool = field(init=False, default=False)
+    _history: deque[tuple[float, float]] = field(init=False, default_factory=deque)
+    _fault: bool = field(init=False, default=False)
+    _last_good: float | None = field(init=False, default=None)
     _bad_since: float | None = field(init=False, default=None)
+    _frozen_ref: tuple[float, float] | None = field(init=False, default=None)
+    _watching_since: float | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
-        self._limits = {level: _LimitState() for level in self.spec.limits}
+        self._limits = {level: _Pending() for level in self.spec.limits}
 
-    def active_levels(self) -> list[Level]:
-        levels: list[Level] = [lvl for lvl, st in self._limits.items() if st.active]
-        return [*levels, "fault"] if self._fault_active else levels
+    def restore(self, active_levels: set[str]) -> None:
+        """Resume after a restart with the conditions that held, so none is raised twice."""
+        for level, state in self._limits.items():
+            state.active = level in active_levels
+        self._rate_active = "rate_of_rise" in active_levels
+        self._fault = "fault" in active_levels
 
-    def evaluate(self, sample: Sample) -> list[AlarmTransition]:
-        if not sample.is_good or not isinstance(sample.value, int | float):
-            return self._on_bad(sample)
-        transitions = self._on_good_fault(sample)
-        value = float(sample.value)
+    def evaluate(self, sample: Sample) -> list[ConditionChange]:
+        problem = self._data_problem(sample)
+        if problem is not None:
+            return self._on_bad(sample.ts, problem)
+        value = float(sample.value)  # type: ignore[arg-type]  # _data_problem checked it
+        changes = self._on_good(sample.ts, value)
+        changes += self._limit_changes(sample.ts, value)
+        changes += self._rate_changes(sample.ts, value)
+        return changes
+
+    def tick(self, now: float) -> list[ConditionChange]:
+        """A point that stops delivering samples at all is stale: that is a fault too."""
+        if self._watching_since is None:
+            self._watching_since = now
+        if self._fault or self._bad_since is not None:
+            return []  # bad samples are arriving: fault_delay decides
+        last = self._last_good if self._last_good is not None else self._watching_since
+        if now - last < self.spec.stale_after:
+            return []
+        return self._set_fault(now, True, f"stale: no good sample for {now - last:.0f} s")
+
+    # -- data quality --------------------------------------------------------------
+
+    def _data_problem(self, sample: Sample) -> str | None:
+        if not sample.is_good or sample.value is None:
+            return sample.reason or "bad quality"
+        if isinstance(sample.value, bool):
+            return "a binary value on an analog point"
+        rng = self.spec.valid_range
+        if rng is not None and not rng[0] <= sample.value <= rng[1]:
+            return f"{sample.value:g} outside the sensor's range {rng[0]:g}..{rng[1]:g}"
+        return None
+
+    def _on_bad(self, ts: float, reason: str) -> list[ConditionChange]:
+        for state in self._limits.values():
+            state.since = None
+        self._history.clear()
+        self._frozen_ref = None
+        if self._bad_since is None:
+            self._bad_since = ts
+        if self._fault or ts - self._bad_since < self.spec.fault_delay:
+            return []
+        return self._set_fault(ts, True, reason)
+
+    def _on_good(self, ts: float, value: float) -> list[ConditionChange]:
+        self._bad_since = None
+        self._last_good = ts
+        frozen = self._frozen(ts, value)
+        if frozen is not None:
+            return [] if self._fault else self._set_fault(ts, True, frozen)
+        return self._set_fault(ts, False, "sensor data good again") if self._fault else []
+
+    def _frozen(self, ts: float, value: float) -> str | None:
+        if self.spec.frozen_after is None:
+            return None
+        ref = self._frozen_ref
+        if ref is None or abs(value - ref[1]) > self.spec.frozen_band:
+            self._frozen_ref = (ts, value)
+            return None
+        if ts - ref[0] >= self.spec.frozen_after:
+            return f"frozen: no change beyond {self.spec.frozen_band:g} for {ts - ref[0]:.0f} s"
+        return None
+
+    def _set_fault(self, ts: float, active: bool, reason: str) -> list[ConditionChange]:
+        self._fault = active
+        message = (
+            f"{self.spec.zone} {self.spec.key} sensor fault: {reason}"
+            if active
+            else (f"{self.spec.zone} {self.spec.key} sensor data good again")
+        )
+        return [self._change("fault", active, ts, None, None, message)]
+
+    # -- process conditions ----------------------------------------------------------
+
+    def _limit_changes(self, ts: float, value: float) -> list[ConditionChange]:
+        changes: list[ConditionChange] = []
         for level, limit in self.spec.limits.items():
             state = self._limits[level]
-            beyond = self._beyond(level, value, limit)
-            # While active, the alarm stays until the value is back past the deadband.
-            wants_change = (not state.active and beyond) or (
-                state.active and not beyond and self._inside_deadband_clear(level, value, limit)
+            high = level in ("high", "high_high")
+            beyond = value >= limit.limit if high else value <= limit.limit
+            back = (
+                (value < limit.limit - limit.deadband)
+                if high
+                else (value > limit.limit + limit.deadband)
             )
+            wants_change = beyond if not state.active else back
             if not wants_change:
-                state.pending_since = None
+                state.since = None
                 continue
-            delay = self.spec.off_delay if state.active else self.spec.on_delay
-            if state.pending_since is None:
-                state.pending_since = sample.ts
-            if sample.ts - state.pending_since >= delay:
+            if state.since is None:
+                state.since = ts
+            delay = limit.off_delay if state.active else limit.on_delay
+            if ts - state.since >= delay:
                 state.active = not state.active
-                state.pending_since = None
-                transitions.append(self._transition(level, state.active, sample, value, limit))
-        return transitions
+                state.since = None
+                changes.append(
+                    self._change(
+                        level,
+                        state.active,
+                        ts,
+                        value,
+                        limit.limit,
+                        self._limit_message(level, state.active, value, limit.limit),
+                    )
+                )
+        return changes
 
-    @staticmethod
-    def _beyond(level: Level, value: float, limit: float) -> bool:
-        return value >= limit if level in ("high", "high_high") else value <= limit
-
-    def _inside_deadband_clear(self, level: Level, value: float, limit: float) -> bool:
-        if level in ("high", "high_high"):
-            return value < limit - self.spec.deadband
-        return value > limit + self.spec.deadband
-
-    def _on_good_fault(self, sample: Sample) -> list[AlarmTransition]:
-        self._bad_since = None
-        if not self._fault_active:
+    def _rate_changes(self, ts: float, value: float) -> list[ConditionChange]:
+        spec = self.spec.rate_of_rise
+        if spec is None:
             return []
-        self._fault_active = False
-        value = float(sample.value) if isinstance(sample.value, int | float) else None
-        return [self._transition("fault", False, sample, value, None)]
-
-    def _on_bad(self, sample: Sample) -> list[AlarmTransition]:
-        for state in self._limits.values():
-            state.pending_since = None
-        if self._bad_since is None:
-            self._bad_since = sample.ts
-        if self._fault_active or sample.ts - self._bad_since < self.spec.fault_delay:
+        history = self._history
+        history.append((ts, value))
+        while history and history[0][0] < ts - spec.window:
+            history.popleft()
+        rate = _slope_per_minute(history)
+        # Too short a span fits noise: wait for half a window of data before judging.
+        if rate is None or ts - history[0][0] < spec.window / 2:
             return []
-        self._fault_active = True
-        return [self._transition("fault", True, sample, None, None)]
+        rising = rate >= spec.per_minute
+        if rising == self._rate_active:
+            return []
+        self._rate_active = rising
+        unit = f" {self.spec.unit}" if self.spec.unit else ""
+        verb = "rising at" if rising else "rise ended at"
+        message = (
+            f"{self.spec.zone} {self.spec.key} {verb} {rate:.1f}{unit}/min "
+            f"(limit {spec.per_minute:g}{unit}/min)"
+        )
+        return [self._change("rate_of_rise", rising, ts, round(rate, 3), spec.per_minute, message)]
 
-    def _transition(
-        self, level: Level, raised: bool, sample: Sample, value: float | None, limit: float | None
-    ) -> AlarmTransition:
-        return AlarmTransition(
+    def _limit_message(self, level: str, active: bool, value: float, limit: float) -> str:
+        unit = f" {self.spec.unit}" if self.spec.unit else ""
+        verb = "raised" if active else "cleared"
+        return (
+            f"{self.spec.zone} {self.spec.key} {level.replace('_', '-')} {verb} at "
+            f"{value:.2f}{unit} (limit {limit:g}{unit})"
+        )
+
+    def _change(
+        self,
+        level: Level,
+        active: bool,
+        ts: float,
+        value: float | None,
+        limit: float | None,
+        message: str,
+    ) -> ConditionChange:
+        return ConditionChange(
             alarm_id=alarm_id(self.spec.zone, self.spec.key, level),
-            zone=self.spec.zone,
-            key=self.spec.key,
-            point=self.spec.point,
-            level=level,
-            raised=raised,
-            ts=sample.ts,
+            active=active,
+            ts=ts,
             value=value,
             limit=limit,
-            unit=self.spec.unit,
-            reason=sample.reason,
+            message=message,
         )
+
+
+def _slope_per_minute(points: deque[tuple[float, float]]) -> float | None:
+    """Least-squares slope: robust to jitter in both the values and the poll times."""
+    n = len(points)
+    if n < 3:
+        return None
+    t0 = points[0][0]
+    mean_t = sum(t - t0 for t, _ in points) / n
+    mean_v = sum(v for _, v in points) / n
+    var_t = sum((t - t0 - mean_t) ** 2 for t, _ in points)
+    if var_t == 0:
+        return None
+    cov = sum((t - t0 - mean_t) * (v - mean_v) for t, v in points)
+    return cov / var_t * 60.0

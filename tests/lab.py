@@ -22,6 +22,7 @@ import tomli_w
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.core.events import Event
+from rules.alarms import ConditionChange
 from simulators.net import free_port
 from simulators.scenario import Scenario, ZoneSetup, load_scenario
 from simulators.warehouse import Warehouse, WarehouseServer
@@ -30,10 +31,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class EventList:
-    """An ``EventSink`` that keeps what it is given."""
+    """An ``EventSink`` that keeps what it is given, conditions reported included."""
 
     def __init__(self) -> None:
         self.events: list[Event] = []
+        self.conditions: list[ConditionChange] = []
+
+    def condition(self, change: ConditionChange) -> None:
+        self.conditions.append(change)
 
     def emit(self, events: list[Event]) -> None:
         self.events.extend(events)

@@ -33,7 +33,8 @@ def test_command_is_verified_and_reported_once() -> None:
         sink = EventList()
         async with warehouse_server() as sim:
             driver = relay_driver(sim)
-            relay = Relay(RelaySpec(name="fan-1", device="relay-module", point="fan"), driver, sink)
+            spec = RelaySpec(name="fan-1", device="relay-module", point="fan")
+            relay = Relay(spec, driver, sink, sink.condition)
             task = asyncio.create_task(relay.run())
             try:
                 relay.request(REST)  # already off: nothing to send, nothing to report
@@ -72,31 +73,29 @@ def test_stuck_contact_is_an_alarm_that_clears_when_it_obeys() -> None:
                 retries=1,
                 retry_after=0.3,
             )
-            relay = Relay(spec, driver, sink)
+            relay = Relay(spec, driver, sink, sink.condition)
             task = asyncio.create_task(relay.run())
             try:
                 relay.request(HOT)
                 async with asyncio.timeout(5):
-                    await until(lambda: "alarm.raised" in sink.types())
+                    await until(lambda: len(sink.conditions) == 1)
                 assert relay.faulted
                 await asyncio.sleep(1.0)  # several quiet retries while it stays stuck
                 sim.warehouse.stuck_relays.clear()
                 async with asyncio.timeout(5):
-                    await until(lambda: "alarm.cleared" in sink.types())
+                    await until(lambda: len(sink.conditions) == 2)
             finally:
                 task.cancel()
                 await driver.close()
             assert sim.warehouse.relays[0] is True
         # Retries while stuck are not reported again; success is, then the alarm clears.
-        assert sink.types() == [
-            "actuator.failed",
-            "alarm.raised",
-            "actuator.switched",
-            "alarm.cleared",
-        ]
+        assert sink.types() == ["actuator.failed", "actuator.switched"]
         failed = sink.events[0].body
         assert failed["actuator"]["attempts"] == 2
         assert "read-back shows off" in failed["error"]
-        assert sink.events[1].body["alarm"]["id"] == "actuator.fan-1.fault"
+        assert [(c.alarm_id, c.active) for c in sink.conditions] == [
+            ("actuator.fan-1.fault", True),
+            ("actuator.fan-1.fault", False),
+        ]
 
     asyncio.run(go())

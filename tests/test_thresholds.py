@@ -3,22 +3,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from gateway.core.samples import Sample
+from rules.discrete import DiscreteEvaluator, DiscreteSpec
 from rules.engine import RuleEngine
-from rules.thresholds import Level, ThresholdEvaluator, ThresholdSpec
+from rules.thresholds import LimitLevel, LimitSpec, RateSpec, ThresholdEvaluator, ThresholdSpec
 
 POINT = "sensors.temperature"
 
 
 def spec(**overrides: object) -> ThresholdSpec:
-    limits: dict[Level, float] = {"high": 30.0, "high_high": 40.0}
+    limits: dict[LimitLevel, LimitSpec] = {
+        "high": LimitSpec(limit=30.0, deadband=2.0, on_delay=2.0),
+        "high_high": LimitSpec(limit=40.0, deadband=2.0, on_delay=2.0),
+    }
     base: dict[str, object] = dict(
         zone="store",
         key="temperature",
         point=POINT,
         limits=limits,
-        deadband=2.0,
-        on_delay=2.0,
-        off_delay=0.0,
         fault_delay=5.0,
         unit="degC",
     )
@@ -26,15 +27,18 @@ def spec(**overrides: object) -> ThresholdSpec:
     return ThresholdSpec(**base)  # type: ignore[arg-type]
 
 
-def feed(evaluator: ThresholdEvaluator, series: Sequence[tuple[float, float | None]]) -> list[str]:
-    """(ts, value) pairs, None for a bad sample; returns 'raised:id' / 'cleared:id' lines."""
+def feed(
+    evaluator: ThresholdEvaluator | DiscreteEvaluator,
+    series: Sequence[tuple[float, float | bool | None]],
+) -> list[str]:
+    """(ts, value) pairs, None for a bad sample; returns 'raised:id@ts' / 'cleared:id@ts'."""
     out = []
     for ts, value in series:
         sample = (
             Sample.bad(POINT, ts, "timeout") if value is None else Sample.good(POINT, value, ts)
         )
-        for t in evaluator.evaluate(sample):
-            out.append(f"{'raised' if t.raised else 'cleared'}:{t.alarm_id}@{ts:g}")
+        for c in evaluator.evaluate(sample):
+            out.append(f"{'raised' if c.active else 'cleared'}:{c.alarm_id}@{ts:g}")
     return out
 
 
@@ -52,7 +56,6 @@ def test_a_dip_restarts_the_on_delay() -> None:
 
 def test_on_delay_counts_sample_time_not_sample_count() -> None:
     ev = ThresholdEvaluator(spec())
-    # Many samples in quick succession must not raise before two seconds have passed.
     assert feed(ev, [(i * 0.1, 31) for i in range(15)]) == []
 
 
@@ -63,21 +66,23 @@ def test_clear_needs_the_deadband() -> None:
 
 
 def test_off_delay_holds_the_alarm() -> None:
-    ev = ThresholdEvaluator(spec(off_delay=3.0))
-    out = feed(ev, [(0, 31), (2, 31), (3, 20), (5, 20), (6, 20)])
-    assert out == ["raised:store.temperature.high@2", "cleared:store.temperature.high@6"]
+    limits = {"high": LimitSpec(limit=30.0, off_delay=3.0)}
+    ev = ThresholdEvaluator(spec(limits=limits))
+    out = feed(ev, [(0, 31), (3, 20), (5, 20), (6, 20)])
+    assert out == ["raised:store.temperature.high@0", "cleared:store.temperature.high@6"]
 
 
-def test_high_high_comes_with_high() -> None:
-    ev = ThresholdEvaluator(spec(on_delay=0.0))
-    assert feed(ev, [(0, 45)]) == [
-        "raised:store.temperature.high@0",
+def test_each_level_has_its_own_delay() -> None:
+    limits = {"high": LimitSpec(limit=30.0, on_delay=5.0), "high_high": LimitSpec(limit=40.0)}
+    ev = ThresholdEvaluator(spec(limits=limits))
+    assert feed(ev, [(0, 45), (5, 45)]) == [
         "raised:store.temperature.high_high@0",
+        "raised:store.temperature.high@5",
     ]
 
 
 def test_low_limits_mirror_high_ones() -> None:
-    ev = ThresholdEvaluator(spec(limits={"low": 5.0}, on_delay=0.0))
+    ev = ThresholdEvaluator(spec(limits={"low": LimitSpec(limit=5.0, deadband=2.0)}))
     assert feed(ev, [(0, 6), (1, 5), (2, 6), (3, 7.5)]) == [
         "raised:store.temperature.low@1",
         "cleared:store.temperature.low@3",
@@ -100,13 +105,92 @@ def test_bad_data_interrupts_an_on_delay() -> None:
     assert feed(ev, [(0, 31), (1, None), (2, 31), (3, 31)]) == []
 
 
-def test_engine_tracks_active_alarms_and_priming() -> None:
-    engine = RuleEngine([spec(on_delay=0.0)])
+def test_out_of_range_is_a_fault_not_a_fire() -> None:
+    ev = ThresholdEvaluator(spec(valid_range=(-40.0, 125.0), fault_delay=0.0))
+    assert feed(ev, [(0, 3276.7), (1, 22.0)]) == [
+        "raised:store.temperature.fault@0",
+        "cleared:store.temperature.fault@1",
+    ]
+
+
+def test_frozen_value_is_a_fault() -> None:
+    ev = ThresholdEvaluator(spec(frozen_after=60.0, frozen_band=0.05))
+    series: list[tuple[float, float | bool | None]] = [
+        (t, 22.0 + (t % 2) * 0.01) for t in range(0, 61, 5)
+    ]
+    assert feed(ev, series) == ["raised:store.temperature.fault@60"]
+    assert feed(ev, [(65, 22.5)]) == ["cleared:store.temperature.fault@65"]
+
+
+def test_silence_is_stale_and_a_fault() -> None:
+    ev = ThresholdEvaluator(spec(stale_after=30.0))
+    feed(ev, [(0, 22.0)])
+    assert ev.tick(29.0) == []
+    (change,) = ev.tick(31.0)
+    assert change.alarm_id == "store.temperature.fault" and change.active
+    assert "stale" in change.message
+    assert feed(ev, [(32, 22.0)]) == ["cleared:store.temperature.fault@32"]
+
+
+def test_a_point_never_heard_from_goes_stale_too() -> None:
+    ev = ThresholdEvaluator(spec(stale_after=30.0))
+    assert ev.tick(100.0) == []
+    assert [c.active for c in ev.tick(131.0)] == [True]
+
+
+def rate_spec() -> ThresholdSpec:
+    return spec(limits={}, rate_of_rise=RateSpec(per_minute=8.0, window=60.0))
+
+
+def test_rate_of_rise_independent_of_the_absolute_value() -> None:
+    ev = ThresholdEvaluator(rate_spec())
+    # 0.2 degC/s = 12 degC/min, far below any limit.
+    rising: list[tuple[float, float | bool | None]] = [(t, 5.0 + 0.2 * t) for t in range(0, 40)]
+    assert feed(ev, rising) == ["raised:store.temperature.rate_of_rise@30"]
+    flat: list[tuple[float, float | bool | None]] = [(t, 13.0) for t in range(40, 120, 2)]
+    (cleared,) = feed(ev, flat)
+    assert cleared.startswith("cleared:store.temperature.rate_of_rise@")
+    assert float(cleared.rsplit("@", 1)[1]) < 40 + 60  # gone within one window of flat data
+
+
+def test_a_late_poll_does_not_fake_a_rise() -> None:
+    ev = ThresholdEvaluator(rate_spec())
+    # A steady 2 degC/min; then one poll arrives 20 s late with the value it should have.
+    series: list[tuple[float, float | bool | None]] = [(t, 20 + t / 30) for t in range(0, 60, 2)]
+    series += [(80.0, 20 + 80 / 30)] + [(t, 20 + t / 30) for t in range(82, 120, 2)]
+    assert feed(ev, series) == []
+
+
+def test_slow_warming_is_not_a_rate_of_rise() -> None:
+    ev = ThresholdEvaluator(rate_spec())
+    assert feed(ev, [(t, 20 + 0.1 * t) for t in range(0, 300, 5)]) == []  # 6 degC/min
+
+
+def test_fire_panel_input() -> None:
+    ev = DiscreteEvaluator(
+        DiscreteSpec(zone="store", key="panel-fire", point=POINT, on_delay=1.0, fault_delay=3.0)
+    )
+    assert feed(ev, [(0, False), (1, True), (1.5, True), (2, True), (3, False)]) == [
+        "raised:store.panel-fire.alarm@2",
+        "cleared:store.panel-fire.alarm@3",
+    ]
+    assert feed(ev, [(4, None), (7, None), (8, False)]) == [
+        "raised:store.panel-fire.fault@7",
+        "cleared:store.panel-fire.fault@8",
+    ]
+
+
+def test_engine_priming_restore_and_definitions() -> None:
+    engine = RuleEngine([spec(limits={"high": LimitSpec(limit=30.0)})])
+    assert [d.id for d in engine.definitions] == [
+        "store.temperature.high",
+        "store.temperature.fault",
+    ]
     assert not engine.primed
     engine.evaluate([Sample.good("other.point", 99.0, 0)])
     assert not engine.primed
-    engine.evaluate([Sample.good(POINT, 41.0, 0)])
+    engine.restore({"store.temperature.high"})
+    assert engine.evaluate([Sample.good(POINT, 41.0, 0)]) == []  # already active: no repeat
     assert engine.primed
-    assert engine.active == {"store.temperature.high", "store.temperature.high_high"}
-    engine.evaluate([Sample.good(POINT, 35.0, 1)])
-    assert engine.active == {"store.temperature.high"}
+    (change,) = engine.evaluate([Sample.good(POINT, 20.0, 1)])
+    assert change.alarm_id == "store.temperature.high" and not change.active

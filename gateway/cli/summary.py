@@ -24,11 +24,14 @@ def summarise(settings: GatewaySettings, path: Path) -> str:
         )
     lines.append(f"zones    {len(s.zones)}")
     for z in s.zones:
-        limits = [
-            f"{t.key}({', '.join(f'{lvl}={v:g}' for lvl, v in t.to_spec(z.name).limits.items())})"
-            for t in z.thresholds
-        ]
-        lines.append(f"  {z.name:<20} {z.hazard_class:<12} {'; '.join(limits) or 'no limits'}")
+        watched = []
+        for spec in z.threshold_specs({}):
+            parts = [f"{lvl}={lim.limit:g}" for lvl, lim in spec.limits.items()]
+            if spec.rate_of_rise is not None:
+                parts.append(f"rise>={spec.rate_of_rise.per_minute:g}/min")
+            watched.append(f"{spec.key}({', '.join(parts)})")
+        watched += [f"{i.name}(input {i.point})" for i in z.inputs]
+        lines.append(f"  {z.name:<20} {z.hazard_class:<12} {'; '.join(watched) or 'nothing'}")
     lines.append(f"relays   {len(s.relays)}")
     for r in s.relays:
         lines.append(

@@ -8,8 +8,8 @@ is an error, not a silently ignored line.
 
 from __future__ import annotations
 
-import itertools
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
@@ -25,10 +25,18 @@ import drivers  # noqa: F401  (registers the built-in drivers)
 from actuators.relay import RelaySpec
 from drivers import registry
 from drivers.base import NAME_PATTERN, DeviceConfig
+from gateway.config.alarms import (
+    AlarmsSection,
+    HazardClass,
+    InputConfig,
+    Quantity,
+    ThresholdConfig,
+    ThresholdPolicy,
+    apply_class_defaults,
+)
+from rules.discrete import DiscreteSpec
 from rules.effects import EffectSpec
-from rules.thresholds import Level, ThresholdSpec
-
-HazardClass = Literal["cells", "electrolyte", "powder", "general"]
+from rules.thresholds import ThresholdSpec
 
 
 class _Section(BaseModel):
@@ -61,65 +69,18 @@ class LogSection(_Section):
     )
 
 
-class ThresholdConfig(_Section):
-    """Limits on one analog point; each limit that is set becomes one alarm."""
-
-    point: str = Field(description="point id, '<device>.<key>'")
-    name: str | None = Field(None, pattern=NAME_PATTERN, description="default: the point's key")
-    low_low: float | None = None
-    low: float | None = None
-    high: float | None = None
-    high_high: float | None = None
-    deadband: float = Field(0.0, ge=0, description="the value must return this far to clear")
-    on_delay: float = Field(0.0, ge=0, le=3600, description="seconds over the limit to raise")
-    off_delay: float = Field(0.0, ge=0, le=3600, description="seconds back inside to clear")
-    fault_delay: float = Field(10.0, gt=0, le=3600, description="seconds of bad data to fault")
-
-    @model_validator(mode="after")
-    def _limits_in_order(self) -> ThresholdConfig:
-        named = [
-            ("low_low", self.low_low),
-            ("low", self.low),
-            ("high", self.high),
-            ("high_high", self.high_high),
-        ]
-        present = [(n, v) for n, v in named if v is not None]
-        if not present:
-            raise ValueError("set at least one of low_low, low, high, high_high")
-        for (lower_name, lower), (upper_name, upper) in itertools.pairwise(present):
-            if lower >= upper:
-                raise ValueError(f"{lower_name} ({lower}) must be below {upper_name} ({upper})")
-        return self
-
-    @property
-    def key(self) -> str:
-        return self.name or self.point.rsplit(".", 1)[-1]
-
-    def to_spec(self, zone: str, unit: str | None = None) -> ThresholdSpec:
-        levels: dict[Level, float | None] = {
-            "low_low": self.low_low,
-            "low": self.low,
-            "high": self.high,
-            "high_high": self.high_high,
-        }
-        return ThresholdSpec(
-            zone=zone,
-            key=self.key,
-            point=self.point,
-            limits={lvl: v for lvl, v in levels.items() if v is not None},
-            deadband=self.deadband,
-            on_delay=self.on_delay,
-            off_delay=self.off_delay,
-            fault_delay=self.fault_delay,
-            unit=unit,
-        )
-
-
 class ZoneConfig(_Section):
     name: str = Field(pattern=NAME_PATTERN, max_length=64)
     hazard_class: HazardClass = "general"
     description: str = ""
     thresholds: list[ThresholdConfig] = Field(default_factory=list)
+    inputs: list[InputConfig] = Field(default_factory=list)
+
+    def threshold_specs(self, units: Mapping[str, str | None]) -> list[ThresholdSpec]:
+        return [t.to_spec(self.name, units.get(t.point)) for t in self.thresholds]
+
+    def input_specs(self) -> list[DiscreteSpec]:
+        return [i.to_spec(self.name) for i in self.inputs]
 
 
 class RelayConfig(_Section):
@@ -180,6 +141,10 @@ class GatewaySettings(BaseSettings):
     mqtt: MqttSection = MqttSection()
     log: LogSection = LogSection()
     devices: list[AnyDevice] = Field(default_factory=list)
+    alarms: AlarmsSection = AlarmsSection()
+    hazard_classes: dict[HazardClass, dict[Quantity, ThresholdPolicy]] = Field(
+        default_factory=dict, description="defaults by zone class and quantity"
+    )
     zones: list[ZoneConfig] = Field(default_factory=list)
     relays: list[RelayConfig] = Field(default_factory=list)
     effects: list[EffectConfig] = Field(default_factory=list)
@@ -197,8 +162,13 @@ class GatewaySettings(BaseSettings):
             init_settings,
             env_settings,
             file_secret_settings,
-            TomlConfigSettingsSource(settings_cls),
+            TomlConfigSettingsSource(settings_cls, deep_merge=True),
         )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _class_defaults(cls, data: Any) -> Any:
+        return apply_class_defaults(data)
 
     @property
     def mqtt_client_id(self) -> str:

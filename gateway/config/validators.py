@@ -41,28 +41,32 @@ def check_references(settings: GatewaySettings) -> list[Problem]:
     }
     devices = {d.name: d for d in settings.devices}
 
-    alarm_ids: list[str] = []
+    alarm_ids: list[str] = [f"actuator.{r.name}.fault" for r in settings.relays]
     for z, zone in enumerate(settings.zones):
         keys: set[str] = set()
-        for t, threshold in enumerate(zone.thresholds):
-            path = f"zones[{z}].thresholds[{t}]"
-            info = points.get(threshold.point)
+        watched = [
+            (f"zones[{z}].thresholds[{t}]", c.point, c.key, False)
+            for t, c in enumerate(zone.thresholds)
+        ]
+        watched += [
+            (f"zones[{z}].inputs[{i}]", c.point, c.name, True) for i, c in enumerate(zone.inputs)
+        ]
+        for path, point, key, wants_binary in watched:
+            info = points.get(point)
             if info is None:
                 problems.append(
-                    Problem(f"{path}.point", f"unknown point {threshold.point!r}{_known(points)}")
+                    Problem(f"{path}.point", f"unknown point {point!r}{_known(points)}")
                 )
-            elif info.binary:
+            elif info.binary != wants_binary:
+                need = "an input needs a binary point" if wants_binary else "limits need a number"
+                problems.append(Problem(f"{path}.point", f"{point!r}: {need}"))
+            if key in keys:
                 problems.append(
-                    Problem(f"{path}.point", f"{threshold.point!r} is binary; limits need a number")
+                    Problem(f"{path}.name", f"{key!r} is used twice in zone {zone.name!r}")
                 )
-            if threshold.key in keys:
-                problems.append(
-                    Problem(
-                        f"{path}.name", f"{threshold.key!r} is used twice in zone {zone.name!r}"
-                    )
-                )
-            keys.add(threshold.key)
-            alarm_ids += threshold.to_spec(zone.name).alarm_ids()
+            keys.add(key)
+        alarm_ids += [a for spec in zone.threshold_specs({}) for a in spec.alarm_ids()]
+        alarm_ids += [a for spec in zone.input_specs() for a in spec.alarm_ids()]
 
     for r, relay in enumerate(settings.relays):
         device = devices.get(relay.device)
@@ -78,15 +82,23 @@ def check_references(settings: GatewaySettings) -> list[Problem]:
                 )
             )
 
+    patterns = [(f"alarms.latching[{i}]", p) for i, p in enumerate(settings.alarms.latching)]
+    for i, rule in enumerate(settings.alarms.suppress):
+        patterns += [(f"alarms.suppress[{i}].alarms[{j}]", p) for j, p in enumerate(rule.alarms)]
+        patterns += [
+            (f"alarms.suppress[{i}].while_active[{j}]", p) for j, p in enumerate(rule.while_active)
+        ]
+    for path, pattern in patterns:
+        if not any(fnmatchcase(a, pattern) for a in alarm_ids):
+            problems.append(Problem(path, f"{pattern!r} matches no alarm"))
+
     relays = {r.name for r in settings.relays}
     for e, effect in enumerate(settings.effects):
         if effect.relay not in relays:
             problems.append(Problem(f"effects[{e}].relay", f"unknown relay {effect.relay!r}"))
         for w, pattern in enumerate(effect.when):
             if not any(fnmatchcase(a, pattern) for a in alarm_ids):
-                problems.append(
-                    Problem(f"effects[{e}].when[{w}]", f"{pattern!r} matches no alarm of any zone")
-                )
+                problems.append(Problem(f"effects[{e}].when[{w}]", f"{pattern!r} matches no alarm"))
     return problems
 
 

@@ -1,34 +1,70 @@
-"""Samples in, events and relay demands out: the one-way middle of the gateway."""
+"""Samples in, events and relay demands out: the one-way middle of the gateway.
+
+Detection says which conditions changed; the alarm manager turns that into shown states
+and events; the outbox stores events and alarm states in one transaction; the effects
+turn the alarms whose conditions hold into relay demands.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from actuators.relay import Relay
-from gateway.core.events import EventSink
 from gateway.core.samples import Sample
+from gateway.storage.outbox import Outbox
+from rules.alarms import AlarmManager, AlarmRecord, ConditionChange, Outcome
 from rules.effects import EffectPlanner
 from rules.engine import RuleEngine
+
+ALARM_STATE_PREFIX = "alarm:"
 
 
 class Pipeline:
     def __init__(
         self,
         engine: RuleEngine,
+        alarms: AlarmManager,
         planner: EffectPlanner,
         relays: Mapping[str, Relay],
-        sink: EventSink,
+        outbox: Outbox,
     ) -> None:
-        self._engine = engine
+        self.engine = engine
+        self.alarms = alarms
         self._planner = planner
-        self._relays = dict(relays)
-        self._sink = sink
+        self._relays = relays  # filled by the caller once the relays exist
+        self._outbox = outbox
+
+    @staticmethod
+    def saved_alarms(outbox: Outbox) -> dict[str, AlarmRecord]:
+        return {
+            k: AlarmRecord.from_json(v) for k, v in outbox.load_state(ALARM_STATE_PREFIX).items()
+        }
 
     def __call__(self, samples: Sequence[Sample]) -> None:
-        transitions = self._engine.evaluate(samples)
-        if transitions:
-            self._sink.emit([t.event() for t in transitions])
-        if not self._engine.primed:
+        self._apply(self.alarms.on_conditions(self.engine.evaluate(samples)))
+
+    def condition(self, change: ConditionChange) -> None:
+        """A condition reported from outside detection, e.g. an actuator that does not obey."""
+        self._apply(self.alarms.on_conditions([change]))
+
+    def tick(self, now: float) -> None:
+        outcome = self.alarms.on_conditions(self.engine.tick(now))
+        outcome.extend(self.alarms.tick(now))
+        self._apply(outcome)
+
+    def command(self, action: Callable[[AlarmManager], Outcome]) -> Outcome:
+        """Run an operator command; ``CommandRefused`` passes through to the caller."""
+        outcome = action(self.alarms)
+        self._apply(outcome)
+        return outcome
+
+    def _apply(self, outcome: Outcome) -> None:
+        if outcome.events or outcome.changed:
+            self._outbox.emit(
+                outcome.events,
+                {ALARM_STATE_PREFIX + k: r.to_json() for k, r in outcome.changed.items()},
+            )
+        if not self.engine.primed:
             return
-        for name, demand in self._planner.demands(self._engine.active).items():
+        for name, demand in self._planner.demands(self.alarms.conditions()).items():
             self._relays[name].request(demand)

@@ -1,5 +1,9 @@
 """The durable outbox: every event is on disk, numbered, before anyone is told of it.
 
+State that must agree with the events sent (alarm states) is written in the same
+transaction as those events: after ``kill -9`` the gateway resumes with exactly the state
+whose events it had stored, so it neither repeats nor forgets a transition.
+
 An event gets its id and its per-gateway sequence number here, inside the SQLite
 transaction that stores it, so the numbering is the durable order. It leaves only when
 the uplink reports the broker's acknowledgement. SQLite runs in WAL mode with
@@ -12,11 +16,12 @@ import json
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from gateway.core.events import Event
 
@@ -34,6 +39,10 @@ CREATE TABLE IF NOT EXISTS counters (
     value INTEGER NOT NULL
 );
 INSERT OR IGNORE INTO counters (name, value) VALUES ('last_seq', 0);
+CREATE TABLE IF NOT EXISTS state (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 """
 
 
@@ -84,8 +93,11 @@ class Outbox:
         """``listener`` is called after each append, e.g. to wake the uplink."""
         self._listeners.append(listener)
 
-    def emit(self, events: list[Event]) -> list[StoredEvent]:
-        if not events:
+    def emit(
+        self, events: list[Event], state: Mapping[str, Any] | None = None
+    ) -> list[StoredEvent]:
+        """Store ``events`` and, atomically with them, ``state`` (key -> JSON value)."""
+        if not events and not state:
             return []
         stored: list[StoredEvent] = []
         seq = self._last_seq
@@ -110,10 +122,23 @@ class Outbox:
                 [(s.seq, s.event_id, s.category, s.payload, now) for s in stored],
             )
             self._db.execute("UPDATE counters SET value = ? WHERE name = 'last_seq'", (seq,))
+            if state:
+                self._db.executemany(
+                    "INSERT INTO state (key, value) VALUES (?, ?)"
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    [(k, json.dumps(v, separators=(",", ":"))) for k, v in state.items()],
+                )
         self._last_seq = seq
-        for listener in self._listeners:
-            listener()
+        if stored:
+            for listener in self._listeners:
+                listener()
         return stored
+
+    def load_state(self, prefix: str = "") -> dict[str, Any]:
+        rows = self._db.execute(
+            "SELECT key, value FROM state WHERE substr(key, 1, ?) = ?", (len(prefix), prefix)
+        ).fetchall()
+        return {key[len(prefix) :]: json.loads(value) for key, value in rows}
 
     def pending(self, after_seq: int = 0, limit: int = 1000) -> list[StoredEvent]:
         rows = self._db.execute(

@@ -1,0 +1,109 @@
+"""Binary inputs that are alarms in themselves: fire-panel outputs, gas-detector relays.
+
+A fire panel's "fire", "trouble" and "supervisory" outputs, wired to a Modbus input
+module, become alarms of the zone: the condition holds while the input shows
+``active_when`` for ``on_delay`` seconds. Bad data is a fault, as for analog points.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gateway.core.samples import Sample
+from rules.alarms import AlarmDefinition, ConditionChange, Priority
+from rules.thresholds import alarm_id
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DiscreteSpec:
+    zone: str
+    key: str
+    point: str
+    active_when: bool = True
+    on_delay: float = 0.0
+    priority: Priority = "high"
+    latching: bool = False
+    fault_delay: float = 10.0
+
+    def definitions(self) -> list[AlarmDefinition]:
+        return [
+            AlarmDefinition(
+                id=alarm_id(self.zone, self.key, "alarm"),
+                priority=self.priority,
+                latching=self.latching,
+                zone=self.zone,
+                point=self.point,
+                level="alarm",
+            ),
+            AlarmDefinition(
+                id=alarm_id(self.zone, self.key, "fault"),
+                priority="medium",
+                zone=self.zone,
+                point=self.point,
+                level="fault",
+            ),
+        ]
+
+    def alarm_ids(self) -> list[str]:
+        return [d.id for d in self.definitions()]
+
+
+@dataclass(slots=True)
+class DiscreteEvaluator:
+    spec: DiscreteSpec
+    _active: bool = field(init=False, default=False)
+    _since: float | None = field(init=False, default=None)
+    _fault: bool = field(init=False, default=False)
+    _bad_since: float | None = field(init=False, default=None)
+
+    def restore(self, active_levels: set[str]) -> None:
+        self._active = "alarm" in active_levels
+        self._fault = "fault" in active_levels
+
+    def tick(self, now: float) -> list[ConditionChange]:
+        return []
+
+    def evaluate(self, sample: Sample) -> list[ConditionChange]:
+        name = f"{self.spec.zone} {self.spec.key}"
+        if not sample.is_good or sample.value is None:
+            self._since = None
+            self._bad_since = sample.ts if self._bad_since is None else self._bad_since
+            if self._fault or sample.ts - self._bad_since < self.spec.fault_delay:
+                return []
+            self._fault = True
+            return [
+                self._change(
+                    "fault",
+                    True,
+                    sample.ts,
+                    f"{name} input fault: {sample.reason or 'bad quality'}",
+                )
+            ]
+        changes = []
+        self._bad_since = None
+        if self._fault:
+            self._fault = False
+            changes.append(self._change("fault", False, sample.ts, f"{name} input good again"))
+        shows = bool(sample.value) == self.spec.active_when
+        if shows == self._active:
+            self._since = None
+            return changes
+        if self._since is None:
+            self._since = sample.ts
+        if not shows or sample.ts - self._since >= self.spec.on_delay:
+            self._active = shows
+            self._since = None
+            changes.append(
+                self._change(
+                    "alarm", shows, sample.ts, f"{name} {'active' if shows else 'back to normal'}"
+                )
+            )
+        return changes
+
+    def _change(self, level: str, active: bool, ts: float, message: str) -> ConditionChange:
+        return ConditionChange(
+            alarm_id=alarm_id(self.spec.zone, self.spec.key, level),
+            active=active,
+            ts=ts,
+            message=message,
+        )
