@@ -9,18 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 from actuators.relay import Relay
 from drivers import registry
 from drivers.base import Driver
 from gateway.config.settings import GatewaySettings
+from gateway.core.commands import CommandRouter
+from gateway.core.control import SOCKET_NAME, ControlServer
 from gateway.core.pipeline import Pipeline
 from gateway.core.poller import Poller
 from gateway.core.samples import point_id
 from gateway.storage.outbox import Outbox
+from gateway.uplink.commands import MqttCommands
 from gateway.uplink.mqtt import MqttUplink
 from gateway.uplink.topics import Topics
 from rules.alarms import AlarmManager
@@ -60,6 +65,38 @@ class Gateway:
                     dead[0].exception() if not dead[0].cancelled() else None
                 )
             _logger.info("gateway stopping")
+
+    def status(self) -> dict[str, Any]:
+        """What ``cellsafe alarm list`` and the MQTT status command show."""
+        assert self.pipeline is not None and self.outbox is not None and self.uplink is not None
+        alarms = self.pipeline.alarms
+        return {
+            "alarms": [
+                {
+                    "id": alarm_id,
+                    "state": state.value,
+                    "priority": alarms.definitions[alarm_id].priority,
+                    "condition": alarms.records[alarm_id].condition,
+                    "acked": alarms.records[alarm_id].acked,
+                    "value": alarms.records[alarm_id].value,
+                    "message": alarms.records[alarm_id].message,
+                }
+                for alarm_id, state in sorted(alarms.annunciated().items())
+            ],
+            "chattering": sorted(alarms.chattering),
+            "flooding": alarms.flooding,
+            "relays": {
+                name: {
+                    "state": {True: "on", False: "off", None: "unknown"}[r.state],
+                    "faulted": r.faulted,
+                }
+                for name, r in self.relays.items()
+            },
+            "pollers": {p.name: dataclasses.asdict(p.stats) for p in self.pollers},
+            "outbox": self.outbox.count(),
+            "last_seq": self.outbox.last_seq,
+            "uplink": self.uplink.state.value,
+        }
 
     @property
     def settled(self) -> bool:
@@ -114,6 +151,11 @@ class Gateway:
                 self.relays[spec.name] = Relay(
                     spec, drivers[spec.device], outbox, pipeline.condition
                 )
+            router = CommandRouter(pipeline, self.status)
+            await stack.enter_async_context(ControlServer(s.gateway.data_dir / SOCKET_NAME, router))
+            self.uplink.set_command_handler(
+                MqttCommands(router, s.commands.tokens(), self.uplink.reply)
+            )
             self.pollers = [
                 Poller(
                     d.name,

@@ -3,7 +3,9 @@
 First-order exchange is enough to rehearse alarms and interlocks: the zone relaxes
 toward the building's ambient air at ``loss_rate`` per second and, while its exhaust fan
 runs, toward fresh outside air at ``fan_rate`` per second. A heat load (a charging cart,
-sun on a wall, a cell venting) adds degrees per second on top.
+sun on a wall, a cell venting) adds degrees per second on top. Gases (H2, CO, HF, in ppm)
+and smoke (%obs/m) come from sources in units per second and are diluted by the same
+air change.
 """
 
 from __future__ import annotations
@@ -24,6 +26,14 @@ class Zone:
     fan_rate: float = 0.08
     heat_load: float = 0.0
     humidity_load: float = 0.0
+    h2: float = 0.0
+    co: float = 0.0
+    hf: float = 0.0
+    smoke: float = 0.0
+    h2_load: float = 0.0
+    co_load: float = 0.0
+    hf_load: float = 0.0
+    smoke_load: float = 0.0
     fan_on: bool = False
 
     def step(self, dt: float) -> None:
@@ -35,3 +45,9 @@ class Zone:
         self.temperature += (exchange_t + self.heat_load) * dt
         self.humidity += (exchange_h + self.humidity_load) * dt
         self.humidity = min(100.0, max(0.0, self.humidity))
+        # Gases and smoke: sources add, the building's air change and the fan dilute.
+        dilution = self.loss_rate + (self.fan_rate if self.fan_on else 0.0)
+        for name in ("h2", "co", "hf", "smoke"):
+            level = getattr(self, name)
+            load = getattr(self, f"{name}_load")
+            setattr(self, name, max(0.0, level + (load - dilution * level) * dt))

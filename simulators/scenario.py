@@ -41,6 +41,10 @@ class Step(_Strict):
     heat_load: float | None = Field(None, description="degC per second added")
     humidity_load: float | None = Field(None, description="%RH per second added")
     temperature: float | None = None
+    h2_load: float | None = Field(None, description="ppm per second")
+    co_load: float | None = Field(None, description="ppm per second")
+    hf_load: float | None = Field(None, description="ppm per second")
+    smoke_load: float | None = Field(None, description="%obs/m per second")
 
 
 class Scenario(_Strict):

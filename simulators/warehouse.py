@@ -5,6 +5,10 @@ Register map (protocol addresses, zero-based), zone ``i`` of the scenario at bas
 unit 1, sensors      holding base+0  temperature, int16, 0.1 degC
                      holding base+1  relative humidity, uint16, 0.1 %RH
                      holding base+2  temperature, float32, high word first (2 registers)
+                     holding base+4  hydrogen, uint16, ppm
+                     holding base+5  carbon monoxide, uint16, ppm
+                     holding base+6  hydrogen fluoride, uint16, 0.01 ppm
+                     holding base+7  smoke obscuration, uint16, 0.001 %obs/m
 unit 2, relay module coil i          exhaust fan of zone i (true = running)
                      discrete input i  fan contactor feedback, follows coil i
 
@@ -37,6 +41,21 @@ _FC_READ_COILS, _FC_WRITE_COIL, _FC_WRITE_COILS = 1, 5, 15
 _TICK = 0.1
 
 
+_STEP_SETTINGS = (
+    "heat_load",
+    "humidity_load",
+    "temperature",
+    "h2_load",
+    "co_load",
+    "hf_load",
+    "smoke_load",
+)
+
+
+def _u16(value: float) -> int:
+    return max(0, min(0xFFFF, round(value)))
+
+
 def _float_words(value: float) -> tuple[int, int]:
     hi, lo = struct.unpack(">HH", struct.pack(">f", value))
     return hi, lo
@@ -67,12 +86,10 @@ class Warehouse:
             step = self._steps.pop(0)
             if step.zone is not None:
                 zone = self.zone(step.zone)
-                if step.heat_load is not None:
-                    zone.heat_load = step.heat_load
-                if step.humidity_load is not None:
-                    zone.humidity_load = step.humidity_load
-                if step.temperature is not None:
-                    zone.temperature = step.temperature
+                for name in _STEP_SETTINGS:
+                    value = getattr(step, name)
+                    if value is not None:
+                        setattr(zone, name, value)
             if step.say:
                 self._say(self.elapsed, step.say)
         for index, zone in enumerate(self.zones):
@@ -87,6 +104,10 @@ class Warehouse:
             regs[base] = round(zone.temperature * 10) & 0xFFFF
             regs[base + 1] = max(0, min(1000, round(zone.humidity * 10)))
             regs[base + 2], regs[base + 3] = _float_words(zone.temperature)
+            regs[base + 4] = _u16(zone.h2)
+            regs[base + 5] = _u16(zone.co)
+            regs[base + 6] = _u16(zone.hf * 100)
+            regs[base + 7] = _u16(zone.smoke * 1000)
         return regs
 
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gateway import __version__
+from gateway.cli import alarm as alarm_cli
 from gateway.cli import logs
 from gateway.config import ConfigError, GatewaySettings, load_settings
 
@@ -35,6 +36,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     sim.add_argument("--speed", type=float, default=1.0, help="simulated seconds per second")
 
+    alarm_cli.add_parser(commands)
+
     demo = commands.add_parser("demo", help="play the hot-zone scenario end to end")
     demo.add_argument("--config", "-c", type=Path, default=Path("config/example.toml"))
     demo.add_argument("--scenario", default="hot_zone")
@@ -46,6 +49,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args.config)
         case "check-config":
             return _check(args.config)
+        case "alarm":
+            settings = _load(args.config)
+            return 1 if settings is None else alarm_cli.run(settings, args)
         case "sim":
             from simulators.cli import run_simulator
 

@@ -229,26 +229,34 @@ class AlarmsSection(_Table):
 
 
 def apply_class_defaults(data: Any) -> Any:
-    """Fill each threshold's unset keys from ``hazard_classes.<zone class>.<quantity>``."""
+    """Fill each threshold's unset keys from its zone's class, then from ``general``."""
     if not isinstance(data, dict):
         return data
     classes = data.get("hazard_classes")
     zones = data.get("zones")
     if not isinstance(classes, dict) or not isinstance(zones, list):
         return data
+
+    def policy(hazard_class: Any, quantity: Any) -> dict[str, Any]:
+        merged: dict[str, Any] = {}
+        for name in ("general", hazard_class):
+            table = classes.get(name)
+            found = table.get(quantity) if isinstance(table, dict) else None
+            if isinstance(found, dict):
+                merged.update(found)
+        return merged
+
     merged_zones = []
     for zone in zones:
         if not isinstance(zone, dict) or not isinstance(zone.get("thresholds"), list):
             merged_zones.append(zone)
             continue
-        policies = classes.get(zone.get("hazard_class", "general"), {})
-        thresholds = []
-        for threshold in zone["thresholds"]:
-            policy = (
-                policies.get(threshold.get("quantity"))
-                if isinstance(threshold, dict) and isinstance(policies, dict)
-                else None
-            )
-            thresholds.append({**policy, **threshold} if isinstance(policy, dict) else threshold)
+        hazard_class = zone.get("hazard_class", "general")
+        thresholds = [
+            {**policy(hazard_class, t["quantity"]), **t}
+            if isinstance(t, dict) and "quantity" in t
+            else t
+            for t in zone["thresholds"]
+        ]
         merged_zones.append({**zone, "thresholds": thresholds})
     return {**data, "zones": merged_zones}

@@ -18,7 +18,11 @@ from drivers import registry
 from gateway.config.settings import GatewaySettings
 from gateway.config.validators import Problem, check_references
 
-_SECRET_KEYS = (("mqtt", "password"),)
+_SECRET_KEYS = (
+    ("mqtt", "password"),
+    ("commands", "alarm_token"),
+    ("commands", "status_token"),
+)
 
 
 class ConfigError(Exception):
@@ -34,15 +38,19 @@ class ConfigError(Exception):
         ]
 
 
-def load_settings(path: Path | str) -> GatewaySettings:
+# Shipped class defaults: found beside the package tree (a checkout, or /opt/cellsafe).
+DEFAULT_BASE = Path(__file__).resolve().parents[2] / "config" / "hazard-classes.toml"
+
+
+def load_settings(path: Path | str, base: Path | None = DEFAULT_BASE) -> GatewaySettings:
+    """``path`` over ``base``: the site file wins key by key, tables are merged deeply."""
     path = Path(path)
     source = path.name
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise ConfigError(source, [Problem("", f"cannot read: {err.strerror}")]) from err
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise ConfigError(source, [Problem("", f"not valid TOML: {err}")]) from err
+    files = [path]
+    if base is not None and base.exists() and base.resolve() != path.resolve():
+        _read_toml(base)
+        files.insert(0, base)
+    raw = _read_toml(path)
 
     problems = [
         Problem(
@@ -57,7 +65,7 @@ def load_settings(path: Path | str) -> GatewaySettings:
         raise ConfigError(source, problems)
 
     settings_cls = type(
-        "FileSettings", (GatewaySettings,), {"model_config": SettingsConfigDict(toml_file=path)}
+        "FileSettings", (GatewaySettings,), {"model_config": SettingsConfigDict(toml_file=files)}
     )
     try:
         settings: GatewaySettings = settings_cls()
@@ -67,6 +75,15 @@ def load_settings(path: Path | str) -> GatewaySettings:
     if problems:
         raise ConfigError(source, problems)
     return settings
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise ConfigError(path.name, [Problem("", f"cannot read: {err.strerror}")]) from err
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(path.name, [Problem("", f"not valid TOML: {err}")]) from err
 
 
 def _dig(data: dict[str, Any], keys: Sequence[str]) -> Any:

@@ -62,6 +62,16 @@ class MqttSection(_Section):
     reconnect_max: int = Field(4, ge=1, le=3600, description="longest reconnect delay, seconds")
 
 
+class CommandsSection(_Section):
+    """Shared secrets per command class for MQTT commands; environment or credentials only."""
+
+    alarm_token: SecretStr | None = Field(None, description="ack, reset, shelve, ...")
+    status_token: SecretStr | None = Field(None, description="status requests")
+
+    def tokens(self) -> dict[str, SecretStr | None]:
+        return {"alarm": self.alarm_token, "status": self.status_token}
+
+
 class LogSection(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "console", "json"] = Field(
@@ -140,6 +150,7 @@ class GatewaySettings(BaseSettings):
     gateway: GatewaySection
     mqtt: MqttSection = MqttSection()
     log: LogSection = LogSection()
+    commands: CommandsSection = CommandsSection()
     devices: list[AnyDevice] = Field(default_factory=list)
     alarms: AlarmsSection = AlarmsSection()
     hazard_classes: dict[HazardClass, dict[Quantity, ThresholdPolicy]] = Field(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from actuators.relay import Relay
+from gateway.core.events import Event
 from gateway.core.samples import Sample
 from gateway.storage.outbox import Outbox
 from rules.alarms import AlarmManager, AlarmRecord, ConditionChange, Outcome
@@ -57,6 +58,10 @@ class Pipeline:
         outcome = action(self.alarms)
         self._apply(outcome)
         return outcome
+
+    def record(self, event: Event) -> None:
+        """An event that changes no alarm, e.g. a refused command for the audit trail."""
+        self._outbox.emit([event])
 
     def _apply(self, outcome: Outcome) -> None:
         if outcome.events or outcome.changed:

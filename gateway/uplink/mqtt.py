@@ -15,6 +15,7 @@ import enum
 import json
 import logging
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -66,6 +67,7 @@ class MqttUplink:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_publish = self._on_publish
+        self._client.on_message = self._on_message
 
     @property
     def state(self) -> ConnectionState:
@@ -180,6 +182,22 @@ class MqttUplink:
         assert self._loop is not None
         self._loop.call_soon_threadsafe(self._acknowledged, mid)
 
+    def set_command_handler(self, handler: Callable[[str, bytes], None]) -> None:
+        self._on_command = handler
+
+    def reply(self, name: str, body: dict[str, Any]) -> None:
+        """Replies are answers to a live request: sent once, not kept in the outbox."""
+        self._client.publish(self._topics.reply(name), json.dumps(body).encode(), qos=1)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        assert self._loop is not None
+        name = msg.topic.rsplit("/", 1)[-1]
+        self._loop.call_soon_threadsafe(self._command, name, bytes(msg.payload))
+
+    def _command(self, name: str, payload: bytes) -> None:
+        if self._on_command is not None:
+            self._on_command(name, payload)
+
     def _connected(self, reason: ReasonCode) -> None:
         if reason.is_failure:
             _logger.error("mqtt broker refused the connection: %s", reason)
@@ -187,6 +205,7 @@ class MqttUplink:
         if self._state is ConnectionState.STOPPING:
             return
         self._state = ConnectionState.CONNECTED
+        self._client.subscribe(self._topics.commands, qos=1)
         self._client.publish(
             self._topics.status, self._status_payload("online"), qos=1, retain=True
         )

@@ -23,3 +23,14 @@ class Topics:
     def status(self) -> str:
         """Retained presence: ``online`` while connected, ``offline`` by will or on stop."""
         return f"{self.base}/state/status"
+
+    def command(self, name: str) -> str:
+        return f"{self.base}/commands/{name}"
+
+    @property
+    def commands(self) -> str:
+        """The filter the gateway subscribes to."""
+        return f"{self.base}/commands/+"
+
+    def reply(self, name: str) -> str:
+        return f"{self.base}/replies/{name}"

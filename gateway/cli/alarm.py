@@ -1,0 +1,80 @@
+"""``cellsafe alarm``: list, acknowledge, reset, shelve and take alarms out of service."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+from gateway.config import GatewaySettings
+from gateway.core.commands import ALARM_COMMANDS
+from gateway.core.control import SOCKET_NAME
+
+
+def add_parser(commands: Any) -> None:
+    alarm = commands.add_parser("alarm", help="list or act on the running gateway's alarms")
+    alarm.add_argument("--config", "-c", type=Path, required=True, help="gateway TOML file")
+    actions = alarm.add_subparsers(dest="action", required=True)
+    actions.add_parser("list", help="alarms that are not normal, relays, backlog")
+    for name in ALARM_COMMANDS:
+        sub = actions.add_parser(name, help=f"{name} one alarm")
+        sub.add_argument("alarm", help="alarm id, e.g. cell-store.temperature.high")
+        sub.add_argument("--by", required=True, help="your name, for the audit trail")
+        sub.add_argument("--reason", default="")
+        if name == "shelve":
+            sub.add_argument("--duration", type=float, required=True, help="seconds")
+
+
+def request(settings: GatewaySettings, command: str, args: dict[str, Any]) -> dict[str, Any]:
+    path = settings.gateway.data_dir / SOCKET_NAME
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(10)
+        sock.connect(str(path))
+        sock.sendall(json.dumps({"command": command, "args": args}).encode() + b"\n")
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    reply: dict[str, Any] = json.loads(data)
+    return reply
+
+
+def run(settings: GatewaySettings, args: argparse.Namespace) -> int:
+    if args.action == "list":
+        command, payload = "status", {}
+    else:
+        command = args.action
+        payload = {"alarm": args.alarm, "by": args.by, "reason": args.reason}
+        if args.action == "shelve":
+            payload["duration"] = args.duration
+    try:
+        reply = request(settings, command, payload)
+    except OSError as err:
+        print(
+            f"cannot reach the gateway at {settings.gateway.data_dir / SOCKET_NAME}: {err}",
+            file=sys.stderr,
+        )
+        return 2
+    if not reply.get("ok"):
+        print(f"refused: {reply.get('error')}", file=sys.stderr)
+        return 1
+    if command == "status":
+        _print_status(reply["status"])
+    else:
+        print(f"{reply['alarm']}: {reply['state']} ({', '.join(reply['events']) or 'no change'})")
+    return 0
+
+
+def _print_status(status: dict[str, Any]) -> None:
+    alarms = status["alarms"]
+    print(f"{len(alarms)} alarms not normal")
+    for alarm in alarms:
+        print(f"  {alarm['state']:<15} {alarm['priority']:<8} {alarm['id']:<45} {alarm['message']}")
+    for name, relay in status["relays"].items():
+        print(f"relay {name}: {relay['state']}{' FAULT' if relay['faulted'] else ''}")
+    print(f"outbox: {status['outbox']} events waiting; uplink {status['uplink']}")

@@ -1,0 +1,110 @@
+"""Operator commands on alarms, from any channel: the local CLI socket or MQTT.
+
+Every command is validated against its model, runs on the pipeline (so its events and the
+new alarm state are stored together), and gets a reply. A command that does not apply
+gets a refusal that says why; a malformed one never reaches the alarms. Refusals are
+recorded as ``command.refused`` events, so the audit trail has them too.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from gateway.core.events import Event
+from gateway.core.pipeline import Pipeline
+from rules.alarms import AlarmManager, Cause, CommandRefused, Outcome
+
+_logger = logging.getLogger(__name__)
+
+
+class _Command(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    by: str = Field(min_length=1, max_length=64, description="who, for the audit trail")
+    reason: str = Field("", max_length=500)
+
+
+class AlarmCommand(_Command):
+    alarm: str = Field(min_length=1, max_length=200)
+
+
+class ShelveCommand(AlarmCommand):
+    duration: float = Field(gt=0, description="seconds")
+
+
+class StatusCommand(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Action = Callable[[AlarmManager, Any, Cause, float], Outcome]
+
+_ALARM_ACTIONS: dict[str, tuple[type[BaseModel], Action]] = {
+    "ack": (AlarmCommand, lambda m, c, by, now: m.acknowledge(c.alarm, by, now)),
+    "reset": (AlarmCommand, lambda m, c, by, now: m.reset(c.alarm, by, now)),
+    "shelve": (ShelveCommand, lambda m, c, by, now: m.shelve(c.alarm, by, now, c.duration)),
+    "unshelve": (AlarmCommand, lambda m, c, by, now: m.unshelve(c.alarm, by, now)),
+    "disable": (AlarmCommand, lambda m, c, by, now: m.remove_from_service(c.alarm, by, now)),
+    "enable": (AlarmCommand, lambda m, c, by, now: m.return_to_service(c.alarm, by, now)),
+}
+ALARM_COMMANDS = tuple(_ALARM_ACTIONS)
+COMMANDS = (*ALARM_COMMANDS, "status")
+
+
+class CommandRouter:
+    def __init__(self, pipeline: Pipeline, status: Callable[[], dict[str, Any]]) -> None:
+        self._pipeline = pipeline
+        self._status = status
+
+    def handle(self, name: str, args: Mapping[str, Any], channel: str) -> dict[str, Any]:
+        """Run command ``name``; the reply is ``{"ok": true, ...}`` or has an ``error``."""
+        if name == "status":
+            return {"ok": True, "status": self._status()}
+        entry = _ALARM_ACTIONS.get(name)
+        if entry is None:
+            return self.refuse(
+                name, args, channel, f"unknown command {name!r}; known: {', '.join(COMMANDS)}"
+            )
+        model, action = entry
+        try:
+            command = model.model_validate(dict(args))
+        except ValidationError as err:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'payload'}: {e['msg']}"
+                for e in err.errors()
+            )
+            return self.refuse(name, args, channel, problems)
+        assert isinstance(command, _Command)
+        cause = Cause("operator", f"{command.by} via {channel}", command.reason)
+        try:
+            outcome = self._pipeline.command(lambda m: action(m, command, cause, time.time()))
+        except CommandRefused as err:
+            return self.refuse(name, args, channel, str(err))
+        alarm = getattr(command, "alarm", "")
+        return {
+            "ok": True,
+            "alarm": alarm,
+            "state": self._pipeline.alarms.state(alarm).value,
+            "events": [e.type for e in outcome.events],
+        }
+
+    def refuse(self, name: str, args: Mapping[str, Any], channel: str, why: str) -> dict[str, Any]:
+        _logger.warning("command %s via %s refused: %s", name, channel, why)
+        self._pipeline.record(
+            Event(
+                "command.refused",
+                {
+                    "command": {
+                        "name": name,
+                        "channel": channel,
+                        "error": why,
+                        "by": str(args.get("by", ""))[:64] if isinstance(args, Mapping) else "",
+                    }
+                },
+            )
+        )
+        return {"ok": False, "error": why}

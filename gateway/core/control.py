@@ -1,0 +1,68 @@
+"""The local control socket: the ``cellsafe alarm`` command talks to the daemon here.
+
+A Unix socket in the data directory, readable and writable by the service's user and
+group only: on-site access rights are file permissions, and it works while the network
+to the WMS is down. One JSON object per line in, one per line out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from pathlib import Path
+from types import TracebackType
+
+from gateway.core.commands import CommandRouter
+
+_logger = logging.getLogger(__name__)
+
+SOCKET_NAME = "control.sock"
+_MAX_REQUEST = 64 * 1024
+
+
+class ControlServer:
+    def __init__(self, path: Path, router: CommandRouter) -> None:
+        self.path = path
+        self._router = router
+        self._server: asyncio.AbstractServer | None = None
+
+    async def __aenter__(self) -> ControlServer:
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()  # left by a process that was killed
+        self._server = await asyncio.start_unix_server(
+            self._serve, path=str(self.path), limit=_MAX_REQUEST
+        )
+        self.path.chmod(0o660)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            line = await reader.readline()
+            try:
+                request = json.loads(line)
+                name, args = request["command"], request.get("args", {})
+                if not isinstance(name, str) or not isinstance(args, dict):
+                    raise TypeError("command must be a string and args an object")
+                reply = self._router.handle(name, args, "cli")
+            except (ValueError, KeyError, TypeError) as err:
+                reply = {"ok": False, "error": f"malformed request: {err}"}
+            writer.write(json.dumps(reply).encode() + b"\n")
+            await writer.drain()
+        except (ConnectionError, asyncio.LimitOverrunError, ValueError) as err:
+            _logger.warning("control socket: %s", err)
+        finally:
+            writer.close()
