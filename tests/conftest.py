@@ -34,11 +34,11 @@ def make_simulator() -> Iterator[Callable[[Scenario, float], SimulatorThread]]:
 
 
 @pytest.fixture
-def make_gateway(tmp_path: Path) -> Iterator[Callable[[Path], GatewayProcess]]:
+def make_gateway(tmp_path: Path) -> Iterator[Callable[..., GatewayProcess]]:
     started: list[GatewayProcess] = []
 
-    def go(config: Path) -> GatewayProcess:
-        process = GatewayProcess(config, tmp_path / "gateway.log").start()
+    def go(config: Path, env: dict[str, str] | None = None) -> GatewayProcess:
+        process = GatewayProcess(config, tmp_path / "gateway.log", env).start()
         started.append(process)
         return process
 

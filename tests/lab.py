@@ -94,6 +94,23 @@ def lab_config(tmp_path: Path, sim_port: int, mqtt_port: int, **zone_overrides: 
     return path
 
 
+def write_config(tmp_path: Path, data: dict[str, Any], name: str = "gateway.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(tomli_w.dumps(data))
+    return path
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
+
+
 def hot_zone() -> Scenario:
     return load_scenario("hot_zone")
 
@@ -101,13 +118,14 @@ def hot_zone() -> Scenario:
 class GatewayProcess:
     """``python -m gateway run`` as a child process, its log in a file."""
 
-    def __init__(self, config: Path, log: Path) -> None:
+    def __init__(self, config: Path, log: Path, env: dict[str, str] | None = None) -> None:
         self.config = config
         self.log = log
+        self.env = env or {}
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> GatewayProcess:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         with self.log.open("ab") as log:
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "gateway", "run", "--config", str(self.config)],
