@@ -12,8 +12,10 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
+
+from prometheus_client import CollectorRegistry, start_http_server
 
 from actuators.relay import Relay
 from drivers import registry
@@ -21,6 +23,7 @@ from drivers.base import Driver
 from gateway.config.settings import GatewaySettings
 from gateway.core.commands import CommandRouter
 from gateway.core.control import SOCKET_NAME, ControlServer
+from gateway.core.metrics import GatewayCollector
 from gateway.core.pipeline import Pipeline
 from gateway.core.poller import Poller
 from gateway.core.samples import point_id
@@ -65,6 +68,28 @@ class Gateway:
                     dead[0].exception() if not dead[0].cancelled() else None
                 )
             _logger.info("gateway stopping")
+
+    @contextlib.contextmanager
+    def _metrics(self, listen: str, alarms: AlarmManager) -> Iterator[None]:
+        host, port = listen.rsplit(":", 1)
+        registry = CollectorRegistry()
+        loop = asyncio.get_running_loop()
+
+        def snapshot() -> tuple[dict[str, Any], dict[str, int]]:
+            # Scrapes arrive on the HTTP server's thread; the state lives on the loop's.
+            async def read() -> tuple[dict[str, Any], dict[str, int]]:
+                return self.status(), dict(alarms.counters)
+
+            return asyncio.run_coroutine_threadsafe(read(), loop).result(timeout=5)
+
+        registry.register(GatewayCollector(snapshot))
+        server, thread = start_http_server(int(port), host, registry)
+        _logger.info("metrics on http://%s/metrics", listen)
+        try:
+            yield
+        finally:
+            server.shutdown()
+            thread.join(5)
 
     def status(self) -> dict[str, Any]:
         """What ``cellsafe alarm list`` and the MQTT status command show."""
@@ -153,6 +178,8 @@ class Gateway:
                 )
             router = CommandRouter(pipeline, self.status)
             await stack.enter_async_context(ControlServer(s.gateway.data_dir / SOCKET_NAME, router))
+            if s.metrics.listen:
+                stack.enter_context(self._metrics(s.metrics.listen, alarms))
             self.uplink.set_command_handler(
                 MqttCommands(router, s.commands.tokens(), self.uplink.reply)
             )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from simulators.lab import SimulatorThread
 from simulators.mosquitto import MosquittoBroker
+from simulators.net import free_port
 from simulators.scenario import Scenario, load_scenario
 from tests.lab import GatewayProcess, WmsSubscriber, cli, wait_until, write_config
 
@@ -22,14 +24,18 @@ pytestmark = pytest.mark.integration
 TOKEN = "s3cret-for-tests"
 
 
-def runaway_config(tmp_path: Path, sim_port: int, mqtt_port: int) -> Path:
+def runaway_config(
+    tmp_path: Path, sim_port: int, mqtt_port: int, metrics_port: int | None = None
+) -> Path:
     """A cell store on class defaults, with delays shortened so the test runs in a minute."""
     fast = {"on_delay": 1.0}
+    metrics = {"listen": f"127.0.0.1:{metrics_port}"} if metrics_port else {}
     return write_config(
         tmp_path,
         {
             "gateway": {"site": "plant-a", "id": "gw-07", "data_dir": str(tmp_path / "state")},
             "mqtt": {"port": mqtt_port},
+            "metrics": metrics,
             "devices": [
                 {
                     "name": "rack-sensors",
@@ -102,7 +108,8 @@ def test_thermal_runaway_alarms_come_in_the_order_of_the_fire(
 ) -> None:
     sim = make_simulator(runaway(), 1.0)
     wms = make_subscriber(broker.port)
-    make_gateway(runaway_config(tmp_path, sim.port, broker.port))
+    metrics_port = free_port()
+    make_gateway(runaway_config(tmp_path, sim.port, broker.port, metrics_port))
 
     wait_until(lambda: "cell-store.smoke.high" in first_raised(wms.snapshot()), 75, "smoke")
     raised = first_raised(wms.snapshot())
@@ -126,6 +133,17 @@ def test_thermal_runaway_alarms_come_in_the_order_of_the_fire(
         if e["type"] == "alarm.raised" and e["alarm"]["id"] == "cell-store.temperature.high_high"
     )
     assert hh["alarm"]["limit"] == 35.0
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as page:
+        metrics = page.read().decode()
+    raised_total = next(
+        float(line.split()[-1])
+        for line in metrics.splitlines()
+        if line.startswith("cellsafe_alarms_raised_total ")
+    )
+    assert raised_total >= len(raised)
+    assert 'cellsafe_alarms{state="unack"}' in metrics
+    assert 'cellsafe_polls_total{device="rack-sensors"}' in metrics
 
 
 def test_ack_state_survives_kill_and_nothing_is_raised_twice(

@@ -72,6 +72,12 @@ class CommandsSection(_Section):
         return {"alarm": self.alarm_token, "status": self.status_token}
 
 
+class MetricsSection(_Section):
+    listen: str | None = Field(
+        None, pattern=r"^[^:]+:\d+$", description="host:port for Prometheus, e.g. 127.0.0.1:9108"
+    )
+
+
 class LogSection(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "console", "json"] = Field(
@@ -151,6 +157,7 @@ class GatewaySettings(BaseSettings):
     mqtt: MqttSection = MqttSection()
     log: LogSection = LogSection()
     commands: CommandsSection = CommandsSection()
+    metrics: MetricsSection = MetricsSection()
     devices: list[AnyDevice] = Field(default_factory=list)
     alarms: AlarmsSection = AlarmsSection()
     hazard_classes: dict[HazardClass, dict[Quantity, ThresholdPolicy]] = Field(

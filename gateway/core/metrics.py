@@ -1,0 +1,58 @@
+"""Prometheus metrics, read from the gateway's own counters at scrape time.
+
+Nothing is counted twice and the poll path does no metric work: a collector walks the
+live objects when Prometheus asks. Off unless ``[metrics] listen`` is set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+
+class GatewayCollector(Collector):
+    def __init__(self, snapshot: Callable[[], tuple[dict[str, Any], dict[str, int]]]) -> None:
+        self._snapshot = snapshot
+
+    def collect(self) -> Iterator[Metric]:
+        status, counters = self._snapshot()
+        yield CounterMetricFamily(
+            "cellsafe_alarms_raised", "Alarms raised by the process", value=counters["raised"]
+        )
+        yield CounterMetricFamily(
+            "cellsafe_alarm_chattering",
+            "Alarms flagged as chattering",
+            value=counters["chattering"],
+        )
+        yield CounterMetricFamily(
+            "cellsafe_alarm_floods", "Alarm floods started", value=counters["floods"]
+        )
+        yield GaugeMetricFamily(
+            "cellsafe_alarm_flood_active",
+            "1 while an alarm flood lasts",
+            value=1 if status["flooding"] else 0,
+        )
+        annunciated = GaugeMetricFamily(
+            "cellsafe_alarms", "Alarms not normal, by state", labels=["state"]
+        )
+        by_state: dict[str, int] = {}
+        for alarm in status["alarms"]:
+            by_state[alarm["state"]] = by_state.get(alarm["state"], 0) + 1
+        for state, count in sorted(by_state.items()):
+            annunciated.add_metric([state], count)
+        yield annunciated
+        yield GaugeMetricFamily(
+            "cellsafe_outbox_backlog", "Events waiting for the broker", value=status["outbox"]
+        )
+        polls = CounterMetricFamily("cellsafe_polls", "Device polls", labels=["device"])
+        overruns = CounterMetricFamily(
+            "cellsafe_poll_overruns", "Polls that outlasted their period", labels=["device"]
+        )
+        for device, stats in status["pollers"].items():
+            polls.add_metric([device], stats["polls"])
+            overruns.add_metric([device], stats["overruns"])
+        yield polls
+        yield overruns
