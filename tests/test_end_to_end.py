@@ -25,7 +25,8 @@ pytestmark = pytest.mark.integration
 HOT_ZONE_STORY = ["alarm.raised", "actuator.switched", "alarm.cleared", "actuator.switched"]
 SPEED = 3.0
 # The test config keeps the example's limits but a shorter off-delay: same story, less wait.
-FAST = {"off_delay": 2.0}
+# Played three times faster, the warm-up would look like a rate-of-rise alarm: raise that bar.
+FAST = {"off_delay": 2.0, "rate_of_rise": 100.0}
 
 
 def story(events: list[dict[str, Any]]) -> list[tuple[str, str]]:
