@@ -78,7 +78,9 @@ class _WmsView:
         seq = f"[seq {event['seq']}]"
         if "alarm" in event:
             alarm = event["alarm"]
-            label = "ALARM" if event["type"] == "alarm.raised" else "CLEARED"
+            label = {"alarm.raised": "ALARM", "alarm.cleared": "CLEARED"}.get(
+                event["type"], event["type"].split(".", 1)[1].upper()
+            )
             _say(label, f"{alarm['message']}  {seq}")
         elif "actuator" in event:
             act = event["actuator"]
