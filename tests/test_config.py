@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import copy
-import subprocess
-import sys
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +11,7 @@ import tomli_w
 
 from drivers import registry
 from gateway.config import ConfigError, load_settings
+from tests.lab import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config" / "example.toml"
@@ -183,18 +182,8 @@ def test_environment_overrides_one_key(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "from-env" not in repr(settings)
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gateway", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 def test_check_config_cli_summarises_a_good_file() -> None:
-    result = _cli("check-config", str(EXAMPLE))
+    result = cli("check-config", str(EXAMPLE))
     assert result.returncode == 0, result.stderr
     assert "example.toml: OK" in result.stdout
     assert "exhaust-fan-1" in result.stdout
@@ -203,7 +192,7 @@ def test_check_config_cli_summarises_a_good_file() -> None:
 def test_check_config_cli_fails_without_a_traceback(tmp_path: Path) -> None:
     data = example()
     data["devices"][0]["points"][0]["address"] = -1
-    result = _cli("check-config", str(write(tmp_path, data, "bad.toml")))
+    result = cli("check-config", str(write(tmp_path, data, "bad.toml")))
     assert result.returncode == 1
     assert result.stderr.startswith("bad.toml: devices[0].points[0].address:")
     assert "Traceback" not in result.stderr
