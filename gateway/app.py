@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from actuators.relay import Relay
 from drivers import registry
 from drivers.base import Driver
+from gateway import __version__
 from gateway.config.settings import GatewaySettings
 from gateway.core.commands import CommandRouter
 from gateway.core.control import SOCKET_NAME, ControlServer
@@ -48,6 +49,7 @@ class Gateway:
         self.uplink: MqttUplink | None = None
         self.outbox: Outbox | None = None
         self.pipeline: Pipeline | None = None
+        self._state_pending = False
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set; a task that dies takes the gateway down with it.
@@ -91,6 +93,30 @@ class Gateway:
             server.shutdown()
             thread.join(5)
 
+    def _state_changed(self) -> None:
+        # Every alarm or relay change comes with an event: refresh the retained snapshots
+        # once per turn of the loop, however many events that turn stored.
+        if not self._state_pending:
+            self._state_pending = True
+            asyncio.get_running_loop().call_soon(self._publish_state)
+
+    def _publish_state(self) -> None:
+        self._state_pending = False
+        if self.uplink is None:
+            return
+        status = self.status()
+        now = time.time()
+        self.uplink.publish_state(
+            "alarms",
+            {
+                "ts": now,
+                "alarms": status["alarms"],
+                "flooding": status["flooding"],
+                "chattering": status["chattering"],
+            },
+        )
+        self.uplink.publish_state("relays", {"ts": now, "relays": status["relays"]})
+
     def status(self) -> dict[str, Any]:
         """What ``cellsafe alarm list`` and the MQTT status command show."""
         assert self.pipeline is not None and self.outbox is not None and self.uplink is not None
@@ -121,6 +147,8 @@ class Gateway:
             "outbox": self.outbox.count(),
             "last_seq": self.outbox.last_seq,
             "uplink": self.uplink.state.value,
+            "broker": self.uplink.broker,
+            "uplink_error": self.uplink.last_error,
         }
 
     @property
@@ -146,9 +174,14 @@ class Gateway:
             )
             self.outbox = outbox
             topics = Topics(s.mqtt.topic_prefix, s.gateway.site, s.gateway.id)
-            self.uplink = await stack.enter_async_context(
-                MqttUplink(s.mqtt, s.mqtt_client_id, topics, outbox)
-            )
+            birth = {
+                "site": s.gateway.site,
+                "gateway": s.gateway.id,
+                "version": __version__,
+                "config_hash": s.fingerprint(),
+            }
+            uplink = MqttUplink(s.mqtt, s.mqtt_client_id, topics, outbox, birth)
+            self.uplink = await stack.enter_async_context(uplink)
 
             units = {f"{d.name}.{p.key}": p.unit for d in s.devices for p in d.point_infos()}
             engine = RuleEngine(
@@ -180,9 +213,7 @@ class Gateway:
             await stack.enter_async_context(ControlServer(s.gateway.data_dir / SOCKET_NAME, router))
             if s.metrics.listen:
                 stack.enter_context(self._metrics(s.metrics.listen, alarms))
-            self.uplink.set_command_handler(
-                MqttCommands(router, s.commands.tokens(), self.uplink.reply)
-            )
+            uplink.set_command_handler(MqttCommands(router, s.commands.tokens(), uplink.reply))
             self.pollers = [
                 Poller(
                     d.name,
@@ -193,6 +224,9 @@ class Gateway:
                 )
                 for d in s.devices
             ]
+
+            outbox.subscribe(self._state_changed)
+            self._publish_state()
 
             tasks = [
                 asyncio.create_task(r.run(), name=f"relay-{n}") for n, r in self.relays.items()

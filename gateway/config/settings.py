@@ -8,12 +8,13 @@ is an error, not a silently ignored line.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -49,9 +50,35 @@ class GatewaySection(_Section):
     data_dir: Path = Field(Path("/var/lib/cellsafe"), description="outbox and state live here")
 
 
+class TlsSection(_Section):
+    """TLS to the broker; the table's presence switches it on."""
+
+    ca_file: Path | None = Field(None, description="CA bundle; default: the system's")
+    cert_file: Path | None = Field(None, description="client certificate, if the broker asks")
+    key_file: Path | None = Field(None, description="the client certificate's key")
+
+    @model_validator(mode="after")
+    def _files(self) -> TlsSection:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        for name in ("ca_file", "cert_file", "key_file"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name} {str(path)!r} is not a readable file")
+        return self
+
+
 class MqttSection(_Section):
     host: str = "127.0.0.1"
     port: int = Field(1883, ge=1, le=65535)
+    brokers: list[str] = Field(
+        default_factory=list,
+        description="'host:port' tried in order, then round again; default: host and port",
+    )
+    protocol: Literal["auto", "5", "3.1.1"] = Field(
+        "auto", description="auto: MQTT 5, or 3.1.1 if the broker does not speak 5"
+    )
+    tls: TlsSection | None = None
     client_id: str | None = Field(None, description="default: cellsafe-<site>-<gateway id>")
     username: str | None = None
     password: SecretStr | None = Field(None, description="environment or credential file only")
@@ -60,6 +87,20 @@ class MqttSection(_Section):
     max_inflight: int = Field(100, ge=1, le=65535)
     reconnect_min: int = Field(1, ge=1, le=60, description="first reconnect delay, seconds")
     reconnect_max: int = Field(4, ge=1, le=3600, description="longest reconnect delay, seconds")
+
+    @field_validator("brokers")
+    @classmethod
+    def _host_port(cls, brokers: list[str]) -> list[str]:
+        for broker in brokers:
+            host, _, port = broker.rpartition(":")
+            if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+                raise ValueError(f"{broker!r} is not 'host:port'")
+        return brokers
+
+    def broker_list(self) -> list[tuple[str, int]]:
+        if not self.brokers:
+            return [(self.host, self.port)]
+        return [(b.rpartition(":")[0], int(b.rpartition(":")[2])) for b in self.brokers]
 
 
 class CommandsSection(_Section):
@@ -187,6 +228,11 @@ class GatewaySettings(BaseSettings):
     @classmethod
     def _class_defaults(cls, data: Any) -> Any:
         return apply_class_defaults(data)
+
+    def fingerprint(self) -> str:
+        """A short hash of the effective configuration, secrets left out, for the birth message."""
+        dump = self.model_dump_json(exclude={"mqtt": {"password"}, "commands": True})
+        return hashlib.sha256(dump.encode()).hexdigest()[:16]
 
     @property
     def mqtt_client_id(self) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from gateway.core.commands import ALARM_COMMANDS, CommandRouter
+from gateway.uplink.mqtt import ReplyTo
 
 _logger = logging.getLogger(__name__)
 
@@ -31,13 +32,13 @@ class MqttCommands:
         self,
         router: CommandRouter,
         tokens: dict[str, SecretStr | None],
-        reply: Callable[[str, dict[str, Any]], None],
+        reply: Callable[[ReplyTo, dict[str, Any]], None],
     ) -> None:
         self._router = router
         self._tokens = tokens
         self._reply = reply
 
-    def __call__(self, name: str, payload: bytes) -> None:
+    def __call__(self, name: str, payload: bytes, to: ReplyTo) -> None:
         request_id: Any = None
         try:
             message = json.loads(payload)
@@ -48,15 +49,15 @@ class MqttCommands:
             if not isinstance(args, dict):
                 raise ValueError("args must be a JSON object")
         except ValueError as err:
-            self._reply(name, {"id": request_id, "ok": False, "error": f"malformed: {err}"})
+            self._reply(to, {"id": request_id, "ok": False, "error": f"malformed: {err}"})
             self._router.refuse(name, {}, "mqtt", f"malformed: {err}")
             return
         refusal = self._authorise(name, message.get("token"))
         if refusal is not None:
             self._router.refuse(name, args, "mqtt", refusal)
-            self._reply(name, {"id": request_id, "ok": False, "error": refusal})
+            self._reply(to, {"id": request_id, "ok": False, "error": refusal})
             return
-        self._reply(name, {"id": request_id, **self._router.handle(name, args, "mqtt")})
+        self._reply(to, {"id": request_id, **self._router.handle(name, args, "mqtt")})
 
     def _authorise(self, name: str, token: Any) -> str | None:
         klass = command_class(name)

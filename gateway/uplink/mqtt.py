@@ -1,11 +1,15 @@
 """MQTT uplink: drains the outbox to the broker in sequence order, QoS 1, pipelined.
 
-Layers as in asyncua's client: ``MqttUplink`` (outbox drain, presence) over paho's
-``Client``, whose network thread owns the socket and reconnects with backoff. paho keeps
-every unacknowledged QoS 1 message and re-sends it, in order, after a reconnect; so each
-outbox row is handed to paho once per process, and deleted only when paho reports the
-broker's PUBACK. After a restart every row still in the outbox is sent again: delivery is
-at least once, and the event id and sequence number let the receiver drop duplicates.
+Layers as in asyncua's client: ``MqttUplink`` (outbox drain, presence, retained state,
+commands) over paho's ``Client``, whose network thread owns the socket and reconnects
+with back-off. paho keeps every unacknowledged QoS 1 message and re-sends it, in order,
+after a reconnect; so each outbox row is handed to paho once per process and deleted only
+when paho reports the broker's PUBACK. After a restart every row still in the outbox is
+sent again: delivery is at least once, and the event id and sequence number let the
+receiver drop duplicates and see gaps.
+
+Brokers are tried in the configured order, moving on after each failed connection. MQTT 5
+is spoken where the broker does (message expiry, response topics), 3.1.1 otherwise.
 """
 
 from __future__ import annotations
@@ -16,19 +20,23 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from gateway import __version__
 from gateway.config.settings import MqttSection
 from gateway.storage.outbox import Outbox
 from gateway.uplink.topics import Topics
 
 _logger = logging.getLogger(__name__)
+
+_UNSUPPORTED_PROTOCOL = 132  # CONNACK reason: unsupported protocol version
 
 
 class ConnectionState(enum.Enum):
@@ -38,44 +46,66 @@ class ConnectionState(enum.Enum):
     STOPPING = "stopping"
 
 
+@dataclass(frozen=True, slots=True)
+class ReplyTo:
+    """Where a command's reply goes: its MQTT 5 response topic, or replies/<name>."""
+
+    topic: str
+    correlation: bytes | None = None
+
+
+CommandHandler = Callable[[str, bytes, ReplyTo], None]
+
+
 class MqttUplink:
-    def __init__(self, config: MqttSection, client_id: str, topics: Topics, outbox: Outbox) -> None:
+    def __init__(
+        self,
+        config: MqttSection,
+        client_id: str,
+        topics: Topics,
+        outbox: Outbox,
+        birth: dict[str, Any],
+    ) -> None:
         self._config = config
+        self._client_id = client_id
         self._topics = topics
         self._outbox = outbox
+        self._birth = dict(birth)
+        self._brokers = config.broker_list()
+        self._broker = 0
+        self._v5 = config.protocol != "3.1.1"
         self._state = ConnectionState.DISCONNECTED
         self._inflight: dict[int, int] = {}  # paho mid -> outbox seq
         self._published_upto = 0
         self._acked: list[int] = []
+        self._retained: dict[str, bytes] = {}
+        self._on_command: CommandHandler | None = None
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._drainer: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=client_id,
-            protocol=mqtt.MQTTv311,
-            clean_session=True,
-        )
-        if config.username:
-            password = config.password.get_secret_value() if config.password else None
-            self._client.username_pw_set(config.username, password)
-        self._client.max_inflight_messages_set(config.max_inflight)
-        self._client.max_queued_messages_set(0)
-        self._client.reconnect_delay_set(config.reconnect_min, config.reconnect_max)
-        self._client.will_set(topics.status, self._status_payload("offline"), qos=1, retain=True)
-        self._client.on_connect = self._on_connect
-        self._client.on_disconnect = self._on_disconnect
-        self._client.on_publish = self._on_publish
-        self._client.on_message = self._on_message
+        self.last_error = ""
+        self._client = self._make_client()
 
     @property
     def state(self) -> ConnectionState:
         return self._state
 
     @property
+    def protocol(self) -> str:
+        return "5" if self._v5 else "3.1.1"
+
+    @property
+    def broker(self) -> str:
+        host, port = self._brokers[self._broker]
+        return f"{host}:{port}"
+
+    @property
     def inflight(self) -> int:
         return len(self._inflight)
+
+    def set_command_handler(self, handler: CommandHandler) -> None:
+        self._on_command = handler
 
     async def __aenter__(self) -> MqttUplink:
         await self.start()
@@ -92,11 +122,8 @@ class MqttUplink:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._outbox.subscribe(self._wake.set)
-        self._state = ConnectionState.CONNECTING
-        self._client.connect_async(self._config.host, self._config.port, self._config.keepalive)
-        self._client.loop_start()
+        self._connect()
         self._drainer = asyncio.create_task(self._drain(), name="mqtt-drain")
-        _logger.info("mqtt uplink connecting to %s:%s", self._config.host, self._config.port)
 
     async def stop(self, drain_timeout: float = 2.0) -> None:
         """Wait briefly for acknowledgements in flight, say offline, disconnect."""
@@ -106,7 +133,8 @@ class MqttUplink:
                 await asyncio.wait_for(self._idle.wait(), drain_timeout)
             except TimeoutError:
                 _logger.warning(
-                    "%d events unacknowledged at stop; they stay in the outbox", len(self._inflight)
+                    "%d events unacknowledged at stop; they stay in the outbox",
+                    len(self._inflight),
                 )
         self._state = ConnectionState.STOPPING
         if self._drainer is not None:
@@ -115,7 +143,7 @@ class MqttUplink:
         try:
             if self._client.is_connected():
                 info = self._client.publish(
-                    self._topics.status, self._status_payload("offline"), qos=1, retain=True
+                    self._topics.status, self._offline(), qos=1, retain=True
                 )
                 await asyncio.to_thread(info.wait_for_publish, 1.0)
         except (RuntimeError, ValueError) as err:
@@ -124,6 +152,84 @@ class MqttUplink:
             self._client.disconnect()
             self._client.loop_stop()
             self._state = ConnectionState.DISCONNECTED
+
+    def publish_state(self, name: str, body: dict[str, Any]) -> None:
+        """Retained state (alarms, relays): only the newest matters, sent now or on connect."""
+        payload = json.dumps(body, separators=(",", ":")).encode()
+        if self._retained.get(name) == payload:
+            return
+        self._retained[name] = payload
+        if self._state is ConnectionState.CONNECTED:
+            self._client.publish(self._topics.state(name), payload, qos=1, retain=True)
+
+    def reply(self, to: ReplyTo, body: dict[str, Any]) -> None:
+        """Replies answer a live request: sent once, not kept in the outbox."""
+        properties = None
+        if self._v5 and to.correlation is not None:
+            properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+            properties.CorrelationData = to.correlation
+        self._client.publish(to.topic, json.dumps(body).encode(), qos=1, properties=properties)
+
+    # -- connection ------------------------------------------------------------------
+
+    def _make_client(self) -> mqtt.Client:
+        protocol = mqtt.MQTTv5 if self._v5 else mqtt.MQTTv311
+        extra: dict[str, Any] = {} if self._v5 else {"clean_session": True}
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=self._client_id, protocol=protocol, **extra
+        )
+        config = self._config
+        if config.tls is not None:
+            client.tls_set(
+                ca_certs=str(config.tls.ca_file) if config.tls.ca_file else None,
+                certfile=str(config.tls.cert_file) if config.tls.cert_file else None,
+                keyfile=str(config.tls.key_file) if config.tls.key_file else None,
+            )
+        if config.username:
+            password = config.password.get_secret_value() if config.password else None
+            client.username_pw_set(config.username, password)
+        client.max_inflight_messages_set(config.max_inflight)
+        client.max_queued_messages_set(0)
+        client.reconnect_delay_set(config.reconnect_min, config.reconnect_max)
+        client.will_set(self._topics.status, self._offline(), qos=1, retain=True)
+        client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        client.on_message = self._on_message
+        return client
+
+    def _connect(self) -> None:
+        host, port = self._brokers[self._broker]
+        self._state = ConnectionState.CONNECTING
+        # A clean start every time: the outbox, not the broker, remembers what is owed,
+        # and a command queued while the gateway was away is stale by the time it is back.
+        kwargs: dict[str, Any] = {"clean_start": True} if self._v5 else {}
+        self._client.connect_async(host, port, self._config.keepalive, **kwargs)
+        self._client.loop_start()
+        _logger.info("mqtt uplink connecting to %s:%s (MQTT %s)", host, port, self.protocol)
+
+    def _fall_back_to_311(self) -> None:
+        _logger.warning("broker %s does not speak MQTT 5; using 3.1.1", self.broker)
+        self._client.loop_stop()
+        self._v5 = False
+        self._client = self._make_client()
+        self._connect()
+
+    def _offline(self) -> bytes:
+        return json.dumps({"state": "offline", **self._birth}, separators=(",", ":")).encode()
+
+    def _online(self) -> bytes:
+        body = {
+            "state": "online",
+            **self._birth,
+            "protocol": self.protocol,
+            "last_seq": self._outbox.last_seq,
+            "ts": time.time(),
+        }
+        return json.dumps(body, separators=(",", ":")).encode()
+
+    # -- outbox drain ----------------------------------------------------------------
 
     async def _drain(self) -> None:
         window = self._config.max_inflight
@@ -141,18 +247,7 @@ class MqttUplink:
                     self._inflight[info.mid] = row.seq
                     self._published_upto = row.seq
 
-    def _status_payload(self, state: str) -> bytes:
-        return json.dumps(
-            {
-                "state": state,
-                "version": __version__,
-                "ts": time.time(),
-                "last_seq": self._outbox.last_seq,
-            },
-            separators=(",", ":"),
-        ).encode()
-
-    # paho callbacks run on paho's network thread: hand everything to the event loop.
+    # -- paho callbacks run on paho's network thread: hand everything to the loop -----
 
     def _on_connect(
         self,
@@ -163,7 +258,20 @@ class MqttUplink:
         properties: Any,
     ) -> None:
         assert self._loop is not None
+        if reason.is_failure:
+            self._next_broker(client)
         self._loop.call_soon_threadsafe(self._connected, reason)
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        assert self._loop is not None
+        self._next_broker(client)
+        self._loop.call_soon_threadsafe(self._connect_failed)
+
+    def _next_broker(self, client: mqtt.Client) -> None:
+        # The connection is closed when paho calls us here, so the address may change.
+        if len(self._brokers) > 1:
+            self._broker = (self._broker + 1) % len(self._brokers)
+            client.host, client.port = self._brokers[self._broker]
 
     def _on_disconnect(
         self,
@@ -182,34 +290,49 @@ class MqttUplink:
         assert self._loop is not None
         self._loop.call_soon_threadsafe(self._acknowledged, mid)
 
-    def set_command_handler(self, handler: Callable[[str, bytes], None]) -> None:
-        self._on_command = handler
-
-    def reply(self, name: str, body: dict[str, Any]) -> None:
-        """Replies are answers to a live request: sent once, not kept in the outbox."""
-        self._client.publish(self._topics.reply(name), json.dumps(body).encode(), qos=1)
-
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         assert self._loop is not None
         name = msg.topic.rsplit("/", 1)[-1]
-        self._loop.call_soon_threadsafe(self._command, name, bytes(msg.payload))
+        props = getattr(msg, "properties", None)
+        response = getattr(props, "ResponseTopic", None) if props is not None else None
+        correlation = getattr(props, "CorrelationData", None) if props is not None else None
+        to = ReplyTo(response or self._topics.reply(name), correlation)
+        self._loop.call_soon_threadsafe(self._command, name, bytes(msg.payload), to)
 
-    def _command(self, name: str, payload: bytes) -> None:
-        if self._on_command is not None:
-            self._on_command(name, payload)
+    # -- on the event loop -----------------------------------------------------------
+
+    def _command(self, name: str, payload: bytes, to: ReplyTo) -> None:
+        if self._on_command is None:
+            self.reply(to, {"ok": False, "error": "the gateway is starting; try again"})
+            return
+        self._on_command(name, payload, to)
+
+    def _connect_failed(self) -> None:
+        self.last_error = f"cannot connect; trying {self.broker} next"
+        _logger.warning("mqtt uplink: %s", self.last_error)
 
     def _connected(self, reason: ReasonCode) -> None:
-        if reason.is_failure:
-            _logger.error("mqtt broker refused the connection: %s", reason)
-            return
         if self._state is ConnectionState.STOPPING:
             return
+        if reason.is_failure:
+            if reason.value == _UNSUPPORTED_PROTOCOL and self._config.protocol == "auto":
+                self._fall_back_to_311()
+                return
+            self.last_error = f"broker refused the connection: {reason}"
+            _logger.error("mqtt uplink: %s; events stay in the outbox", self.last_error)
+            return
         self._state = ConnectionState.CONNECTED
+        self.last_error = ""
         self._client.subscribe(self._topics.commands, qos=1)
-        self._client.publish(
-            self._topics.status, self._status_payload("online"), qos=1, retain=True
+        self._client.publish(self._topics.status, self._online(), qos=1, retain=True)
+        for name, payload in self._retained.items():
+            self._client.publish(self._topics.state(name), payload, qos=1, retain=True)
+        _logger.info(
+            "mqtt uplink connected to %s (MQTT %s), %d events waiting",
+            self.broker,
+            self.protocol,
+            self._outbox.count(),
         )
-        _logger.info("mqtt uplink connected, %d events waiting", self._outbox.count())
         self._wake.set()
 
     def _disconnected(self, reason: ReasonCode) -> None:
@@ -222,7 +345,7 @@ class MqttUplink:
     def _acknowledged(self, mid: int) -> None:
         seq = self._inflight.pop(mid, None)
         if seq is None:
-            return  # a status message, not an outbox row
+            return  # a status, state or reply message, not an outbox row
         self._acked.append(seq)
         if len(self._acked) == 1:
             # Acks arrive in bursts: delete them in one transaction, not one fsync each.

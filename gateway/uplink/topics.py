@@ -24,6 +24,10 @@ class Topics:
         """Retained presence: ``online`` while connected, ``offline`` by will or on stop."""
         return f"{self.base}/state/status"
 
+    def state(self, name: str) -> str:
+        """Retained snapshots: ``alarms`` (annunciated alarms), ``relays``."""
+        return f"{self.base}/state/{name}"
+
     def command(self, name: str) -> str:
         return f"{self.base}/commands/{name}"
 
