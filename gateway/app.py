@@ -28,7 +28,7 @@ from gateway.core.metrics import GatewayCollector
 from gateway.core.pipeline import Pipeline
 from gateway.core.poller import Poller
 from gateway.core.samples import point_id
-from gateway.storage.outbox import Outbox
+from gateway.storage.outbox import Outbox, iso_utc
 from gateway.uplink.commands import MqttCommands
 from gateway.uplink.mqtt import MqttUplink
 from gateway.uplink.topics import Topics
@@ -105,7 +105,7 @@ class Gateway:
         if self.uplink is None:
             return
         status = self.status()
-        now = time.time()
+        now = iso_utc(time.time())
         self.uplink.publish_state(
             "alarms",
             {

@@ -60,3 +60,5 @@ def make_subscriber() -> Iterator[Callable[[int], WmsSubscriber]]:
     yield go
     for subscriber in started:
         subscriber.close()
+    invalid = [line for subscriber in started for line in subscriber.invalid]
+    assert not invalid, "messages broke the contract:\n" + "\n".join(invalid[:20])

@@ -26,6 +26,7 @@ from rules.alarms import ConditionChange
 from simulators.net import free_port
 from simulators.scenario import Scenario, ZoneSetup, load_scenario
 from simulators.warehouse import Warehouse, WarehouseServer
+from tests import contract
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -172,19 +173,23 @@ def outbox_rows(data_dir: Path) -> tuple[int, int]:
 
 
 class WmsSubscriber:
-    """Subscribes like the WMS: a persistent session, QoS 1, reconnecting by itself."""
+    """Subscribes like the WMS: a persistent session, QoS 1, reconnecting by itself.
 
-    def __init__(
-        self, port: int, topic: str = "cellsafe/+/+/events/#", client_id: str = "wms-test"
-    ) -> None:
+    It takes everything under ``cellsafe/``, checks every message against the contract's
+    JSON Schemas, and keeps the events (``messages``) apart from the retained state.
+    """
+
+    def __init__(self, port: int, client_id: str = "wms-test") -> None:
         self.messages: list[dict[str, Any]] = []
+        self.state: dict[str, dict[str, Any]] = {}
+        self.invalid: list[str] = []
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False
         )
         self._client.reconnect_delay_set(1, 1)
-        self._client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
+        self._client.on_connect = lambda c, *_: c.subscribe("cellsafe/#", qos=1)
         self._client.on_subscribe = lambda *_: self._subscribed.set()
         self._client.on_message = self._on_message
         self._client.connect("127.0.0.1", port)
@@ -193,8 +198,17 @@ class WmsSubscriber:
             raise AssertionError("subscriber could not subscribe")
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            payload = json.loads(msg.payload)
+        except ValueError:
+            payload = msg.payload.decode(errors="replace")
         with self._lock:
-            self.messages.append({"topic": msg.topic, **json.loads(msg.payload)})
+            if "/commands/" not in msg.topic:  # what the gateway sends, not what it is sent
+                self.invalid += contract.problems(msg.topic, payload)
+            if "/events/" in msg.topic:
+                self.messages.append({"topic": msg.topic, **payload})
+            elif "/state/" in msg.topic:
+                self.state[msg.topic.rsplit("/", 1)[-1]] = payload
 
     def snapshot(self) -> list[dict[str, Any]]:
         with self._lock:

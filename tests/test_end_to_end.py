@@ -62,7 +62,16 @@ def test_hot_zone_raises_ventilates_and_clears_in_order(
     assert sim.warehouse.relays[0] is False
 
     wait_until(lambda: outbox_rows(tmp_path / "state")[0] == 0, 10, "the outbox to empty")
+    # Retained state agrees with the events: the alarm has returned but nobody acknowledged
+    # it, so it is still shown (ISA-18.2 "returned unacknowledged"); the fan is at rest.
+    shown = [(a["id"], a["state"], a["condition"]) for a in wms.state["alarms"]["alarms"]]
+    assert shown == [("electrolyte-store.temperature.high", "rtn_unack", False)]
+    assert wms.state["relays"]["relays"] == {"exhaust-fan-1": {"state": "off", "faulted": False}}
+    birth = wms.state["status"]
+    assert birth["state"] == "online" and birth["protocol"] == "5"
+    assert birth["last_seq"] == 0 and len(birth["config_hash"]) == 16
     assert gateway.terminate() == 0
+    wait_until(lambda: wms.state["status"]["state"] == "offline", 10, "the offline status")
 
 
 def test_broker_outage_and_gateway_restart_lose_nothing(

@@ -31,7 +31,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway.config.settings import MqttSection
-from gateway.storage.outbox import Outbox
+from gateway.storage.outbox import Outbox, iso_utc
 from gateway.uplink.topics import Topics
 
 _logger = logging.getLogger(__name__)
@@ -225,7 +225,7 @@ class MqttUplink:
             **self._birth,
             "protocol": self.protocol,
             "last_seq": self._outbox.last_seq,
-            "ts": time.time(),
+            "ts": iso_utc(time.time()),
         }
         return json.dumps(body, separators=(",", ":")).encode()
 
