@@ -48,6 +48,7 @@ class ModbusTcpDriver:
             "discrete_input": self._client.read_discrete_inputs,
         }
         self._lock = asyncio.Lock()
+        self._failing: dict[ReadBlock, str] = {}
         self._backoff = config.reconnect_min
         self._next_connect = 0.0
 
@@ -148,6 +149,7 @@ class ModbusTcpDriver:
             bits = list(reply.bits)
             if len(bits) < block.count:
                 return self._bad_block(block, f"short reply: {len(bits)} of {block.count} bits")
+            self._block_ok(block)
             return [
                 Sample.good(self._ids[k], bits[self._points[k].address - block.start], now)
                 for k in block.keys
@@ -157,6 +159,7 @@ class ModbusTcpDriver:
             return self._bad_block(
                 block, f"reply has {len(words)} registers, asked for {block.count}"
             )
+        self._block_ok(block)
         return [self._decode_point(self._points[k], block, words, now) for k in block.keys]
 
     def _decode_point(
@@ -170,15 +173,28 @@ class ModbusTcpDriver:
             return Sample.bad(self._ids[point.key], now, str(err))
         return Sample.good(self._ids[point.key], value, now)
 
+    def _block_ok(self, block: ReadBlock) -> None:
+        if self._failing.pop(block, None) is not None:
+            _logger.info(
+                "modbus device %s: %s %d+%d answers again",
+                self._config.name,
+                block.table,
+                block.start,
+                block.count,
+            )
+
     def _bad_block(self, block: ReadBlock, reason: str) -> list[Sample]:
-        _logger.warning(
-            "modbus device %s: %s %d+%d: %s",
-            self._config.name,
-            block.table,
-            block.start,
-            block.count,
-            reason,
-        )
+        # Say it once when it starts (or changes), not on every poll of a dead device.
+        if self._failing.get(block) != reason:
+            self._failing[block] = reason
+            _logger.warning(
+                "modbus device %s: %s %d+%d: %s",
+                self._config.name,
+                block.table,
+                block.start,
+                block.count,
+                reason,
+            )
         now = time.time()
         return [Sample.bad(self._ids[k], now, reason) for k in block.keys]
 

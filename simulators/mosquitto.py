@@ -9,20 +9,58 @@ from __future__ import annotations
 import shutil
 import signal
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
 from simulators.net import free_port, wait_for_port
 
-_CANDIDATES = ("mosquitto", "/usr/sbin/mosquitto")
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SecureListener:
+    """TLS, a password file and an ACL, as a site broker should run."""
+
+    cafile: Path
+    certfile: Path
+    keyfile: Path
+    password_file: Path
+    acl_file: Path
+    require_certificate: bool = False
+
+    def lines(self) -> list[str]:
+        return [
+            f"cafile {self.cafile}",
+            f"certfile {self.certfile}",
+            f"keyfile {self.keyfile}",
+            f"require_certificate {'true' if self.require_certificate else 'false'}",
+            "allow_anonymous false",
+            f"password_file {self.password_file}",
+            f"acl_file {self.acl_file}",
+        ]
 
 
-def mosquitto_binary() -> str:
-    for candidate in _CANDIDATES:
+def write_password_file(path: Path, users: dict[str, str]) -> Path:
+    """Hash the passwords with Mosquitto's own tool, as an operator would."""
+    path.write_text("")
+    for user, password in users.items():
+        subprocess.run(
+            [_tool("mosquitto_passwd"), "-b", str(path), user, password],
+            check=True,
+            capture_output=True,
+        )
+    return path
+
+
+def _tool(name: str) -> str:
+    for candidate in (name, f"/usr/sbin/{name}", f"/usr/bin/{name}"):
         found = shutil.which(candidate)
         if found:
             return found
-    raise FileNotFoundError("mosquitto is not installed (Debian: apt-get install mosquitto)")
+    raise FileNotFoundError(f"{name} is not installed (Debian: apt-get install mosquitto)")
+
+
+def mosquitto_binary() -> str:
+    return _tool("mosquitto")
 
 
 class MosquittoBroker:
@@ -32,12 +70,14 @@ class MosquittoBroker:
         port: int | None = None,
         persistence: bool = False,
         extra_config: str = "",
+        secure: SecureListener | None = None,
     ) -> None:
         self.host = "127.0.0.1"
         self.port = port or free_port()
         self.workdir = workdir
         self._persistence = persistence
         self._extra = extra_config
+        self._secure = secure
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -46,9 +86,9 @@ class MosquittoBroker:
 
     def start(self) -> MosquittoBroker:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        lines = [
-            f"listener {self.port} {self.host}",
-            "allow_anonymous true",
+        lines = [f"listener {self.port} {self.host}"]
+        lines += self._secure.lines() if self._secure else ["allow_anonymous true"]
+        lines += [
             # The default of 1000 silently drops QoS 1 messages queued for a slow subscriber.
             "max_queued_messages 1000000",
             "max_inflight_messages 0",

@@ -179,7 +179,14 @@ class WmsSubscriber:
     JSON Schemas, and keeps the events (``messages``) apart from the retained state.
     """
 
-    def __init__(self, port: int, client_id: str = "wms-test") -> None:
+    def __init__(
+        self,
+        port: int,
+        client_id: str = "wms-test",
+        ca: Path | None = None,
+        login: tuple[str, str] | None = None,
+        cert: tuple[Path, Path] | None = None,
+    ) -> None:
         self.messages: list[dict[str, Any]] = []
         self.state: dict[str, dict[str, Any]] = {}
         self.invalid: list[str] = []
@@ -189,6 +196,11 @@ class WmsSubscriber:
             CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False
         )
         self._client.reconnect_delay_set(1, 1)
+        if ca is not None:
+            certfile, keyfile = (str(cert[0]), str(cert[1])) if cert else (None, None)
+            self._client.tls_set(ca_certs=str(ca), certfile=certfile, keyfile=keyfile)
+        if login is not None:
+            self._client.username_pw_set(*login)
         self._client.on_connect = lambda c, *_: c.subscribe("cellsafe/#", qos=1)
         self._client.on_subscribe = lambda *_: self._subscribed.set()
         self._client.on_message = self._on_message

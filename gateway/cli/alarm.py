@@ -77,4 +77,8 @@ def _print_status(status: dict[str, Any]) -> None:
         print(f"  {alarm['state']:<15} {alarm['priority']:<8} {alarm['id']:<45} {alarm['message']}")
     for name, relay in status["relays"].items():
         print(f"relay {name}: {relay['state']}{' FAULT' if relay['faulted'] else ''}")
-    print(f"outbox: {status['outbox']} events waiting; uplink {status['uplink']}")
+    error = f" ({status['uplink_error']})" if status.get("uplink_error") else ""
+    print(
+        f"outbox: {status['outbox']} events waiting; uplink {status['uplink']} "
+        f"to {status['broker']}{error}"
+    )

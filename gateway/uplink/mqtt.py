@@ -79,6 +79,8 @@ class MqttUplink:
         self._published_upto = 0
         self._acked: list[int] = []
         self._retained: dict[str, bytes] = {}
+        self._rewind_pending = False
+        self._lowest_refused: int | None = None
         self._on_command: CommandHandler | None = None
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -268,10 +270,11 @@ class MqttUplink:
         self._loop.call_soon_threadsafe(self._connect_failed)
 
     def _next_broker(self, client: mqtt.Client) -> None:
-        # The connection is closed when paho calls us here, so the address may change.
         if len(self._brokers) > 1:
             self._broker = (self._broker + 1) % len(self._brokers)
-            client.host, client.port = self._brokers[self._broker]
+            # paho's public host setter refuses while its first connection is still being
+            # retried; no socket is open when it calls us here, so the address may change.
+            client._host, client._port = self._brokers[self._broker]
 
     def _on_disconnect(
         self,
@@ -288,7 +291,10 @@ class MqttUplink:
         self, client: mqtt.Client, userdata: Any, mid: int, reason: ReasonCode, properties: Any
     ) -> None:
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._acknowledged, mid)
+        if reason.is_failure:
+            self._loop.call_soon_threadsafe(self._refused, mid, str(reason))
+        else:
+            self._loop.call_soon_threadsafe(self._acknowledged, mid)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         assert self._loop is not None
@@ -319,6 +325,11 @@ class MqttUplink:
                 self._fall_back_to_311()
                 return
             self.last_error = f"broker refused the connection: {reason}"
+            if str(reason) in ("Not authorized", "Bad user name or password"):
+                self.last_error += (
+                    " - check the MQTT username, the password (CELLSAFE_MQTT__PASSWORD or the"
+                    " mqtt__password credential) and the client certificate"
+                )
             _logger.error("mqtt uplink: %s; events stay in the outbox", self.last_error)
             return
         self._state = ConnectionState.CONNECTED
@@ -341,6 +352,29 @@ class MqttUplink:
         if self._state is ConnectionState.CONNECTED:
             _logger.warning("mqtt uplink lost the broker (%s); events stay in the outbox", reason)
         self._state = ConnectionState.CONNECTING
+
+    def _refused(self, mid: int, reason: str) -> None:
+        """An MQTT 5 broker answered but did not take the event (e.g. its ACL said no).
+
+        The row stays in the outbox and is offered again later: an event is never
+        dropped because the broker is misconfigured, and the error shows in the status.
+        """
+        seq = self._inflight.pop(mid, None)
+        if seq is None:
+            return
+        self.last_error = f"broker refused event {seq}: {reason}"
+        _logger.error("mqtt uplink: %s; it stays in the outbox", self.last_error)
+        if not self._rewind_pending:
+            self._rewind_pending = True
+            asyncio.get_running_loop().call_later(self._config.reconnect_max, self._rewind)
+        self._lowest_refused = min(seq, self._lowest_refused or seq)
+
+    def _rewind(self) -> None:
+        self._rewind_pending = False
+        if self._lowest_refused is not None:
+            self._published_upto = min(self._published_upto, self._lowest_refused - 1)
+            self._lowest_refused = None
+        self._wake.set()
 
     def _acknowledged(self, mid: int) -> None:
         seq = self._inflight.pop(mid, None)

@@ -1,0 +1,189 @@
+"""The uplink against a broker run as a site should: TLS, passwords, an ACL, failover."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from simulators.lab import SimulatorThread
+from simulators.mosquitto import MosquittoBroker, SecureListener, write_password_file
+from simulators.net import free_port
+from simulators.scenario import Scenario
+from tests.lab import (
+    ROOT,
+    GatewayProcess,
+    WmsSubscriber,
+    cli,
+    outbox_rows,
+    quiet_scenario,
+    wait_until,
+    write_config,
+)
+from tests.pki import Pki, make_pki
+
+pytestmark = pytest.mark.integration
+
+ACL = """\
+user gw-01
+topic readwrite cellsafe/plant-a/gw-01/#
+
+# gw-02 may keep its presence and hear commands, but not publish events.
+user gw-02
+topic write cellsafe/plant-a/gw-02/state/#
+topic write cellsafe/plant-a/gw-02/replies/#
+topic read cellsafe/plant-a/gw-02/commands/#
+
+user wms
+topic read cellsafe/#
+topic write cellsafe/+/+/commands/#
+"""
+PASSWORDS = {"gw-01": "gw-01-pass", "gw-02": "gw-02-pass", "wms": "wms-pass"}
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> Pki:
+    return make_pki(tmp_path / "pki")
+
+
+@pytest.fixture
+def secure_broker(tmp_path: Path, pki: Pki) -> Iterator[MosquittoBroker]:
+    workdir = tmp_path / "secure-broker"
+    workdir.mkdir()
+    (workdir / "acl").write_text(ACL)
+    listener = SecureListener(
+        cafile=pki.ca,
+        certfile=pki.server_cert,
+        keyfile=pki.server_key,
+        password_file=write_password_file(workdir / "passwd", PASSWORDS),
+        acl_file=workdir / "acl",
+        require_certificate=True,
+    )
+    with MosquittoBroker(workdir, secure=listener) as broker:
+        yield broker
+
+
+def config(tmp_path: Path, sim_port: int, mqtt: dict[str, Any], gateway_id: str = "gw-01") -> Path:
+    data = tomllib.loads((ROOT / "config" / "example.toml").read_text())
+    data["gateway"].update({"id": gateway_id, "data_dir": str(tmp_path / "state")})
+    data["mqtt"] = mqtt
+    for device in data["devices"]:
+        device["port"] = sim_port
+    return write_config(tmp_path, data)
+
+
+def tls(pki: Pki, port: int, user: str) -> dict[str, Any]:
+    return {
+        "port": port,
+        "username": user,
+        "tls": {
+            "ca_file": str(pki.ca),
+            "cert_file": str(pki.client_cert),
+            "key_file": str(pki.client_key),
+        },
+    }
+
+
+def an_event(config_file: Path) -> None:
+    """A refused command is an event at once: no need to wait for a fire."""
+    result = cli("alarm", "--config", str(config_file), "ack", "no.such.alarm", "--by", "test")
+    assert result.returncode == 1, result.stderr
+
+
+def wait_for_socket(config_file: Path) -> None:
+    wait_until(
+        lambda: cli("alarm", "--config", str(config_file), "list").returncode == 0,
+        20,
+        "the gateway's control socket",
+    )
+
+
+def test_tls_client_certificate_and_password(
+    tmp_path: Path,
+    pki: Pki,
+    secure_broker: MosquittoBroker,
+    make_simulator: Callable[[Scenario, float], SimulatorThread],
+    make_gateway: Callable[..., GatewayProcess],
+) -> None:
+    sim = make_simulator(quiet_scenario(), 1.0)
+    wms = WmsSubscriber(
+        secure_broker.port,
+        ca=pki.ca,
+        login=("wms", PASSWORDS["wms"]),
+        cert=(pki.client_cert, pki.client_key),
+    )
+    try:
+        path = config(tmp_path, sim.port, tls(pki, secure_broker.port, "gw-01"))
+        make_gateway(path, env={"CELLSAFE_MQTT__PASSWORD": PASSWORDS["gw-01"]})
+        wait_for_socket(path)
+        an_event(path)
+        (event,) = wms.wait_for(1, 20)
+        assert event["type"] == "command.refused"
+        wait_until(lambda: wms.state.get("status", {}).get("state") == "online", 10, "birth")
+        assert wms.invalid == []
+    finally:
+        wms.close()
+
+
+def test_wrong_password_is_a_clear_error_and_the_outbox_keeps_filling(
+    tmp_path: Path,
+    pki: Pki,
+    secure_broker: MosquittoBroker,
+    make_simulator: Callable[[Scenario, float], SimulatorThread],
+    make_gateway: Callable[..., GatewayProcess],
+) -> None:
+    sim = make_simulator(quiet_scenario(), 1.0)
+    path = config(tmp_path, sim.port, tls(pki, secure_broker.port, "gw-01"))
+    gateway = make_gateway(path, env={"CELLSAFE_MQTT__PASSWORD": "not-the-password"})
+    wait_for_socket(path)
+    for _ in range(3):
+        an_event(path)
+    wait_until(lambda: outbox_rows(tmp_path / "state") == (3, 3), 10, "three events stored")
+    listing = cli("alarm", "--config", str(path), "list").stdout
+    assert "3 events waiting" in listing
+    assert "broker refused the connection: Not authorized - check the MQTT username" in listing
+    assert "not-the-password" not in gateway.log.read_text()
+
+
+def test_acl_refusal_keeps_events_in_the_outbox(
+    tmp_path: Path,
+    pki: Pki,
+    secure_broker: MosquittoBroker,
+    make_simulator: Callable[[Scenario, float], SimulatorThread],
+    make_gateway: Callable[..., GatewayProcess],
+) -> None:
+    sim = make_simulator(quiet_scenario(), 1.0)
+    path = config(tmp_path, sim.port, tls(pki, secure_broker.port, "gw-02"), gateway_id="gw-02")
+    make_gateway(path, env={"CELLSAFE_MQTT__PASSWORD": PASSWORDS["gw-02"]})
+    wait_for_socket(path)
+    an_event(path)
+    wait_until(
+        lambda: "broker refused event 1" in cli("alarm", "--config", str(path), "list").stdout,
+        15,
+        "the broker's refusal in the status",
+    )
+    assert outbox_rows(tmp_path / "state") == (1, 1)
+
+
+def test_broker_list_fails_over_to_the_next_broker(
+    tmp_path: Path,
+    broker: MosquittoBroker,
+    make_simulator: Callable[[Scenario, float], SimulatorThread],
+    make_gateway: Callable[..., GatewayProcess],
+    make_subscriber: Callable[[int], WmsSubscriber],
+) -> None:
+    sim = make_simulator(quiet_scenario(), 1.0)
+    wms = make_subscriber(broker.port)
+    dead = free_port()
+    path = config(
+        tmp_path, sim.port, {"brokers": [f"127.0.0.1:{dead}", f"127.0.0.1:{broker.port}"]}
+    )
+    make_gateway(path)
+    wait_for_socket(path)
+    an_event(path)
+    (event,) = wms.wait_for(1, 20)
+    assert event["seq"] == 1
+    assert f"to 127.0.0.1:{broker.port}" in cli("alarm", "--config", str(path), "list").stdout
