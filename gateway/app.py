@@ -21,6 +21,7 @@ from actuators.relay import Relay
 from drivers import registry
 from drivers.base import Driver
 from gateway import __version__
+from gateway.bus.samples import SampleBus
 from gateway.config.settings import GatewaySettings
 from gateway.core.commands import CommandRouter
 from gateway.core.control import SOCKET_NAME, ControlServer
@@ -28,17 +29,19 @@ from gateway.core.metrics import GatewayCollector
 from gateway.core.pipeline import Pipeline
 from gateway.core.poller import Poller
 from gateway.core.samples import point_id
+from gateway.core.telemetry import Telemetry
 from gateway.storage.outbox import Outbox, iso_utc
 from gateway.uplink.commands import MqttCommands
 from gateway.uplink.mqtt import MqttUplink
 from gateway.uplink.topics import Topics
-from rules.alarms import AlarmManager
+from rules.alarms import AlarmDefinition, AlarmManager, ConditionChange
 from rules.effects import EffectPlanner
 from rules.engine import RuleEngine
 
 _logger = logging.getLogger(__name__)
 
 OUTBOX_FILE = "outbox.sqlite3"
+QUOTA_ALARM = AlarmDefinition(id="gateway.outbox.quota", priority="high", level="quota", unit="%")
 
 
 class Gateway:
@@ -92,6 +95,38 @@ class Gateway:
         finally:
             server.shutdown()
             thread.join(5)
+
+    async def _tick(self, pipeline: Pipeline, outbox: Outbox) -> None:
+        """Time-driven rules (stale sensors, shelve expiry, chatter and flood windows) every
+        second; the outbox quota every ten."""
+        quota = int(self.settings.outbox.max_mb * 1024 * 1024)
+        warn = self.settings.outbox.warn_at
+        quota_mb = self.settings.outbox.max_mb
+        ticks = 0
+        while True:
+            await asyncio.sleep(1.0)
+            now = time.time()
+            pipeline.tick(now)
+            ticks += 1
+            if ticks % 10:
+                continue
+            dropped = outbox.enforce_quota(quota)
+            if dropped:
+                _logger.warning("outbox over its quota: dropped the %d oldest telemetry", dropped)
+            used = outbox.size() / quota
+            near = QUOTA_ALARM.id in pipeline.alarms.conditions()
+            # Hysteresis: raise at warn_at, clear ten points below.
+            if (used >= warn and not near) or (used < warn - 0.1 and near):
+                pipeline.condition(
+                    ConditionChange(
+                        alarm_id=QUOTA_ALARM.id,
+                        active=not near,
+                        ts=now,
+                        value=round(used * 100, 1),
+                        limit=warn * 100,
+                        message=f"outbox at {used:.0%} of its {quota_mb:g} MB quota",
+                    )
+                )
 
     def _state_changed(self) -> None:
         # Every alarm or relay change comes with an event: refresh the retained snapshots
@@ -180,7 +215,7 @@ class Gateway:
                 "version": __version__,
                 "config_hash": s.fingerprint(),
             }
-            uplink = MqttUplink(s.mqtt, s.mqtt_client_id, topics, outbox, birth)
+            uplink = MqttUplink(s.mqtt, s.mqtt_client_id, topics, outbox, birth, s.telemetry.expiry)
             self.uplink = await stack.enter_async_context(uplink)
 
             units = {f"{d.name}.{p.key}": p.unit for d in s.devices for p in d.point_infos()}
@@ -190,6 +225,7 @@ class Gateway:
             )
             relay_specs = [r.to_spec() for r in s.relays]
             definitions = engine.definitions + [d for r in relay_specs for d in r.definitions()]
+            definitions.append(QUOTA_ALARM)
             saved = Pipeline.saved_alarms(outbox)
             alarms = AlarmManager(s.alarms.apply(definitions), saved, s.alarms.flood_policy())
             engine.restore(alarms.conditions())
@@ -214,13 +250,18 @@ class Gateway:
             if s.metrics.listen:
                 stack.enter_context(self._metrics(s.metrics.listen, alarms))
             uplink.set_command_handler(MqttCommands(router, s.commands.tokens(), uplink.reply))
+            bus = SampleBus()
+            bus.subscribe(pipeline)
+            telemetry = Telemetry(outbox, s.telemetry.interval) if s.telemetry.interval else None
+            if telemetry is not None:
+                bus.subscribe(telemetry)
             self.pollers = [
                 Poller(
                     d.name,
                     drivers[d.name],
                     d.poll_interval,
                     [point_id(d.name, p.key) for p in d.point_infos()],
-                    pipeline,
+                    bus,
                 )
                 for d in s.devices
             ]
@@ -232,16 +273,11 @@ class Gateway:
                 asyncio.create_task(r.run(), name=f"relay-{n}") for n, r in self.relays.items()
             ]
             tasks += [asyncio.create_task(p.run(), name=f"poll-{p.name}") for p in self.pollers]
-            tasks.append(asyncio.create_task(_tick(pipeline), name="alarm-clock"))
+            tasks.append(asyncio.create_task(self._tick(pipeline, outbox), name="clock"))
+            if telemetry is not None:
+                tasks.append(asyncio.create_task(telemetry.run(), name="telemetry"))
             stack.push_async_callback(_cancel_all, tasks)
             yield tasks
-
-
-async def _tick(pipeline: Pipeline) -> None:
-    """Time-driven rules: stale sensors, shelve expiry, chatter and flood windows."""
-    while True:
-        await asyncio.sleep(1.0)
-        pipeline.tick(time.time())
 
 
 async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:

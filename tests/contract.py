@@ -28,6 +28,8 @@ def schema_name(topic: str) -> str:
         return "command-reply.json"
     if kind == "commands":
         return "command-request.json"
+    if kind == "telemetry":
+        return "telemetry.json"
     try:
         return _BY_SUFFIX["/".join(parts[3:5])]
     except KeyError:

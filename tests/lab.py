@@ -165,7 +165,7 @@ def outbox_rows(data_dir: Path) -> tuple[int, int]:
         return 0, 0
     with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
         try:
-            (waiting,) = db.execute("SELECT COUNT(*) FROM events").fetchone()
+            (waiting,) = db.execute("SELECT COUNT(*) FROM outbox").fetchone()
             (last,) = db.execute("SELECT value FROM counters WHERE name='last_seq'").fetchone()
         except sqlite3.OperationalError:
             return 0, 0
@@ -189,6 +189,7 @@ class WmsSubscriber:
     ) -> None:
         self.messages: list[dict[str, Any]] = []
         self.state: dict[str, dict[str, Any]] = {}
+        self.telemetry: list[dict[str, Any]] = []
         self.invalid: list[str] = []
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
@@ -219,6 +220,8 @@ class WmsSubscriber:
                 self.invalid += contract.problems(msg.topic, payload)
             if "/events/" in msg.topic:
                 self.messages.append({"topic": msg.topic, **payload})
+            elif "/telemetry/" in msg.topic:
+                self.telemetry.append(payload)
             elif "/state/" in msg.topic:
                 self.state[msg.topic.rsplit("/", 1)[-1]] = payload
 

@@ -38,6 +38,7 @@ def gateway_topics() -> list[str]:
     """Every topic the gateway publishes to or subscribes on."""
     topics = [TOPICS.event(c) for c in EVENT_CATEGORIES]
     topics += [TOPICS.status] + [TOPICS.state(n) for n in STATE_NAMES]
+    topics.append(TOPICS.telemetry("zone-sensors"))
     topics += [TOPICS.command(n) for n in COMMANDS] + [TOPICS.reply(n) for n in COMMANDS]
     return topics
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,9 @@ from tests.lab import (
     hot_zone,
     lab_config,
     outbox_rows,
+    quiet_scenario,
     wait_until,
+    write_config,
 )
 
 pytestmark = pytest.mark.integration
@@ -106,3 +110,34 @@ def test_broker_outage_and_gateway_restart_lose_nothing(
     assert len({e["event_id"] for e in events}) == 4
     assert [e["type"] for e in events] == HOT_ZONE_STORY
     assert second.terminate() == 0
+
+
+def test_telemetry_is_rate_limited_and_keeps_the_contract(
+    tmp_path: Path,
+    broker: MosquittoBroker,
+    make_simulator: Callable[[Scenario, float], SimulatorThread],
+    make_gateway: Callable[[Path], GatewayProcess],
+    make_subscriber: Callable[[int], WmsSubscriber],
+) -> None:
+    sim = make_simulator(quiet_scenario(), 1.0)
+    wms = make_subscriber(broker.port)
+    config = lab_config(tmp_path, sim.port, broker.port)
+    data = tomllib.loads(config.read_text())
+    data["telemetry"] = {"interval": 1.0}
+    # The quiet scenario has one zone: keep to the points it serves.
+    data["devices"][0]["points"] = data["devices"][0]["points"][:2]
+    data["zones"] = data["zones"][:1]
+    started = time.monotonic()
+    make_gateway(write_config(tmp_path, data))
+
+    wait_until(lambda: len(wms.telemetry) >= 6, 20, "telemetry")
+    elapsed = time.monotonic() - started
+    sensors = [t for t in wms.telemetry if t["device"] == "zone-sensors"]
+    assert sensors[-1]["points"]["temperature"] == {
+        "value": 21.5,
+        "quality": "good",
+        "ts": sensors[-1]["points"]["temperature"]["ts"],
+    }
+    # Polled every 0.5 s, reported once a second: at most one message per device per second.
+    assert len(sensors) <= elapsed + 1
+    assert not any("seq" in t for t in wms.telemetry)  # no event numbers spent on telemetry

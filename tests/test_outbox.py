@@ -18,13 +18,13 @@ def test_events_get_ids_and_consecutive_sequence_numbers(tmp_path: Path) -> None
             ]
         )
         assert [s.seq for s in stored] == [1, 2]
-        assert len({s.event_id for s in stored}) == 2
-        first = json.loads(stored[0].payload)
+        first, second = (json.loads(s.payload) for s in stored)
+        assert first["event_id"] != second["event_id"]
         assert first["seq"] == 1
         assert first["type"] == "alarm.raised"
         assert first["site"] == "plant-a"
         assert first["ts"] == "1970-01-01T00:00:00.000Z"
-        assert stored[1].category == "actuator"
+        assert [s.channel for s in stored] == ["events/alarm", "events/actuator"]
 
 
 def test_pending_and_ack(tmp_path: Path) -> None:
@@ -41,12 +41,45 @@ def test_numbering_and_backlog_survive_a_reopen(tmp_path: Path) -> None:
     path = tmp_path / "o.db"
     with Outbox.open(path, SOURCE) as outbox:
         outbox.emit([Event("alarm.raised", {}) for _ in range(3)])
-        outbox.ack([1, 2, 3])
+        outbox.ack([s.row for s in outbox.pending()])
         outbox.emit([Event("alarm.cleared", {})])
     with Outbox.open(path, SOURCE) as outbox:
         assert outbox.last_seq == 4
         assert [s.seq for s in outbox.pending()] == [4]
         assert [s.seq for s in outbox.emit([Event("alarm.raised", {})])] == [5]
+
+
+def test_state_is_stored_with_the_events(tmp_path: Path) -> None:
+    path = tmp_path / "o.db"
+    with Outbox.open(path, SOURCE) as outbox:
+        outbox.emit([Event("alarm.raised", {})], {"alarm:a": {"acked": False}})
+        outbox.emit([], {"alarm:a": {"acked": True}, "other": 1})
+    with Outbox.open(path, SOURCE) as outbox:
+        assert outbox.load_state("alarm:") == {"a": {"acked": True}}
+
+
+def test_telemetry_takes_no_event_number_and_goes_first_under_the_quota(tmp_path: Path) -> None:
+    with Outbox.open(tmp_path / "o.db", SOURCE) as outbox:
+        outbox.emit_telemetry({"sensors": {"points": {"t": 1}}})
+        outbox.emit([Event("alarm.raised", {})])
+        for i in range(20):
+            outbox.emit_telemetry({"sensors": {"points": {"t": i, "pad": "x" * 100}}})
+        outbox.emit([Event("alarm.cleared", {})])
+        channels = [s.channel for s in outbox.pending()]
+        assert channels[0] == "telemetry/sensors" and channels.count("events/alarm") == 2
+        assert [s.seq for s in outbox.pending() if s.seq is not None] == [1, 2]
+
+        events_only = sum(len(s.payload) for s in outbox.pending() if not s.is_telemetry)
+        dropped = outbox.enforce_quota(events_only + 300)
+        left = outbox.pending()
+        assert dropped > 0
+        assert outbox.size() <= events_only + 300
+        assert [s.seq for s in left if s.seq is not None] == [1, 2]  # events are all there
+        newest = json.loads(left[-2].payload)
+        assert newest["points"]["t"] == 19  # the oldest telemetry went, the newest stayed
+
+        assert outbox.enforce_quota(0) > 0
+        assert [s.seq for s in outbox.pending()] == [1, 2]  # never an event, whatever the quota
 
 
 def test_listeners_hear_each_append(tmp_path: Path) -> None:

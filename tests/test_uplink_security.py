@@ -161,7 +161,9 @@ def test_acl_refusal_keeps_events_in_the_outbox(
     wait_for_socket(path)
     an_event(path)
     wait_until(
-        lambda: "broker refused event 1" in cli("alarm", "--config", str(path), "list").stdout,
+        lambda: (
+            "broker refused queued message 1" in cli("alarm", "--config", str(path), "list").stdout
+        ),
         15,
         "the broker's refusal in the status",
     )

@@ -119,6 +119,16 @@ class MetricsSection(_Section):
     )
 
 
+class TelemetrySection(_Section):
+    interval: float = Field(0.0, ge=0, le=86400, description="seconds; 0 switches it off")
+    expiry: float = Field(300.0, gt=0, description="telemetry older than this is not sent")
+
+
+class OutboxSection(_Section):
+    max_mb: float = Field(256.0, gt=0, description="queued payload; telemetry dropped above")
+    warn_at: float = Field(0.8, gt=0, lt=1, description="share of max_mb that raises an alarm")
+
+
 class LogSection(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "console", "json"] = Field(
@@ -199,6 +209,8 @@ class GatewaySettings(BaseSettings):
     log: LogSection = LogSection()
     commands: CommandsSection = CommandsSection()
     metrics: MetricsSection = MetricsSection()
+    telemetry: TelemetrySection = TelemetrySection()
+    outbox: OutboxSection = OutboxSection()
     devices: list[AnyDevice] = Field(default_factory=list)
     alarms: AlarmsSection = AlarmsSection()
     hazard_classes: dict[HazardClass, dict[Quantity, ThresholdPolicy]] = Field(

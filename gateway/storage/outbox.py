@@ -1,13 +1,17 @@
 """The durable outbox: every event is on disk, numbered, before anyone is told of it.
 
-State that must agree with the events sent (alarm states) is written in the same
-transaction as those events: after ``kill -9`` the gateway resumes with exactly the state
-whose events it had stored, so it neither repeats nor forgets a transition.
-
 An event gets its id and its per-gateway sequence number here, inside the SQLite
 transaction that stores it, so the numbering is the durable order. It leaves only when
 the uplink reports the broker's acknowledgement. SQLite runs in WAL mode with
 ``synchronous=FULL``: a committed event survives ``kill -9`` and a power cut alike.
+
+State that must agree with the events sent (alarm states) is written in the same
+transaction as those events: after ``kill -9`` the gateway resumes with exactly the state
+whose events it had stored, so it neither repeats nor forgets a transition.
+
+Telemetry shares the queue (one order on the wire) but not the event numbering: under the
+disk quota the oldest telemetry is dropped first, and that must not look like a lost
+event to the receiver. Events are never dropped.
 """
 
 from __future__ import annotations
@@ -27,10 +31,10 @@ from gateway.core.events import Event
 
 _SCHEMA_VERSION = 1
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    seq       INTEGER PRIMARY KEY,
-    event_id  TEXT NOT NULL UNIQUE,
-    category  TEXT NOT NULL,
+CREATE TABLE IF NOT EXISTS outbox (
+    row       INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq       INTEGER UNIQUE,
+    channel   TEXT NOT NULL,
     payload   BLOB NOT NULL,
     stored_at REAL NOT NULL
 );
@@ -44,18 +48,30 @@ CREATE TABLE IF NOT EXISTS state (
     value TEXT NOT NULL
 );
 """
+TELEMETRY = "telemetry/"
 
 
 @dataclass(frozen=True, slots=True)
 class StoredEvent:
-    seq: int
-    event_id: str
-    category: str
+    """One queued message: ``channel`` is the topic below the gateway's base topic."""
+
+    row: int
+    seq: int | None
+    channel: str
     payload: bytes
+    stored_at: float = 0.0
+
+    @property
+    def is_telemetry(self) -> bool:
+        return self.channel.startswith(TELEMETRY)
 
 
 def iso_utc(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _json(body: Mapping[str, Any]) -> bytes:
+    return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
 
 
 class Outbox:
@@ -99,28 +115,22 @@ class Outbox:
         """Store ``events`` and, atomically with them, ``state`` (key -> JSON value)."""
         if not events and not state:
             return []
-        stored: list[StoredEvent] = []
+        rows: list[tuple[int, str, bytes]] = []
         seq = self._last_seq
         for event in events:
             seq += 1
-            event_id = str(uuid.uuid4())
             body = {
-                "event_id": event_id,
+                "event_id": str(uuid.uuid4()),
                 "seq": seq,
                 "type": event.type,
                 "ts": iso_utc(event.ts),
                 **self._source,
                 **event.body,
             }
-            payload = json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
-            stored.append(StoredEvent(seq, event_id, event.category, payload))
+            rows.append((seq, f"events/{event.category}", _json(body)))
         now = time.time()
         with self._transaction():
-            self._db.executemany(
-                "INSERT INTO events (seq, event_id, category, payload, stored_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                [(s.seq, s.event_id, s.category, s.payload, now) for s in stored],
-            )
+            stored = self._insert(rows, now)
             self._db.execute("UPDATE counters SET value = ? WHERE name = 'last_seq'", (seq,))
             if state:
                 self._db.executemany(
@@ -129,10 +139,60 @@ class Outbox:
                     [(k, json.dumps(v, separators=(",", ":"))) for k, v in state.items()],
                 )
         self._last_seq = seq
-        if stored:
-            for listener in self._listeners:
-                listener()
+        self._notify(stored)
         return stored
+
+    def emit_telemetry(self, messages: Mapping[str, Mapping[str, Any]]) -> list[StoredEvent]:
+        """Queue telemetry, ``{device: body}``; it carries no event sequence number."""
+        now = time.time()
+        with self._transaction():
+            stored = [
+                self._insert_one(None, f"{TELEMETRY}{device}", _json({**self._source, **body}), now)
+                for device, body in messages.items()
+            ]
+        self._notify(stored)
+        return stored
+
+    def pending(self, after_row: int = 0, limit: int = 1000) -> list[StoredEvent]:
+        rows = self._db.execute(
+            "SELECT row, seq, channel, payload, stored_at FROM outbox WHERE row > ?"
+            " ORDER BY row LIMIT ?",
+            (after_row, limit),
+        ).fetchall()
+        return [StoredEvent(int(r[0]), r[1], r[2], bytes(r[3]), float(r[4])) for r in rows]
+
+    def ack(self, rows: Iterable[int]) -> None:
+        with self._transaction():
+            self._db.executemany("DELETE FROM outbox WHERE row = ?", [(r,) for r in rows])
+
+    def count(self) -> int:
+        (n,) = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()
+        return int(n)
+
+    def size(self) -> int:
+        """Bytes of queued payload, the measure the disk quota is kept in."""
+        (n,) = self._db.execute("SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM outbox").fetchone()
+        return int(n)
+
+    def enforce_quota(self, max_bytes: int) -> int:
+        """Drop the oldest telemetry until the queue fits; returns how many were dropped."""
+        excess = self.size() - max_bytes
+        dropped = 0
+        while excess > 0:
+            rows = self._db.execute(
+                "SELECT row, LENGTH(payload) FROM outbox WHERE seq IS NULL ORDER BY row LIMIT 500"
+            ).fetchall()
+            if not rows:
+                break  # only events left: they are kept whatever the quota says
+            victims = []
+            for row, length in rows:
+                victims.append(row)
+                excess -= length
+                if excess <= 0:
+                    break
+            self.ack(victims)
+            dropped += len(victims)
+        return dropped
 
     def load_state(self, prefix: str = "") -> dict[str, Any]:
         rows = self._db.execute(
@@ -140,21 +200,21 @@ class Outbox:
         ).fetchall()
         return {key[len(prefix) :]: json.loads(value) for key, value in rows}
 
-    def pending(self, after_seq: int = 0, limit: int = 1000) -> list[StoredEvent]:
-        rows = self._db.execute(
-            "SELECT seq, event_id, category, payload FROM events WHERE seq > ?"
-            " ORDER BY seq LIMIT ?",
-            (after_seq, limit),
-        ).fetchall()
-        return [StoredEvent(int(r[0]), r[1], r[2], bytes(r[3])) for r in rows]
+    def _insert(self, rows: list[tuple[int, str, bytes]], now: float) -> list[StoredEvent]:
+        return [self._insert_one(seq, channel, payload, now) for seq, channel, payload in rows]
 
-    def ack(self, seqs: Iterable[int]) -> None:
-        with self._transaction():
-            self._db.executemany("DELETE FROM events WHERE seq = ?", [(s,) for s in seqs])
+    def _insert_one(self, seq: int | None, channel: str, payload: bytes, now: float) -> StoredEvent:
+        cursor = self._db.execute(
+            "INSERT INTO outbox (seq, channel, payload, stored_at) VALUES (?, ?, ?, ?)",
+            (seq, channel, payload, now),
+        )
+        assert cursor.lastrowid is not None
+        return StoredEvent(cursor.lastrowid, seq, channel, payload, now)
 
-    def count(self) -> int:
-        (n,) = self._db.execute("SELECT COUNT(*) FROM events").fetchone()
-        return int(n)
+    def _notify(self, stored: list[StoredEvent]) -> None:
+        if stored:
+            for listener in self._listeners:
+                listener()
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:

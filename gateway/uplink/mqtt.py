@@ -31,7 +31,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway.config.settings import MqttSection
-from gateway.storage.outbox import Outbox, iso_utc
+from gateway.storage.outbox import Outbox, StoredEvent, iso_utc
 from gateway.uplink.topics import Topics
 
 _logger = logging.getLogger(__name__)
@@ -65,8 +65,10 @@ class MqttUplink:
         topics: Topics,
         outbox: Outbox,
         birth: dict[str, Any],
+        telemetry_expiry: float | None = None,
     ) -> None:
         self._config = config
+        self._telemetry_expiry = telemetry_expiry
         self._client_id = client_id
         self._topics = topics
         self._outbox = outbox
@@ -75,7 +77,7 @@ class MqttUplink:
         self._broker = 0
         self._v5 = config.protocol != "3.1.1"
         self._state = ConnectionState.DISCONNECTED
-        self._inflight: dict[int, int] = {}  # paho mid -> outbox seq
+        self._inflight: dict[int, int] = {}  # paho mid -> outbox row
         self._published_upto = 0
         self._acked: list[int] = []
         self._retained: dict[str, bytes] = {}
@@ -243,11 +245,32 @@ class MqttUplink:
                 if not rows:
                     break
                 for row in rows:
+                    self._published_upto = row.row
+                    stale, properties = self._expiry(row)
+                    if stale:
+                        self._acked.append(row.row)  # telemetry too old to matter: drop it
+                        self._flush_soon()
+                        continue
                     info = self._client.publish(
-                        self._topics.event(row.category), row.payload, qos=1
+                        self._topics.channel(row.channel),
+                        row.payload,
+                        qos=1,
+                        properties=properties,
                     )
-                    self._inflight[info.mid] = row.seq
-                    self._published_upto = row.seq
+                    self._inflight[info.mid] = row.row
+
+    def _expiry(self, row: StoredEvent) -> tuple[bool, Properties | None]:
+        """(stale, MQTT 5 properties): telemetry carries what is left of its life."""
+        if not row.is_telemetry or self._telemetry_expiry is None:
+            return False, None
+        left = self._telemetry_expiry - (time.time() - row.stored_at)
+        if left <= 0:
+            return True, None
+        if not self._v5:
+            return False, None
+        properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        properties.MessageExpiryInterval = max(1, int(left))
+        return False, properties
 
     # -- paho callbacks run on paho's network thread: hand everything to the loop -----
 
@@ -359,15 +382,15 @@ class MqttUplink:
         The row stays in the outbox and is offered again later: an event is never
         dropped because the broker is misconfigured, and the error shows in the status.
         """
-        seq = self._inflight.pop(mid, None)
-        if seq is None:
+        row = self._inflight.pop(mid, None)
+        if row is None:
             return
-        self.last_error = f"broker refused event {seq}: {reason}"
+        self.last_error = f"broker refused queued message {row}: {reason}"
         _logger.error("mqtt uplink: %s; it stays in the outbox", self.last_error)
         if not self._rewind_pending:
             self._rewind_pending = True
             asyncio.get_running_loop().call_later(self._config.reconnect_max, self._rewind)
-        self._lowest_refused = min(seq, self._lowest_refused or seq)
+        self._lowest_refused = min(row, self._lowest_refused or row)
 
     def _rewind(self) -> None:
         self._rewind_pending = False
@@ -377,17 +400,20 @@ class MqttUplink:
         self._wake.set()
 
     def _acknowledged(self, mid: int) -> None:
-        seq = self._inflight.pop(mid, None)
-        if seq is None:
+        row = self._inflight.pop(mid, None)
+        if row is None:
             return  # a status, state or reply message, not an outbox row
-        self._acked.append(seq)
+        self._acked.append(row)
+        self._flush_soon()
+
+    def _flush_soon(self) -> None:
         if len(self._acked) == 1:
             # Acks arrive in bursts: delete them in one transaction, not one fsync each.
             asyncio.get_running_loop().call_soon(self._flush_acks)
 
     def _flush_acks(self) -> None:
-        seqs, self._acked = self._acked, []
-        self._outbox.ack(seqs)
+        rows, self._acked = self._acked, []
+        self._outbox.ack(rows)
         if not self._inflight:
             self._idle.set()
         self._wake.set()

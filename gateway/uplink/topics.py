@@ -15,6 +15,14 @@ class Topics:
     def base(self) -> str:
         return f"{self.prefix}/{self.site}/{self.gateway}"
 
+    def channel(self, channel: str) -> str:
+        """A channel as the outbox stores it, e.g. ``events/alarm``, ``telemetry/<device>``."""
+        return f"{self.base}/{channel}"
+
+    def telemetry(self, device: str) -> str:
+        """Latest samples of one device, rate-limited, QoS 1, MQTT 5 message expiry."""
+        return f"{self.base}/telemetry/{device}"
+
     def event(self, category: str) -> str:
         """Alarm, actuator, ... events: QoS 1, not retained, one message per event."""
         return f"{self.base}/events/{category}"
