@@ -13,6 +13,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, start_http_server
@@ -22,6 +23,7 @@ from drivers import registry
 from drivers.base import Driver
 from gateway import __version__
 from gateway.bus.samples import SampleBus
+from gateway.config import ConfigError, load_settings
 from gateway.config.settings import GatewaySettings
 from gateway.core.commands import CommandRouter
 from gateway.core.control import SOCKET_NAME, ControlServer
@@ -45,8 +47,11 @@ QUOTA_ALARM = AlarmDefinition(id="gateway.outbox.quota", priority="high", level=
 
 
 class Gateway:
-    def __init__(self, settings: GatewaySettings) -> None:
+    def __init__(self, settings: GatewaySettings, config_path: Path | None = None) -> None:
         self.settings = settings
+        self.config_path = config_path
+        self.next_settings: GatewaySettings | None = None
+        self._stop: asyncio.Event | None = None
         self.pollers: list[Poller] = []
         self.relays: dict[str, Relay] = {}
         self.uplink: MqttUplink | None = None
@@ -60,6 +65,7 @@ class Gateway:
         A poller or relay that ended is a gateway that no longer watches or acts, so it
         must not carry on looking healthy: it raises, and systemd restarts the service.
         """
+        self._stop = stop
         async with self._running() as tasks:
             _logger.info(
                 "gateway ready: %d devices, %d relays", len(self.pollers), len(self.relays)
@@ -127,6 +133,22 @@ class Gateway:
                         message=f"outbox at {used:.0%} of its {quota_mb:g} MB quota",
                     )
                 )
+
+    def _reload(self) -> list[str]:
+        """Check the file on disk; if it is good, stop so that the runner starts it anew.
+
+        The outbox and the alarm states are on disk, so a restart in place loses nothing
+        and raises nothing twice; a bad file is refused and the running setup stays.
+        """
+        if self.config_path is None:
+            return ["this gateway was not started from a file"]
+        try:
+            self.next_settings = load_settings(self.config_path)
+        except ConfigError as err:
+            return err.lines()
+        assert self._stop is not None
+        asyncio.get_running_loop().call_soon(self._stop.set)  # after the reply is sent
+        return []
 
     def _state_changed(self) -> None:
         # Every alarm or relay change comes with an event: refresh the retained snapshots
@@ -245,7 +267,7 @@ class Gateway:
                 self.relays[spec.name] = Relay(
                     spec, drivers[spec.device], outbox, pipeline.condition
                 )
-            router = CommandRouter(pipeline, self.status)
+            router = CommandRouter(pipeline, self.status, self._reload)
             await stack.enter_async_context(ControlServer(s.gateway.data_dir / SOCKET_NAME, router))
             if s.metrics.listen:
                 stack.enter_context(self._metrics(s.metrics.listen, alarms))

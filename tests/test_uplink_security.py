@@ -189,3 +189,37 @@ def test_broker_list_fails_over_to_the_next_broker(
     (event,) = wms.wait_for(1, 20)
     assert event["seq"] == 1
     assert f"to 127.0.0.1:{broker.port}" in cli("alarm", "--config", str(path), "list").stdout
+
+
+def test_reload_applies_a_valid_file_and_refuses_a_broken_one(
+    tmp_path: Path,
+    broker: MosquittoBroker,
+    make_simulator: Callable[[Scenario, float], SimulatorThread],
+    make_gateway: Callable[..., GatewayProcess],
+    make_subscriber: Callable[[int], WmsSubscriber],
+) -> None:
+    sim = make_simulator(quiet_scenario(), 1.0)
+    wms = make_subscriber(broker.port)
+    path = config(tmp_path, sim.port, {"port": broker.port, "protocol": "3.1.1"})
+    gateway = make_gateway(path)
+    wait_until(lambda: wms.state.get("status", {}).get("state") == "online", 20, "birth")
+    first = wms.state["status"]
+    assert first["protocol"] == "3.1.1"
+    good = path.read_text()
+
+    path.write_text(good.replace("[mqtt]", "[mqtt]\nprot = 1"))
+    refused = cli("reload", "--config", str(path), "--by", "tester")
+    assert refused.returncode == 1
+    assert "mqtt.prot: unknown key" in refused.stderr
+
+    path.write_text(good + "\n[telemetry]\ninterval = 5.0\n")
+    accepted = cli("reload", "--config", str(path), "--by", "tester")
+    assert accepted.returncode == 0, accepted.stderr
+    wait_until(
+        lambda: wms.state["status"].get("config_hash") != first["config_hash"],
+        20,
+        "a birth message with the new configuration",
+    )
+    assert wms.state["status"]["state"] == "online"
+    assert gateway.alive
+    wait_for_socket(path)

@@ -82,3 +82,16 @@ def _print_status(status: dict[str, Any]) -> None:
         f"outbox: {status['outbox']} events waiting; uplink {status['uplink']} "
         f"to {status['broker']}{error}"
     )
+
+
+def reload(settings: GatewaySettings, by: str) -> int:
+    try:
+        reply = request(settings, "reload", {"by": by})
+    except OSError as err:
+        print(f"cannot reach the gateway: {err}", file=sys.stderr)
+        return 2
+    if not reply.get("ok"):
+        print(f"refused: {reply.get('error')}", file=sys.stderr)
+        return 1
+    print("the gateway restarts with the new configuration")
+    return 0

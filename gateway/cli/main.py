@@ -25,6 +25,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = commands.add_parser("run", help="run the gateway")
     run.add_argument("--config", "-c", type=Path, required=True, help="gateway TOML file")
 
+    reload = commands.add_parser("reload", help="make the running gateway re-read its file")
+    reload.add_argument("--config", "-c", type=Path, required=True, help="gateway TOML file")
+    reload.add_argument("--by", required=True, help="your name, for the audit trail")
+
     check = commands.add_parser("check-config", help="validate a config file and summarise it")
     check.add_argument("config", type=Path)
 
@@ -49,6 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args.config)
         case "check-config":
             return _check(args.config)
+        case "reload":
+            settings = _load(args.config)
+            return 1 if settings is None else alarm_cli.reload(settings, args.by)
         case "alarm":
             settings = _load(args.config)
             return 1 if settings is None else alarm_cli.run(settings, args)
@@ -95,8 +102,13 @@ def _run(path: Path) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        current: GatewaySettings | None = settings
         try:
-            await Gateway(settings).run(stop)
+            while current is not None:
+                gateway = Gateway(current, path)
+                await gateway.run(stop)
+                current = gateway.next_settings  # set by a reload command
+                stop.clear()
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)

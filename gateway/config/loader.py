@@ -22,6 +22,7 @@ _SECRET_KEYS = (
     ("mqtt", "password"),
     ("commands", "alarm_token"),
     ("commands", "status_token"),
+    ("commands", "config_token"),
 )
 
 

@@ -108,9 +108,10 @@ class CommandsSection(_Section):
 
     alarm_token: SecretStr | None = Field(None, description="ack, reset, shelve, ...")
     status_token: SecretStr | None = Field(None, description="status requests")
+    config_token: SecretStr | None = Field(None, description="configuration reload")
 
     def tokens(self) -> dict[str, SecretStr | None]:
-        return {"alarm": self.alarm_token, "status": self.status_token}
+        return {"alarm": self.alarm_token, "status": self.status_token, "config": self.config_token}
 
 
 class MetricsSection(_Section):

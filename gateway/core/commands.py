@@ -37,8 +37,8 @@ class ShelveCommand(AlarmCommand):
     duration: float = Field(gt=0, description="seconds")
 
 
-class StatusCommand(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class ReloadCommand(_Command):
+    pass
 
 
 Action = Callable[[AlarmManager, Any, Cause, float], Outcome]
@@ -52,18 +52,26 @@ _ALARM_ACTIONS: dict[str, tuple[type[BaseModel], Action]] = {
     "enable": (AlarmCommand, lambda m, c, by, now: m.return_to_service(c.alarm, by, now)),
 }
 ALARM_COMMANDS = tuple(_ALARM_ACTIONS)
-COMMANDS = (*ALARM_COMMANDS, "status")
+COMMANDS = (*ALARM_COMMANDS, "status", "reload")
 
 
 class CommandRouter:
-    def __init__(self, pipeline: Pipeline, status: Callable[[], dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        status: Callable[[], dict[str, Any]],
+        reload: Callable[[], list[str]],
+    ) -> None:
         self._pipeline = pipeline
         self._status = status
+        self._reload = reload
 
     def handle(self, name: str, args: Mapping[str, Any], channel: str) -> dict[str, Any]:
         """Run command ``name``; the reply is ``{"ok": true, ...}`` or has an ``error``."""
         if name == "status":
             return {"ok": True, "status": self._status()}
+        if name == "reload":
+            return self._reload_config(args, channel)
         entry = _ALARM_ACTIONS.get(name)
         if entry is None:
             return self.refuse(
@@ -91,6 +99,18 @@ class CommandRouter:
             "state": self._pipeline.alarms.state(alarm).value,
             "events": [e.type for e in outcome.events],
         }
+
+    def _reload_config(self, args: Mapping[str, Any], channel: str) -> dict[str, Any]:
+        """Validate the file on disk; only a valid one replaces the running configuration."""
+        try:
+            command = ReloadCommand.model_validate(dict(args))
+        except ValidationError as err:
+            return self.refuse("reload", args, channel, str(err.errors()[0]["msg"]))
+        problems = self._reload()
+        if problems:
+            return self.refuse("reload", args, channel, "; ".join(problems))
+        _logger.info("configuration reload requested by %s via %s", command.by, channel)
+        return {"ok": True, "reloading": True}
 
     def refuse(self, name: str, args: Mapping[str, Any], channel: str, why: str) -> dict[str, Any]:
         _logger.warning("command %s via %s refused: %s", name, channel, why)

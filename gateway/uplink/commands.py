@@ -24,7 +24,9 @@ _logger = logging.getLogger(__name__)
 
 
 def command_class(name: str) -> str:
-    return "alarm" if name in ALARM_COMMANDS else name
+    if name in ALARM_COMMANDS:
+        return "alarm"
+    return "config" if name == "reload" else name
 
 
 class MqttCommands:
