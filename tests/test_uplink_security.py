@@ -223,3 +223,26 @@ def test_reload_applies_a_valid_file_and_refuses_a_broken_one(
     assert wms.state["status"]["state"] == "online"
     assert gateway.alive
     wait_for_socket(path)
+
+
+def test_outbox_near_its_quota_raises_an_alarm_and_keeps_every_event(
+    tmp_path: Path,
+    make_simulator: Callable[[Scenario, float], SimulatorThread],
+    make_gateway: Callable[..., GatewayProcess],
+) -> None:
+    sim = make_simulator(quiet_scenario(), 1.0)
+    path = config(tmp_path, sim.port, {"port": free_port()})  # no broker: nothing drains
+    data = tomllib.loads(path.read_text())
+    data["outbox"] = {"max_mb": 0.001, "warn_at": 0.5}  # about 500 bytes before the alarm
+    write_config(tmp_path, data)
+    make_gateway(path)
+    wait_for_socket(path)
+    for _ in range(4):
+        an_event(path)
+    wait_until(
+        lambda: "gateway.outbox.quota" in cli("alarm", "--config", str(path), "list").stdout,
+        25,
+        "the quota alarm",
+    )
+    waiting, last_seq = outbox_rows(tmp_path / "state")
+    assert waiting == last_seq >= 5  # four refusals and the alarm itself: none dropped
