@@ -1,7 +1,8 @@
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,6 +13,46 @@ from simulators.scenario import Scenario
 from tests.lab import GatewayProcess, WmsSubscriber
 
 
+class Lab:
+    """What an integration test starts: simulators, gateway processes, WMS subscribers.
+
+    Everything started here is stopped when the test ends, pass or fail; every message a
+    subscriber saw must have kept the contract.
+    """
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self._simulators: list[SimulatorThread] = []
+        self._gateways: list[GatewayProcess] = []
+        self._subscribers: list[WmsSubscriber] = []
+
+    def sim(self, scenario: Scenario, speed: float = 1.0) -> SimulatorThread:
+        sim = SimulatorThread(scenario, free_port(), speed=speed)
+        sim.__enter__()
+        self._simulators.append(sim)
+        return sim
+
+    def gateway(self, config: Path, env: dict[str, str] | None = None) -> GatewayProcess:
+        process = GatewayProcess(config, self.tmp_path / "gateway.log", env).start()
+        self._gateways.append(process)
+        return process
+
+    def wms(self, port: int, **options: Any) -> WmsSubscriber:
+        subscriber = WmsSubscriber(port, **options)
+        self._subscribers.append(subscriber)
+        return subscriber
+
+    def close(self) -> list[str]:
+        for process in self._gateways:
+            if process.alive:
+                process.kill()
+        for subscriber in self._subscribers:
+            subscriber.close()
+        for sim in self._simulators:
+            sim.stop()
+        return [line for s in self._subscribers for line in s.invalid]
+
+
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
     with MosquittoBroker(tmp_path / "broker", persistence=True) as running:
@@ -19,46 +60,10 @@ def broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
 
 
 @pytest.fixture
-def make_simulator() -> Iterator[Callable[[Scenario, float], SimulatorThread]]:
-    started: list[SimulatorThread] = []
-
-    def go(scenario: Scenario, speed: float = 1.0) -> SimulatorThread:
-        sim = SimulatorThread(scenario, free_port(), speed=speed)
-        sim.__enter__()
-        started.append(sim)
-        return sim
-
-    yield go
-    for sim in started:
-        sim.stop()
-
-
-@pytest.fixture
-def make_gateway(tmp_path: Path) -> Iterator[Callable[..., GatewayProcess]]:
-    started: list[GatewayProcess] = []
-
-    def go(config: Path, env: dict[str, str] | None = None) -> GatewayProcess:
-        process = GatewayProcess(config, tmp_path / "gateway.log", env).start()
-        started.append(process)
-        return process
-
-    yield go
-    for process in started:
-        if process.alive:
-            process.kill()
-
-
-@pytest.fixture
-def make_subscriber() -> Iterator[Callable[[int], WmsSubscriber]]:
-    started: list[WmsSubscriber] = []
-
-    def go(port: int) -> WmsSubscriber:
-        subscriber = WmsSubscriber(port)
-        started.append(subscriber)
-        return subscriber
-
-    yield go
-    for subscriber in started:
-        subscriber.close()
-    invalid = [line for subscriber in started for line in subscriber.invalid]
+def lab(tmp_path: Path) -> Iterator[Lab]:
+    rig = Lab(tmp_path)
+    try:
+        yield rig
+    finally:
+        invalid = rig.close()
     assert not invalid, "messages broke the contract:\n" + "\n".join(invalid[:20])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import threading
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +12,11 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from simulators.lab import SimulatorThread
 from simulators.mosquitto import MosquittoBroker
 from simulators.net import free_port
 from simulators.scenario import Scenario, load_scenario
-from tests.lab import GatewayProcess, WmsSubscriber, cli, wait_until, write_config
+from tests.conftest import Lab
+from tests.lab import cli, wait_until, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -102,14 +101,12 @@ def first_raised(events: list[dict[str, Any]]) -> dict[str, int]:
 def test_thermal_runaway_alarms_come_in_the_order_of_the_fire(
     tmp_path: Path,
     broker: MosquittoBroker,
-    make_simulator: Callable[[Scenario, float], SimulatorThread],
-    make_gateway: Callable[..., GatewayProcess],
-    make_subscriber: Callable[[int], WmsSubscriber],
+    lab: Lab,
 ) -> None:
-    sim = make_simulator(runaway(), 1.0)
-    wms = make_subscriber(broker.port)
+    sim = lab.sim(runaway(), 1.0)
+    wms = lab.wms(broker.port)
     metrics_port = free_port()
-    make_gateway(runaway_config(tmp_path, sim.port, broker.port, metrics_port))
+    lab.gateway(runaway_config(tmp_path, sim.port, broker.port, metrics_port))
 
     wait_until(lambda: "cell-store.smoke.high" in first_raised(wms.snapshot()), 75, "smoke")
     raised = first_raised(wms.snapshot())
@@ -149,14 +146,12 @@ def test_thermal_runaway_alarms_come_in_the_order_of_the_fire(
 def test_ack_state_survives_kill_and_nothing_is_raised_twice(
     tmp_path: Path,
     broker: MosquittoBroker,
-    make_simulator: Callable[[Scenario, float], SimulatorThread],
-    make_gateway: Callable[..., GatewayProcess],
-    make_subscriber: Callable[[int], WmsSubscriber],
+    lab: Lab,
 ) -> None:
-    sim = make_simulator(runaway(), 1.0)
-    wms = make_subscriber(broker.port)
+    sim = lab.sim(runaway(), 1.0)
+    wms = lab.wms(broker.port)
     config = runaway_config(tmp_path, sim.port, broker.port)
-    first = make_gateway(config)
+    first = lab.gateway(config)
 
     wait_until(lambda: "cell-store.temperature.high" in first_raised(wms.snapshot()), 60, "high")
     acked = cli("alarm", "--config", str(config), "ack", "cell-store.h2.high", "--by", "tester")
@@ -167,7 +162,7 @@ def test_ack_state_survives_kill_and_nothing_is_raised_twice(
     assert "nothing to acknowledge: it is acked" in refused.stderr
 
     first.kill()
-    second = make_gateway(config)
+    second = lab.gateway(config)
     wait_until(
         lambda: cli("alarm", "--config", str(config), "list").returncode == 0,
         20,
@@ -223,13 +218,11 @@ class CommandClient:
 def test_mqtt_commands_are_authorised_validated_and_answered(
     tmp_path: Path,
     broker: MosquittoBroker,
-    make_simulator: Callable[[Scenario, float], SimulatorThread],
-    make_gateway: Callable[..., GatewayProcess],
-    make_subscriber: Callable[[int], WmsSubscriber],
+    lab: Lab,
 ) -> None:
-    sim = make_simulator(runaway(), 1.0)
-    wms = make_subscriber(broker.port)
-    make_gateway(
+    sim = lab.sim(runaway(), 1.0)
+    wms = lab.wms(broker.port)
+    lab.gateway(
         runaway_config(tmp_path, sim.port, broker.port),
         env={"CELLSAFE_COMMANDS__ALARM_TOKEN": TOKEN},
     )

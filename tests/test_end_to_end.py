@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import time
 import tomllib
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from simulators.lab import SimulatorThread
 from simulators.mosquitto import MosquittoBroker
-from simulators.scenario import Scenario
+from tests.conftest import Lab
 from tests.lab import (
-    GatewayProcess,
-    WmsSubscriber,
     hot_zone,
     lab_config,
     outbox_rows,
@@ -42,13 +38,11 @@ def story(events: list[dict[str, Any]]) -> list[tuple[str, str]]:
 def test_hot_zone_raises_ventilates_and_clears_in_order(
     tmp_path: Path,
     broker: MosquittoBroker,
-    make_simulator: Callable[[Scenario, float], SimulatorThread],
-    make_gateway: Callable[[Path], GatewayProcess],
-    make_subscriber: Callable[[int], WmsSubscriber],
+    lab: Lab,
 ) -> None:
-    sim = make_simulator(hot_zone(), SPEED)
-    wms = make_subscriber(broker.port)
-    gateway = make_gateway(lab_config(tmp_path, sim.port, broker.port, **FAST))
+    sim = lab.sim(hot_zone(), SPEED)
+    wms = lab.wms(broker.port)
+    gateway = lab.gateway(lab_config(tmp_path, sim.port, broker.port, **FAST))
 
     events = wms.wait_for(4, timeout=60)
     assert story(events) == [
@@ -81,15 +75,13 @@ def test_hot_zone_raises_ventilates_and_clears_in_order(
 def test_broker_outage_and_gateway_restart_lose_nothing(
     tmp_path: Path,
     broker: MosquittoBroker,
-    make_simulator: Callable[[Scenario, float], SimulatorThread],
-    make_gateway: Callable[[Path], GatewayProcess],
-    make_subscriber: Callable[[int], WmsSubscriber],
+    lab: Lab,
 ) -> None:
     state = tmp_path / "state"
-    sim = make_simulator(hot_zone(), SPEED)
-    wms = make_subscriber(broker.port)
+    sim = lab.sim(hot_zone(), SPEED)
+    wms = lab.wms(broker.port)
     config = lab_config(tmp_path, sim.port, broker.port, **FAST)
-    first = make_gateway(config)
+    first = lab.gateway(config)
 
     wms.wait_for(2, timeout=60)
     # Acknowledged and gone from the outbox: what follows is all produced during the outage.
@@ -98,7 +90,7 @@ def test_broker_outage_and_gateway_restart_lose_nothing(
 
     wait_until(lambda: outbox_rows(state) == (2, 4), 60, "events 3-4 stored during the outage")
     first.kill()  # no goodbye: the outbox must already hold everything
-    second = make_gateway(config)
+    second = lab.gateway(config)
     wait_until(lambda: sim.warehouse.finished, 60, "the scenario to end")
     assert second.alive
 
@@ -115,12 +107,10 @@ def test_broker_outage_and_gateway_restart_lose_nothing(
 def test_telemetry_is_rate_limited_and_keeps_the_contract(
     tmp_path: Path,
     broker: MosquittoBroker,
-    make_simulator: Callable[[Scenario, float], SimulatorThread],
-    make_gateway: Callable[[Path], GatewayProcess],
-    make_subscriber: Callable[[int], WmsSubscriber],
+    lab: Lab,
 ) -> None:
-    sim = make_simulator(quiet_scenario(), 1.0)
-    wms = make_subscriber(broker.port)
+    sim = lab.sim(quiet_scenario(), 1.0)
+    wms = lab.wms(broker.port)
     config = lab_config(tmp_path, sim.port, broker.port)
     data = tomllib.loads(config.read_text())
     data["telemetry"] = {"interval": 1.0}
@@ -128,7 +118,7 @@ def test_telemetry_is_rate_limited_and_keeps_the_contract(
     data["devices"][0]["points"] = data["devices"][0]["points"][:2]
     data["zones"] = data["zones"][:1]
     started = time.monotonic()
-    make_gateway(write_config(tmp_path, data))
+    lab.gateway(write_config(tmp_path, data))
 
     wait_until(lambda: len(wms.telemetry) >= 6, 20, "telemetry")
     elapsed = time.monotonic() - started

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from simulators.lab import SimulatorThread
 from simulators.mosquitto import MosquittoBroker, SecureListener, write_password_file
 from simulators.net import free_port
-from simulators.scenario import Scenario
+from tests.conftest import Lab
 from tests.lab import (
     ROOT,
-    GatewayProcess,
-    WmsSubscriber,
     cli,
     outbox_rows,
     quiet_scenario,
@@ -105,39 +102,33 @@ def test_tls_client_certificate_and_password(
     tmp_path: Path,
     pki: Pki,
     secure_broker: MosquittoBroker,
-    make_simulator: Callable[[Scenario, float], SimulatorThread],
-    make_gateway: Callable[..., GatewayProcess],
+    lab: Lab,
 ) -> None:
-    sim = make_simulator(quiet_scenario(), 1.0)
-    wms = WmsSubscriber(
+    sim = lab.sim(quiet_scenario(), 1.0)
+    wms = lab.wms(
         secure_broker.port,
         ca=pki.ca,
         login=("wms", PASSWORDS["wms"]),
         cert=(pki.client_cert, pki.client_key),
     )
-    try:
-        path = config(tmp_path, sim.port, tls(pki, secure_broker.port, "gw-01"))
-        make_gateway(path, env={"CELLSAFE_MQTT__PASSWORD": PASSWORDS["gw-01"]})
-        wait_for_socket(path)
-        an_event(path)
-        (event,) = wms.wait_for(1, 20)
-        assert event["type"] == "command.refused"
-        wait_until(lambda: wms.state.get("status", {}).get("state") == "online", 10, "birth")
-        assert wms.invalid == []
-    finally:
-        wms.close()
+    path = config(tmp_path, sim.port, tls(pki, secure_broker.port, "gw-01"))
+    lab.gateway(path, env={"CELLSAFE_MQTT__PASSWORD": PASSWORDS["gw-01"]})
+    wait_for_socket(path)
+    an_event(path)
+    (event,) = wms.wait_for(1, 20)
+    assert event["type"] == "command.refused"
+    wait_until(lambda: wms.state.get("status", {}).get("state") == "online", 10, "birth")
 
 
 def test_wrong_password_is_a_clear_error_and_the_outbox_keeps_filling(
     tmp_path: Path,
     pki: Pki,
     secure_broker: MosquittoBroker,
-    make_simulator: Callable[[Scenario, float], SimulatorThread],
-    make_gateway: Callable[..., GatewayProcess],
+    lab: Lab,
 ) -> None:
-    sim = make_simulator(quiet_scenario(), 1.0)
+    sim = lab.sim(quiet_scenario(), 1.0)
     path = config(tmp_path, sim.port, tls(pki, secure_broker.port, "gw-01"))
-    gateway = make_gateway(path, env={"CELLSAFE_MQTT__PASSWORD": "not-the-password"})
+    gateway = lab.gateway(path, env={"CELLSAFE_MQTT__PASSWORD": "not-the-password"})
     wait_for_socket(path)
     for _ in range(3):
         an_event(path)
@@ -152,12 +143,11 @@ def test_acl_refusal_keeps_events_in_the_outbox(
     tmp_path: Path,
     pki: Pki,
     secure_broker: MosquittoBroker,
-    make_simulator: Callable[[Scenario, float], SimulatorThread],
-    make_gateway: Callable[..., GatewayProcess],
+    lab: Lab,
 ) -> None:
-    sim = make_simulator(quiet_scenario(), 1.0)
+    sim = lab.sim(quiet_scenario(), 1.0)
     path = config(tmp_path, sim.port, tls(pki, secure_broker.port, "gw-02"), gateway_id="gw-02")
-    make_gateway(path, env={"CELLSAFE_MQTT__PASSWORD": PASSWORDS["gw-02"]})
+    lab.gateway(path, env={"CELLSAFE_MQTT__PASSWORD": PASSWORDS["gw-02"]})
     wait_for_socket(path)
     an_event(path)
     wait_until(
@@ -173,17 +163,15 @@ def test_acl_refusal_keeps_events_in_the_outbox(
 def test_broker_list_fails_over_to_the_next_broker(
     tmp_path: Path,
     broker: MosquittoBroker,
-    make_simulator: Callable[[Scenario, float], SimulatorThread],
-    make_gateway: Callable[..., GatewayProcess],
-    make_subscriber: Callable[[int], WmsSubscriber],
+    lab: Lab,
 ) -> None:
-    sim = make_simulator(quiet_scenario(), 1.0)
-    wms = make_subscriber(broker.port)
+    sim = lab.sim(quiet_scenario(), 1.0)
+    wms = lab.wms(broker.port)
     dead = free_port()
     path = config(
         tmp_path, sim.port, {"brokers": [f"127.0.0.1:{dead}", f"127.0.0.1:{broker.port}"]}
     )
-    make_gateway(path)
+    lab.gateway(path)
     wait_for_socket(path)
     an_event(path)
     (event,) = wms.wait_for(1, 20)
@@ -194,14 +182,12 @@ def test_broker_list_fails_over_to_the_next_broker(
 def test_reload_applies_a_valid_file_and_refuses_a_broken_one(
     tmp_path: Path,
     broker: MosquittoBroker,
-    make_simulator: Callable[[Scenario, float], SimulatorThread],
-    make_gateway: Callable[..., GatewayProcess],
-    make_subscriber: Callable[[int], WmsSubscriber],
+    lab: Lab,
 ) -> None:
-    sim = make_simulator(quiet_scenario(), 1.0)
-    wms = make_subscriber(broker.port)
+    sim = lab.sim(quiet_scenario(), 1.0)
+    wms = lab.wms(broker.port)
     path = config(tmp_path, sim.port, {"port": broker.port, "protocol": "3.1.1"})
-    gateway = make_gateway(path)
+    gateway = lab.gateway(path)
     wait_until(lambda: wms.state.get("status", {}).get("state") == "online", 20, "birth")
     first = wms.state["status"]
     assert first["protocol"] == "3.1.1"
@@ -227,15 +213,14 @@ def test_reload_applies_a_valid_file_and_refuses_a_broken_one(
 
 def test_outbox_near_its_quota_raises_an_alarm_and_keeps_every_event(
     tmp_path: Path,
-    make_simulator: Callable[[Scenario, float], SimulatorThread],
-    make_gateway: Callable[..., GatewayProcess],
+    lab: Lab,
 ) -> None:
-    sim = make_simulator(quiet_scenario(), 1.0)
+    sim = lab.sim(quiet_scenario(), 1.0)
     path = config(tmp_path, sim.port, {"port": free_port()})  # no broker: nothing drains
     data = tomllib.loads(path.read_text())
     data["outbox"] = {"max_mb": 0.001, "warn_at": 0.5}  # about 500 bytes before the alarm
     write_config(tmp_path, data)
-    make_gateway(path)
+    lab.gateway(path)
     wait_for_socket(path)
     for _ in range(4):
         an_event(path)
