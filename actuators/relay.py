@@ -1,10 +1,15 @@
 """A relay on a writable binary point, every command verified by reading it back.
 
 The relay keeps only the latest demand: if the rules change their mind while a command is
-being verified, the next command is the newest wish, not a queue of stale ones. A write
-that fails, or a read-back that does not show the commanded state within
-``verify_timeout``, is re-sent ``retries`` times; then the relay raises its own fault
-alarm and keeps trying at a slower pace until the output obeys, which clears the alarm.
+being verified, the next command is the newest wish, not a queue of stale ones. A command
+counts as done when the coil reads back as commanded within ``verify_timeout`` and every
+independent feedback (a contactor's auxiliary contact, an airflow switch) confirms within
+its own timeout. Otherwise it is re-sent ``retries`` times; then the relay raises its
+fault alarm and keeps trying at a slower pace until the output obeys, which clears it.
+
+States here are the output's, not the coil's: with ``energise_to_trip = False`` (wired
+de-energise to trip, as a gas-dilution fan should be) "on" means the coil dropped, so a
+dead module or a cut wire runs the fan.
 """
 
 from __future__ import annotations
@@ -13,17 +18,27 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from drivers.base import Driver, WriteError
 from gateway.core.events import Event, EventSink
 from rules.alarms import AlarmDefinition, ConditionChange
-from rules.effects import RelayDemand
+from rules.matrix import RelayDemand
 
 _logger = logging.getLogger(__name__)
 
 _READBACK_INTERVAL = 0.05
+
+PointReader = Callable[[str], Awaitable[bool | None]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeedbackSpec:
+    point: str
+    timeout: float = 5.0
+    active_when: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -32,9 +47,13 @@ class RelaySpec:
     device: str
     point: str
     resting: bool = False
+    energise_to_trip: bool = True
     verify_timeout: float = 2.0
     retries: int = 2
     retry_after: float = 5.0
+    feedback: tuple[FeedbackSpec, ...] = ()
+    on_stop: Literal["hold", "safe"] = "hold"
+    safe: bool = False
 
     @property
     def fault_alarm_id(self) -> str:
@@ -50,6 +69,9 @@ class RelaySpec:
             )
         ]
 
+    def coil(self, state: bool) -> bool:
+        return state if self.energise_to_trip else not state
+
 
 def _word(state: bool | None) -> str:
     return {True: "on", False: "off", None: "unknown"}[state]
@@ -62,11 +84,13 @@ class Relay:
         driver: Driver,
         sink: EventSink,
         on_fault: Callable[[ConditionChange], None],
+        read_point: PointReader | None = None,
     ) -> None:
         self.spec = spec
         self._driver = driver
         self._sink = sink
         self._on_fault = on_fault
+        self._read_point = read_point
         self._demand: RelayDemand | None = None
         self._actual: bool | None = None
         self._faulted = False
@@ -74,7 +98,7 @@ class Relay:
 
     @property
     def state(self) -> bool | None:
-        """The last state confirmed by read-back; ``None`` until one is known."""
+        """The last output state confirmed by read-back; ``None`` until one is known."""
         return self._actual
 
     @property
@@ -102,36 +126,45 @@ class Relay:
                 continue
             await self._drive(demand)
 
-    async def _drive(self, demand: RelayDemand) -> None:
+    async def stop_safely(self) -> None:
+        """On a clean stop: drive the safe state if so configured, one verified attempt."""
+        if self.spec.on_stop != "safe" or self._actual == self.spec.safe:
+            return
+        await self._drive(RelayDemand(self.spec.safe, ("gateway stopping",)), attempts=1)
+
+    async def _drive(self, demand: RelayDemand, attempts: int | None = None) -> None:
         failure = ""
         started = time.monotonic()
-        for attempt in range(1, self.spec.retries + 2):
+        tries = attempts or self.spec.retries + 1
+        for attempt in range(1, tries + 1):
             try:
-                await self._driver.write(self.spec.point, demand.state)
+                await self._driver.write(self.spec.point, self.spec.coil(demand.state))
             except WriteError as err:
                 failure = f"write failed: {err}"
                 _logger.warning("relay %s attempt %d: %s", self.spec.name, attempt, failure)
                 continue
             seen = await self._verify(demand.state)
-            if seen == demand.state:
-                self._actual = seen
-                elapsed_ms = round((time.monotonic() - started) * 1000)
-                self._emit(
-                    Event("actuator.switched", self._body(demand, attempt, elapsed_ms, True))
-                )
-                self._clear_fault()
-                return
             self._actual = seen
-            failure = (
-                f"read-back shows {_word(seen)} {self.spec.verify_timeout:g} s after "
-                f"commanding {_word(demand.state)}"
-            )
+            if seen == demand.state:
+                failure = await self._confirm_feedback(demand.state)
+                if not failure:
+                    elapsed_ms = round((time.monotonic() - started) * 1000)
+                    self._emit(
+                        Event("actuator.switched", self._body(demand, attempt, elapsed_ms, True))
+                    )
+                    self._clear_fault()
+                    return
+            else:
+                failure = (
+                    f"read-back shows {_word(seen)} {self.spec.verify_timeout:g} s after "
+                    f"commanding {_word(demand.state)}"
+                )
             _logger.warning("relay %s attempt %d: %s", self.spec.name, attempt, failure)
         if self._faulted:
             return  # already reported; keep trying quietly until the output obeys
         self._faulted = True
         elapsed_ms = round((time.monotonic() - started) * 1000)
-        body = self._body(demand, self.spec.retries + 1, elapsed_ms, False)
+        body = self._body(demand, tries, elapsed_ms, False)
         self._emit(Event("actuator.failed", {**body, "error": failure}))
         self._fault(True, f"relay {self.spec.name} does not obey: {failure}")
 
@@ -143,11 +176,29 @@ class Relay:
             seen = await self._read_back()
         return seen
 
+    async def _confirm_feedback(self, state: bool) -> str:
+        """'' when every feedback agrees with ``state`` in time, else what did not."""
+        if self._read_point is None:
+            return ""
+        for feedback in self.spec.feedback:
+            expected = feedback.active_when if state else not feedback.active_when
+            deadline = time.monotonic() + feedback.timeout
+            seen = await self._read_point(feedback.point)
+            while seen != expected and time.monotonic() < deadline:
+                await asyncio.sleep(_READBACK_INTERVAL * 4)
+                seen = await self._read_point(feedback.point)
+            if seen != expected:
+                return (
+                    f"feedback {feedback.point} did not confirm {_word(state)} "
+                    f"within {feedback.timeout:g} s"
+                )
+        return ""
+
     async def _read_back(self) -> bool | None:
         samples = await self._driver.read([self.spec.point])
         if not samples or not samples[0].is_good:
             return None
-        return bool(samples[0].value)
+        return self.spec.coil(bool(samples[0].value))
 
     def _clear_fault(self) -> None:
         if not self._faulted:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -37,8 +38,8 @@ from gateway.uplink.commands import MqttCommands
 from gateway.uplink.mqtt import MqttUplink
 from gateway.uplink.topics import Topics
 from rules.alarms import AlarmDefinition, AlarmManager, ConditionChange
-from rules.effects import EffectPlanner
 from rules.engine import RuleEngine
+from rules.matrix import CauseEffectMatrix
 
 _logger = logging.getLogger(__name__)
 
@@ -134,6 +135,13 @@ class Gateway:
                     )
                 )
 
+    async def _stop_relays(self) -> None:
+        for relay in self.relays.values():
+            try:
+                await relay.stop_safely()
+            except Exception:
+                _logger.exception("relay %s: safe state on stop failed", relay.spec.name)
+
     def _reload(self) -> list[str]:
         """Check the file on disk; if it is good, stop so that the runner starts it anew.
 
@@ -173,6 +181,7 @@ class Gateway:
             },
         )
         self.uplink.publish_state("relays", {"ts": now, "relays": status["relays"]})
+        self.uplink.publish_state("safety", {"ts": now, **status["safety"]})
 
     def status(self) -> dict[str, Any]:
         """What ``cellsafe alarm list`` and the MQTT status command show."""
@@ -201,6 +210,7 @@ class Gateway:
                 for name, r in self.relays.items()
             },
             "pollers": {p.name: dataclasses.asdict(p.stats) for p in self.pollers},
+            "safety": self.pipeline.matrix.snapshot(),
             "outbox": self.outbox.count(),
             "last_seq": self.outbox.last_seq,
             "uplink": self.uplink.state.value,
@@ -259,15 +269,21 @@ class Gateway:
                 drivers[device.name] = registry.create(device)
                 stack.push_async_callback(drivers[device.name].close)
 
-            planner = EffectPlanner(
-                (e.to_spec() for e in s.effects), {r.name: r.resting for r in s.relays}
+            matrix = CauseEffectMatrix(
+                s.matrix_rows(),
+                (i.to_spec() for i in s.interlocks),
+                {r.name: r.resting for r in s.relays},
             )
-            self.pipeline = pipeline = Pipeline(engine, alarms, planner, self.relays, outbox)
+            self.pipeline = pipeline = Pipeline(engine, alarms, matrix, self.relays, outbox)
             for spec in relay_specs:
                 self.relays[spec.name] = Relay(
-                    spec, drivers[spec.device], outbox, pipeline.condition
+                    spec,
+                    drivers[spec.device],
+                    outbox,
+                    pipeline.condition,
+                    functools.partial(_read_point, drivers),
                 )
-            router = CommandRouter(pipeline, self.status, self._reload)
+            router = CommandRouter(pipeline, self.status, self._reload, s.safety.max_override)
             await stack.enter_async_context(ControlServer(s.gateway.data_dir / SOCKET_NAME, router))
             if s.metrics.listen:
                 stack.enter_context(self._metrics(s.metrics.listen, alarms))
@@ -298,8 +314,18 @@ class Gateway:
             tasks.append(asyncio.create_task(self._tick(pipeline, outbox), name="clock"))
             if telemetry is not None:
                 tasks.append(asyncio.create_task(telemetry.run(), name="telemetry"))
+            stack.push_async_callback(self._stop_relays)  # runs after the tasks are gone
             stack.push_async_callback(_cancel_all, tasks)
             yield tasks
+
+
+async def _read_point(drivers: dict[str, Driver], point: str) -> bool | None:
+    """One binary point by id, wherever it is wired: for independent relay feedback."""
+    device, _, key = point.partition(".")
+    samples = await drivers[device].read([key])
+    if not samples or not samples[0].is_good:
+        return None
+    return bool(samples[0].value)
 
 
 async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:

@@ -15,6 +15,8 @@ _BY_SUFFIX = {
     "events/alarm": "event-alarm.json",
     "events/actuator": "event-actuator.json",
     "events/command": "event-command.json",
+    "events/safety": "event-safety.json",
+    "state/safety": "state-safety.json",
     "state/status": "state-status.json",
     "state/alarms": "state-alarms.json",
     "state/relays": "state-relays.json",

@@ -17,8 +17,8 @@ from tests import contract
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 TOPICS = Topics("cellsafe", "plant-a", "gw-01")
-EVENT_CATEGORIES = ("alarm", "actuator", "command")
-STATE_NAMES = ("alarms", "relays")
+EVENT_CATEGORIES = ("alarm", "actuator", "command", "safety")
+STATE_NAMES = ("alarms", "relays", "safety")
 
 
 def asyncapi() -> dict[str, Any]:

@@ -7,7 +7,7 @@ import asyncio
 from actuators.relay import Relay, RelaySpec
 from drivers.modbus import ModbusTcpDriver
 from drivers.modbus_config import ModbusPoint, ModbusTcpConfig
-from rules.effects import RelayDemand
+from rules.matrix import RelayDemand
 from simulators.warehouse import WarehouseServer
 from tests.lab import EventList, until, warehouse_server
 

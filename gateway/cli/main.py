@@ -14,6 +14,7 @@ from pathlib import Path
 from gateway import __version__
 from gateway.cli import alarm as alarm_cli
 from gateway.cli import logs
+from gateway.cli import safety as safety_cli
 from gateway.config import ConfigError, GatewaySettings, load_settings
 
 
@@ -41,6 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sim.add_argument("--speed", type=float, default=1.0, help="simulated seconds per second")
 
     alarm_cli.add_parser(commands)
+    safety_cli.add_parser(commands)
 
     demo = commands.add_parser("demo", help="play the hot-zone scenario end to end")
     demo.add_argument("--config", "-c", type=Path, default=Path("config/example.toml"))
@@ -56,6 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         case "reload":
             settings = _load(args.config)
             return 1 if settings is None else alarm_cli.reload(settings, args.by)
+        case "safety":
+            settings = _load(args.config)
+            return 1 if settings is None else safety_cli.run(settings, args)
         case "alarm":
             settings = _load(args.config)
             return 1 if settings is None else alarm_cli.run(settings, args)

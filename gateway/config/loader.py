@@ -23,6 +23,7 @@ _SECRET_KEYS = (
     ("commands", "alarm_token"),
     ("commands", "status_token"),
     ("commands", "config_token"),
+    ("commands", "safety_token"),
 )
 
 

@@ -23,7 +23,7 @@ from pydantic_settings import (
 )
 
 import drivers  # noqa: F401  (registers the built-in drivers)
-from actuators.relay import RelaySpec
+from actuators.relay import FeedbackSpec, RelaySpec
 from drivers import registry
 from drivers.base import NAME_PATTERN, DeviceConfig
 from gateway.config.alarms import (
@@ -35,8 +35,10 @@ from gateway.config.alarms import (
     ThresholdPolicy,
     apply_class_defaults,
 )
+from gateway.config.safety import InterlockConfig, MatrixRowConfig, SafetySection
 from rules.discrete import DiscreteSpec
-from rules.effects import EffectSpec
+from rules.matrix import EffectSpec as MatrixEffect
+from rules.matrix import RowSpec
 from rules.thresholds import ThresholdSpec
 
 
@@ -109,9 +111,15 @@ class CommandsSection(_Section):
     alarm_token: SecretStr | None = Field(None, description="ack, reset, shelve, ...")
     status_token: SecretStr | None = Field(None, description="status requests")
     config_token: SecretStr | None = Field(None, description="configuration reload")
+    safety_token: SecretStr | None = Field(None, description="overrides, aborts, row resets")
 
     def tokens(self) -> dict[str, SecretStr | None]:
-        return {"alarm": self.alarm_token, "status": self.status_token, "config": self.config_token}
+        return {
+            "alarm": self.alarm_token,
+            "status": self.status_token,
+            "config": self.config_token,
+            "safety": self.safety_token,
+        }
 
 
 class MetricsSection(_Section):
@@ -151,6 +159,14 @@ class ZoneConfig(_Section):
         return [i.to_spec(self.name) for i in self.inputs]
 
 
+class FeedbackConfig(_Section):
+    """An independent confirmation: a contactor's auxiliary contact, an airflow switch."""
+
+    point: str = Field(description="'<device>.<key>' of a binary input")
+    timeout: float = Field(5.0, gt=0, le=600, description="seconds to confirm")
+    active_when: bool = Field(True, description="its value while the output is on")
+
+
 class RelayConfig(_Section):
     """An output on a writable binary point, e.g. an exhaust fan's contactor coil."""
 
@@ -158,8 +174,16 @@ class RelayConfig(_Section):
     device: str
     point: str = Field(description="key of a coil point on that device")
     resting: bool = Field(False, description="the state with no cause active")
+    trip: Literal["energise", "de-energise"] = Field(
+        "energise", description="de-energise: the coil drops to turn the output on (fail-safe)"
+    )
     verify_timeout: float = Field(2.0, gt=0, le=120, description="seconds for the read-back")
     retries: int = Field(2, ge=0, le=10, description="re-sends after a failed verification")
+    feedback: list[FeedbackConfig] = Field(default_factory=list)
+    on_stop: Literal["hold", "safe"] = Field(
+        "hold", description="on a clean stop of the gateway: leave it, or drive it to `safe`"
+    )
+    safe: bool = Field(False, description="the output's safe state (on for a dilution fan)")
 
     def to_spec(self) -> RelaySpec:
         return RelaySpec(
@@ -167,20 +191,31 @@ class RelayConfig(_Section):
             device=self.device,
             point=self.point,
             resting=self.resting,
+            energise_to_trip=self.trip == "energise",
             verify_timeout=self.verify_timeout,
             retries=self.retries,
+            feedback=tuple(
+                FeedbackSpec(point=f.point, timeout=f.timeout, active_when=f.active_when)
+                for f in self.feedback
+            ),
+            on_stop=self.on_stop,
+            safe=self.safe,
         )
 
 
 class EffectConfig(_Section):
-    """While any alarm matching ``when`` is active, drive ``relay`` to ``state``."""
+    """Shorthand for a 1ooN matrix row: while an alarm matching ``when`` holds, drive it."""
 
     when: list[str] = Field(min_length=1, description="alarm id patterns, '*' allowed")
     relay: str
     state: bool = True
 
-    def to_spec(self) -> EffectSpec:
-        return EffectSpec(patterns=tuple(self.when), relay=self.relay, state=self.state)
+    def to_row(self, index: int) -> RowSpec:
+        return RowSpec(
+            name=f"effect-{index}",
+            causes=tuple(self.when),
+            effects=(MatrixEffect(relay=self.relay, state=self.state),),
+        )
 
 
 if TYPE_CHECKING:
@@ -220,6 +255,9 @@ class GatewaySettings(BaseSettings):
     zones: list[ZoneConfig] = Field(default_factory=list)
     relays: list[RelayConfig] = Field(default_factory=list)
     effects: list[EffectConfig] = Field(default_factory=list)
+    matrix: list[MatrixRowConfig] = Field(default_factory=list)
+    interlocks: list[InterlockConfig] = Field(default_factory=list)
+    safety: SafetySection = SafetySection()
 
     @classmethod
     def settings_customise_sources(
@@ -246,6 +284,11 @@ class GatewaySettings(BaseSettings):
         """A short hash of the effective configuration, secrets left out, for the birth message."""
         dump = self.model_dump_json(exclude={"mqtt": {"password"}, "commands": True})
         return hashlib.sha256(dump.encode()).hexdigest()[:16]
+
+    def matrix_rows(self) -> list[RowSpec]:
+        """The matrix as configured, with the simple ``[[effects]]`` as rows after it."""
+        rows = [r.to_spec() for r in self.matrix]
+        return rows + [e.to_row(i) for i, e in enumerate(self.effects)]
 
     @property
     def mqtt_client_id(self) -> str:

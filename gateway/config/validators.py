@@ -93,12 +93,40 @@ def check_references(settings: GatewaySettings) -> list[Problem]:
             problems.append(Problem(path, f"{pattern!r} matches no alarm"))
 
     relays = {r.name for r in settings.relays}
-    for e, effect in enumerate(settings.effects):
-        if effect.relay not in relays:
-            problems.append(Problem(f"effects[{e}].relay", f"unknown relay {effect.relay!r}"))
-        for w, pattern in enumerate(effect.when):
+    for r, relay in enumerate(settings.relays):
+        for f, feedback in enumerate(relay.feedback):
+            info = points.get(feedback.point)
+            if info is None or not info.binary:
+                problems.append(
+                    Problem(
+                        f"relays[{r}].feedback[{f}].point",
+                        f"{feedback.point!r} is not a binary point",
+                    )
+                )
+
+    def check_patterns(path: str, patterns: list[str]) -> None:
+        for i, pattern in enumerate(patterns):
             if not any(fnmatchcase(a, pattern) for a in alarm_ids):
-                problems.append(Problem(f"effects[{e}].when[{w}]", f"{pattern!r} matches no alarm"))
+                problems.append(Problem(f"{path}[{i}]", f"{pattern!r} matches no alarm"))
+
+    def check_relay(path: str, name: str) -> None:
+        if name not in relays:
+            problems.append(Problem(path, f"unknown relay {name!r}"))
+
+    for e, effect in enumerate(settings.effects):
+        check_relay(f"effects[{e}].relay", effect.relay)
+        check_patterns(f"effects[{e}].when", effect.when)
+    problems += _duplicates((row.name for row in settings.matrix), "matrix")
+    for m, row in enumerate(settings.matrix):
+        check_patterns(f"matrix[{m}].causes", row.causes)
+        check_patterns(f"matrix[{m}].abort", row.abort)
+        for x, action in enumerate(row.effects):
+            check_relay(f"matrix[{m}].effects[{x}].relay", action.relay)
+    for i, lock in enumerate(settings.interlocks):
+        check_relay(f"interlocks[{i}].relay", lock.relay)
+        check_patterns(f"interlocks[{i}].inhibit", lock.inhibit)
+        for p, permit in enumerate(lock.permit):
+            check_relay(f"interlocks[{i}].permit[{p}].relay", permit.relay)
     return problems
 
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gateway.core.events import Event
 from gateway.core.pipeline import Pipeline
 from rules.alarms import AlarmManager, Cause, CommandRefused, Outcome
+from rules.matrix import CauseEffectMatrix
 
 _logger = logging.getLogger(__name__)
 
@@ -41,6 +42,36 @@ class ReloadCommand(_Command):
     pass
 
 
+class OverrideCommand(_Command):
+    relay: str = Field(min_length=1, max_length=64)
+    state: Literal["on", "off"]
+    duration: float = Field(gt=0, description="seconds; every override expires")
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class RelayCommand(_Command):
+    relay: str = Field(min_length=1, max_length=64)
+
+
+class RowCommand(_Command):
+    row: str = Field(min_length=1, max_length=64)
+
+
+SafetyAction = Callable[[CauseEffectMatrix, Any, Cause, float], Event]
+
+_SAFETY_ACTIONS: dict[str, tuple[type[BaseModel], SafetyAction]] = {
+    "override": (
+        OverrideCommand,
+        lambda m, c, by, now: m.override(c.relay, c.state == "on", now + c.duration, by, now),
+    ),
+    "end_override": (RelayCommand, lambda m, c, by, now: m.end_override(c.relay, by, now)),
+    "abort": (RowCommand, lambda m, c, by, now: m.abort(c.row, by, now)),
+    "resume": (RowCommand, lambda m, c, by, now: m.resume(c.row, by, now)),
+    "reset_row": (RowCommand, lambda m, c, by, now: m.reset(c.row, by, now)),
+}
+SAFETY_COMMANDS = tuple(_SAFETY_ACTIONS)
+
+
 Action = Callable[[AlarmManager, Any, Cause, float], Outcome]
 
 _ALARM_ACTIONS: dict[str, tuple[type[BaseModel], Action]] = {
@@ -52,7 +83,7 @@ _ALARM_ACTIONS: dict[str, tuple[type[BaseModel], Action]] = {
     "enable": (AlarmCommand, lambda m, c, by, now: m.return_to_service(c.alarm, by, now)),
 }
 ALARM_COMMANDS = tuple(_ALARM_ACTIONS)
-COMMANDS = (*ALARM_COMMANDS, "status", "reload")
+COMMANDS = (*ALARM_COMMANDS, *SAFETY_COMMANDS, "status", "reload")
 
 
 class CommandRouter:
@@ -61,7 +92,9 @@ class CommandRouter:
         pipeline: Pipeline,
         status: Callable[[], dict[str, Any]],
         reload: Callable[[], list[str]],
+        max_override: float = 8 * 3600.0,
     ) -> None:
+        self._max_override = max_override
         self._pipeline = pipeline
         self._status = status
         self._reload = reload
@@ -72,24 +105,27 @@ class CommandRouter:
             return {"ok": True, "status": self._status()}
         if name == "reload":
             return self._reload_config(args, channel)
-        entry = _ALARM_ACTIONS.get(name)
-        if entry is None:
+        model: type[BaseModel]
+        if name in _ALARM_ACTIONS:
+            model, alarm_action = _ALARM_ACTIONS[name]
+        elif name in _SAFETY_ACTIONS:
+            model, safety_action = _SAFETY_ACTIONS[name]
+        else:
             return self.refuse(
                 name, args, channel, f"unknown command {name!r}; known: {', '.join(COMMANDS)}"
             )
-        model, action = entry
-        try:
-            command = model.model_validate(dict(args))
-        except ValidationError as err:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'payload'}: {e['msg']}"
-                for e in err.errors()
-            )
-            return self.refuse(name, args, channel, problems)
-        assert isinstance(command, _Command)
+        command = self._validate(model, name, args, channel)
+        if isinstance(command, dict):
+            return command  # the refusal
         cause = Cause("operator", f"{command.by} via {channel}", command.reason)
+        now = time.time()
         try:
-            outcome = self._pipeline.command(lambda m: action(m, command, cause, time.time()))
+            if name in _SAFETY_ACTIONS:
+                if isinstance(command, OverrideCommand) and command.duration > self._max_override:
+                    raise CommandRefused(f"an override lasts at most {self._max_override:g} s")
+                event = self._pipeline.safety(lambda m: safety_action(m, command, cause, now))
+                return {"ok": True, "events": [event.type]}
+            outcome = self._pipeline.command(lambda m: alarm_action(m, command, cause, now))
         except CommandRefused as err:
             return self.refuse(name, args, channel, str(err))
         alarm = getattr(command, "alarm", "")
@@ -99,6 +135,20 @@ class CommandRouter:
             "state": self._pipeline.alarms.state(alarm).value,
             "events": [e.type for e in outcome.events],
         }
+
+    def _validate(
+        self, model: type[BaseModel], name: str, args: Mapping[str, Any], channel: str
+    ) -> _Command | dict[str, Any]:
+        try:
+            command = model.model_validate(dict(args))
+        except ValidationError as err:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'payload'}: {e['msg']}"
+                for e in err.errors()
+            )
+            return self.refuse(name, args, channel, problems)
+        assert isinstance(command, _Command)
+        return command
 
     def _reload_config(self, args: Mapping[str, Any], channel: str) -> dict[str, Any]:
         """Validate the file on disk; only a valid one replaces the running configuration."""

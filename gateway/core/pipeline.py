@@ -1,12 +1,13 @@
 """Samples in, events and relay demands out: the one-way middle of the gateway.
 
 Detection says which conditions changed; the alarm manager turns that into shown states
-and events; the outbox stores events and alarm states in one transaction; the effects
-turn the alarms whose conditions hold into relay demands.
+and events; the outbox stores events and alarm states in one transaction; the
+cause-and-effect matrix turns the alarms whose conditions hold into relay demands.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 
 from actuators.relay import Relay
@@ -14,8 +15,8 @@ from gateway.core.events import Event
 from gateway.core.samples import Sample
 from gateway.storage.outbox import Outbox
 from rules.alarms import AlarmManager, AlarmRecord, ConditionChange, Outcome
-from rules.effects import EffectPlanner
 from rules.engine import RuleEngine
+from rules.matrix import CauseEffectMatrix
 
 ALARM_STATE_PREFIX = "alarm:"
 
@@ -25,13 +26,13 @@ class Pipeline:
         self,
         engine: RuleEngine,
         alarms: AlarmManager,
-        planner: EffectPlanner,
+        matrix: CauseEffectMatrix,
         relays: Mapping[str, Relay],
         outbox: Outbox,
     ) -> None:
         self.engine = engine
         self.alarms = alarms
-        self._planner = planner
+        self.matrix = matrix
         self._relays = relays  # filled by the caller once the relays exist
         self._outbox = outbox
 
@@ -59,6 +60,13 @@ class Pipeline:
         self._apply(outcome)
         return outcome
 
+    def safety(self, action: Callable[[CauseEffectMatrix], Event]) -> Event:
+        """Run an operator command on the matrix; ``CommandRefused`` passes through."""
+        event = action(self.matrix)
+        self._outbox.emit([event])
+        self._drive()
+        return event
+
     def record(self, event: Event) -> None:
         """An event that changes no alarm, e.g. a refused command for the audit trail."""
         self._outbox.emit([event])
@@ -69,7 +77,14 @@ class Pipeline:
                 outcome.events,
                 {ALARM_STATE_PREFIX + k: r.to_json() for k, r in outcome.changed.items()},
             )
+        self._drive()
+
+    def _drive(self) -> None:
         if not self.engine.primed:
             return
-        for name, demand in self._planner.demands(self.alarms.conditions()).items():
+        actual = {name: relay.state for name, relay in self._relays.items()}
+        demands, events = self.matrix.evaluate(self.alarms.conditions(), time.time(), actual)
+        if events:
+            self._outbox.emit(events)
+        for name, demand in demands.items():
             self._relays[name].request(demand)

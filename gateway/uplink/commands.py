@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from gateway.core.commands import ALARM_COMMANDS, CommandRouter
+from gateway.core.commands import ALARM_COMMANDS, SAFETY_COMMANDS, CommandRouter
 from gateway.uplink.mqtt import ReplyTo
 
 _logger = logging.getLogger(__name__)
@@ -26,6 +26,8 @@ _logger = logging.getLogger(__name__)
 def command_class(name: str) -> str:
     if name in ALARM_COMMANDS:
         return "alarm"
+    if name in SAFETY_COMMANDS:
+        return "safety"
     return "config" if name == "reload" else name
 
 
