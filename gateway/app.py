@@ -20,6 +20,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, start_http_server
 
 from actuators.relay import Relay
+from actuators.watchdog import ModuleWatchdog
 from drivers import registry
 from drivers.base import Driver
 from gateway import __version__
@@ -258,6 +259,8 @@ class Gateway:
             relay_specs = [r.to_spec() for r in s.relays]
             definitions = engine.definitions + [d for r in relay_specs for d in r.definitions()]
             definitions.append(QUOTA_ALARM)
+            watchdog_specs = [w.to_spec() for w in s.watchdogs]
+            definitions += [d for w in watchdog_specs for d in w.definitions()]
             saved = Pipeline.saved_alarms(outbox)
             alarms = AlarmManager(s.alarms.apply(definitions), saved, s.alarms.flood_policy())
             engine.restore(alarms.conditions())
@@ -312,6 +315,13 @@ class Gateway:
             ]
             tasks += [asyncio.create_task(p.run(), name=f"poll-{p.name}") for p in self.pollers]
             tasks.append(asyncio.create_task(self._tick(pipeline, outbox), name="clock"))
+            tasks += [
+                asyncio.create_task(
+                    ModuleWatchdog(w, drivers[w.device], pipeline.condition).run(),
+                    name=f"watchdog-{w.device}",
+                )
+                for w in watchdog_specs
+            ]
             if telemetry is not None:
                 tasks.append(asyncio.create_task(telemetry.run(), name="telemetry"))
             stack.push_async_callback(self._stop_relays)  # runs after the tasks are gone

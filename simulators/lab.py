@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable
 from types import TracebackType
 
+from simulators.faults import FaultProxy
 from simulators.scenario import Scenario
 from simulators.warehouse import Warehouse, WarehouseServer
 
@@ -28,6 +29,7 @@ class SimulatorThread:
         self._speed = speed
         self._loop = asyncio.new_event_loop()
         self._server: WarehouseServer | None = None
+        self._proxies: list[FaultProxy] = []
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="simulator", daemon=True
         )
@@ -53,9 +55,21 @@ class SimulatorThread:
 
         return asyncio.run_coroutine_threadsafe(_call(), self._loop).result(timeout=5)
 
+    def proxy(self) -> FaultProxy:
+        """A misbehaving-on-demand proxy in front of the simulator (set its ``mode``)."""
+
+        async def start() -> FaultProxy:
+            proxy = await FaultProxy(self.host, self.port).start()
+            self._proxies.append(proxy)
+            return proxy
+
+        return asyncio.run_coroutine_threadsafe(start(), self._loop).result(timeout=10)
+
     def stop(self) -> None:
         if not self._thread.is_alive():
             return
+        for proxy in self._proxies:
+            asyncio.run_coroutine_threadsafe(proxy.stop(), self._loop).result(timeout=10)
         if self._server is not None:
             asyncio.run_coroutine_threadsafe(self._server.stop(), self._loop).result(timeout=10)
         self._loop.call_soon_threadsafe(self._loop.stop)

@@ -10,7 +10,7 @@ air change.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(slots=True, kw_only=True)
@@ -34,7 +34,16 @@ class Zone:
     co_load: float = 0.0
     hf_load: float = 0.0
     smoke_load: float = 0.0
+    # Three smoke detectors watch the zone; a failed one reads a fixed value of its own.
+    stuck_detectors: dict[int, float] = field(default_factory=dict)
+    abort_pressed: bool = False
     fan_on: bool = False
+    deluge_on: bool = False
+    deluge_rate: float = 0.3
+
+    def detector(self, index: int) -> float:
+        """Smoke detector 1, 2 or 3 of the zone, %obs/m."""
+        return self.stuck_detectors.get(index, self.smoke)
 
     def step(self, dt: float) -> None:
         exchange_t = self.loss_rate * (self.ambient_temperature - self.temperature)
@@ -42,11 +51,16 @@ class Zone:
         if self.fan_on:
             exchange_t += self.fan_rate * (self.fresh_air_temperature - self.temperature)
             exchange_h += self.fan_rate * (self.fresh_air_humidity - self.humidity)
+        if self.deluge_on:
+            # Water: the zone cools fast towards the water's temperature and saturates.
+            exchange_t += self.deluge_rate * (10.0 - self.temperature)
+            exchange_h += self.deluge_rate * (100.0 - self.humidity)
         self.temperature += (exchange_t + self.heat_load) * dt
         self.humidity += (exchange_h + self.humidity_load) * dt
         self.humidity = min(100.0, max(0.0, self.humidity))
         # Gases and smoke: sources add, the building's air change and the fan dilute.
         dilution = self.loss_rate + (self.fan_rate if self.fan_on else 0.0)
+        dilution += self.deluge_rate if self.deluge_on else 0.0
         for name in ("h2", "co", "hf", "smoke"):
             level = getattr(self, name)
             load = getattr(self, f"{name}_load")

@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from simulators.physics import Zone
+from simulators.relay_module import ChannelSetup
 
 
 class _Strict(BaseModel):
@@ -45,6 +46,18 @@ class Step(_Strict):
     co_load: float | None = Field(None, description="ppm per second")
     hf_load: float | None = Field(None, description="ppm per second")
     smoke_load: float | None = Field(None, description="%obs/m per second")
+    detector_stuck: tuple[int, float] | None = Field(
+        None, description="[detector 1-3, value]: that smoke detector fails at a fixed reading"
+    )
+    abort_pressed: bool | None = Field(None, description="the zone's abort button")
+
+
+class RelayModuleSetup(_Strict):
+    channels: list[ChannelSetup] = Field(
+        default_factory=list, description="default: channel i is the fan of zone i, energised"
+    )
+    airflow_delay: float = Field(2.0, ge=0, description="seconds from fan start to airflow")
+    watchdog: float = Field(0.0, ge=0, description="host watchdog, seconds; 0: off")
 
 
 class Scenario(_Strict):
@@ -53,6 +66,7 @@ class Scenario(_Strict):
     duration: float = Field(gt=0, description="simulated seconds; the demo stops after it")
     zones: list[ZoneSetup] = Field(min_length=1)
     steps: list[Step] = Field(default_factory=list)
+    relay_module: RelayModuleSetup = RelayModuleSetup()
 
     @model_validator(mode="after")
     def _steps_name_zones(self) -> Scenario:

@@ -8,9 +8,13 @@ unit 1, sensors      holding base+0  temperature, int16, 0.1 degC
                      holding base+4  hydrogen, uint16, ppm
                      holding base+5  carbon monoxide, uint16, ppm
                      holding base+6  hydrogen fluoride, uint16, 0.01 ppm
-                     holding base+7  smoke obscuration, uint16, 0.001 %obs/m
-unit 2, relay module coil i          exhaust fan of zone i (true = running)
-                     discrete input i  fan contactor feedback, follows coil i
+                     holding base+7  smoke detector 1, uint16, 0.001 %obs/m
+                     holding base+8  smoke detector 2, uint16, 0.001 %obs/m
+                     holding base+9  smoke detector 3, uint16, 0.001 %obs/m
+                     discrete input i  abort button of zone i (held = true)
+unit 2, relay module see simulators/relay_module.py: coils 0-15, contactor feedback on
+                     discrete inputs 0-15, airflow switches on 16-31, host watchdog on
+                     holding registers 0 (heartbeat) and 1 (timeout, seconds)
 
 The physics advance on a fixed simulated step; every Modbus request sees the state of
 that moment, and a coil write reaches the physics at once (fan on -> zone cools).
@@ -29,6 +33,7 @@ from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from simulators.physics import Zone
+from simulators.relay_module import CHANNELS, ChannelSetup, RelayModule
 from simulators.scenario import Scenario
 
 _logger = logging.getLogger(__name__)
@@ -36,8 +41,8 @@ _logger = logging.getLogger(__name__)
 SENSOR_UNIT = 1
 RELAY_UNIT = 2
 ZONE_STRIDE = 10
-RELAY_CHANNELS = 16
-_FC_READ_COILS, _FC_WRITE_COIL, _FC_WRITE_COILS = 1, 5, 15
+_FC_READ_COILS, _FC_READ_DISCRETE, _FC_READ_HOLDING = 1, 2, 3
+_FC_WRITE_COIL, _FC_WRITE_REGISTER, _FC_WRITE_COILS, _FC_WRITE_REGISTERS = 5, 6, 15, 16
 _TICK = 0.1
 
 
@@ -49,6 +54,7 @@ _STEP_SETTINGS = (
     "co_load",
     "hf_load",
     "smoke_load",
+    "abort_pressed",
 )
 
 
@@ -68,9 +74,15 @@ class Warehouse:
         self.scenario = scenario
         self.zones = [z.build() for z in scenario.zones]
         self.elapsed = 0.0
-        self.relays = [False] * RELAY_CHANNELS
-        # Channels whose contact is welded or whose coil is dead: writes do not move them.
-        self.stuck_relays: set[int] = set()
+        setup = scenario.relay_module
+        channels = setup.channels or [
+            ChannelSetup(channel=i, zone=z.name) for i, z in enumerate(scenario.zones)
+        ]
+        self.module = RelayModule(
+            channels={c.channel: c for c in channels},
+            airflow_delay=setup.airflow_delay,
+            watchdog=setup.watchdog,
+        )
         self._steps = sorted(scenario.steps, key=lambda s: s.at)
         self._say = say or (lambda _t, _text: None)
 
@@ -90,12 +102,30 @@ class Warehouse:
                     value = getattr(step, name)
                     if value is not None:
                         setattr(zone, name, value)
+                if step.detector_stuck is not None:
+                    detector, reading = step.detector_stuck
+                    zone.stuck_detectors[detector] = reading
             if step.say:
                 self._say(self.elapsed, step.say)
-        for index, zone in enumerate(self.zones):
-            zone.fan_on = self.relays[index] if index < RELAY_CHANNELS else False
+        self.module.check_watchdog()
+        self.module.advance(self.elapsed)
+        for zone in self.zones:
+            outputs = [c for c in self.module.channels.values() if c.zone == zone.name]
+            zone.fan_on = any(self.module.runs(c.channel) for c in outputs if c.output == "fan")
+            zone.deluge_on = any(
+                self.module.runs(c.channel) for c in outputs if c.output == "deluge"
+            )
             zone.step(dt)
         self.elapsed += dt
+
+    @property
+    def relays(self) -> list[bool]:
+        """Coil values, channel by channel."""
+        return self.module.coils
+
+    @property
+    def stuck_relays(self) -> set[int]:
+        return self.module.stuck
 
     def sensor_registers(self) -> list[int]:
         regs = [0] * (ZONE_STRIDE * len(self.zones))
@@ -107,7 +137,8 @@ class Warehouse:
             regs[base + 4] = _u16(zone.h2)
             regs[base + 5] = _u16(zone.co)
             regs[base + 6] = _u16(zone.hf * 100)
-            regs[base + 7] = _u16(zone.smoke * 1000)
+            for detector in (1, 2, 3):
+                regs[base + 6 + detector] = _u16(zone.detector(detector) * 1000)
         return regs
 
 
@@ -124,7 +155,7 @@ class WarehouseServer:
         words = ZONE_STRIDE * len(self.warehouse.zones)
         return [
             SimDevice(id=SENSOR_UNIT, simdata=_blocks(16, words), action=self._sensor_action),
-            SimDevice(id=RELAY_UNIT, simdata=_blocks(RELAY_CHANNELS, 1), action=self._relay_action),
+            SimDevice(id=RELAY_UNIT, simdata=_blocks(2 * CHANNELS, 2), action=self._relay_action),
         ]
 
     async def _sensor_action(
@@ -136,6 +167,10 @@ class WarehouseServer:
         registers: list[int],
         set_values: list[int] | list[bool] | None,
     ) -> ExcCodes | None:
+        if function_code == _FC_READ_DISCRETE:
+            pressed = [z.abort_pressed for z in self.warehouse.zones]
+            registers[0] = sum(1 << i for i, on in enumerate(pressed[:16]) if on)
+            return None
         image = self.warehouse.sensor_registers()
         registers[start : start + len(image)] = image
         return None
@@ -149,14 +184,27 @@ class WarehouseServer:
         registers: list[int],
         set_values: list[int] | list[bool] | None,
     ) -> ExcCodes | None:
-        # Coils and their feedback inputs are packed 16 to a register, bit 0 first.
+        # Bits are packed 16 to a register, bit 0 first: coils in the coil block, then
+        # contactor and airflow inputs in the discrete-input block.
+        module = self.warehouse.module
         if function_code in (_FC_WRITE_COIL, _FC_WRITE_COILS) and set_values is not None:
             for offset, value in enumerate(set_values):
-                channel = address + offset
-                if 0 <= channel < RELAY_CHANNELS and channel not in self.warehouse.stuck_relays:
-                    self.warehouse.relays[channel] = bool(value)
-        packed = sum(1 << i for i, on in enumerate(self.warehouse.relays) if on)
-        registers[0] = packed
+                module.write(address + offset, bool(value))
+        if function_code in (_FC_WRITE_REGISTER, _FC_WRITE_REGISTERS) and set_values is not None:
+            for offset, value in enumerate(set_values):
+                if address + offset == 0:
+                    module.heartbeat()
+                elif address + offset == 1:
+                    module.watchdog = float(int(value))
+        if function_code == _FC_READ_DISCRETE:
+            bits = module.inputs(self.warehouse.elapsed)
+        elif function_code in (_FC_READ_HOLDING, _FC_WRITE_REGISTER, _FC_WRITE_REGISTERS):
+            registers[0:2] = [registers[0], int(module.watchdog)]
+            return None
+        else:
+            bits = module.coils
+        registers[0] = sum(1 << i for i, on in enumerate(bits[:16]) if on)
+        registers[1] = sum(1 << i for i, on in enumerate(bits[16:32]) if on)
         return None
 
     async def start(self) -> None:

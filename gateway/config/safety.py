@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from actuators.watchdog import WatchdogSpec
 from drivers.base import NAME_PATTERN
 from rules.matrix import EffectSpec, InterlockSpec, RowSpec
 
@@ -65,6 +66,25 @@ class InterlockConfig(_Table):
             relay=self.relay,
             inhibit=tuple(self.inhibit),
             permit=tuple((p.relay, p.state) for p in self.permit),
+        )
+
+
+class WatchdogConfig(_Table):
+    """Feed a relay module's host watchdog: a heartbeat register written every interval."""
+
+    device: str
+    heartbeat: str = Field(description="key of a writable register point on that device")
+    interval: float = Field(1.0, gt=0, le=60, description="seconds between heartbeats")
+    timeout: float = Field(3.0, gt=0, le=3600, description="the module's host-loss timeout")
+    timeout_point: str | None = Field(None, description="register that sets the timeout")
+
+    def to_spec(self) -> WatchdogSpec:
+        return WatchdogSpec(
+            device=self.device,
+            heartbeat=self.heartbeat,
+            interval=self.interval,
+            timeout=self.timeout,
+            timeout_point=self.timeout_point,
         )
 
 

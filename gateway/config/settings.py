@@ -35,7 +35,12 @@ from gateway.config.alarms import (
     ThresholdPolicy,
     apply_class_defaults,
 )
-from gateway.config.safety import InterlockConfig, MatrixRowConfig, SafetySection
+from gateway.config.safety import (
+    InterlockConfig,
+    MatrixRowConfig,
+    SafetySection,
+    WatchdogConfig,
+)
 from rules.discrete import DiscreteSpec
 from rules.matrix import EffectSpec as MatrixEffect
 from rules.matrix import RowSpec
@@ -257,6 +262,7 @@ class GatewaySettings(BaseSettings):
     effects: list[EffectConfig] = Field(default_factory=list)
     matrix: list[MatrixRowConfig] = Field(default_factory=list)
     interlocks: list[InterlockConfig] = Field(default_factory=list)
+    watchdogs: list[WatchdogConfig] = Field(default_factory=list)
     safety: SafetySection = SafetySection()
 
     @classmethod

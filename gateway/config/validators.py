@@ -42,6 +42,21 @@ def check_references(settings: GatewaySettings) -> list[Problem]:
     devices = {d.name: d for d in settings.devices}
 
     alarm_ids: list[str] = [f"actuator.{r.name}.fault" for r in settings.relays]
+    alarm_ids += [f"device.{w.device}.comm" for w in settings.watchdogs]
+    for i, dog in enumerate(settings.watchdogs):
+        if dog.device not in devices:
+            problems.append(Problem(f"watchdogs[{i}].device", f"unknown device {dog.device!r}"))
+            continue
+        for key_name in ("heartbeat", "timeout_point"):
+            key = getattr(dog, key_name)
+            info = points.get(f"{dog.device}.{key}") if key else None
+            if key and (info is None or info.binary or not info.writable):
+                problems.append(
+                    Problem(
+                        f"watchdogs[{i}].{key_name}",
+                        f"{key!r} is not a writable register of {dog.device!r}",
+                    )
+                )
     for z, zone in enumerate(settings.zones):
         keys: set[str] = set()
         watched = [

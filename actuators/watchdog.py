@@ -1,0 +1,89 @@
+"""Feeding a relay module's host watchdog, so that a dead gateway is noticed by hardware.
+
+Industrial I/O modules (Moxa ioLogik, Advantech ADAM, cheap RS-485 boards with a timed
+"flash-on") drop their outputs to configured safe values when the host stops talking. The
+gateway arms the module's timeout at start, then writes a counter every ``interval``. If
+those writes fail for longer than the module's timeout, the module has already gone to its
+safe values: that is an alarm, ``device.<name>.comm``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from drivers.base import Driver, WriteError
+from rules.alarms import AlarmDefinition, ConditionChange
+
+_logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WatchdogSpec:
+    device: str
+    heartbeat: str
+    interval: float = 1.0
+    timeout: float = 3.0
+    timeout_point: str | None = None
+
+    @property
+    def alarm_id(self) -> str:
+        return f"device.{self.device}.comm"
+
+    def definitions(self) -> list[AlarmDefinition]:
+        return [
+            AlarmDefinition(
+                id=self.alarm_id,
+                priority="high",
+                level="comm",
+                point=f"{self.device}.{self.heartbeat}",
+            )
+        ]
+
+
+class ModuleWatchdog:
+    def __init__(
+        self, spec: WatchdogSpec, driver: Driver, on_fault: Callable[[ConditionChange], None]
+    ) -> None:
+        self.spec = spec
+        self._driver = driver
+        self._on_fault = on_fault
+        self._armed = False
+        self._last_ok = time.monotonic()
+        self._faulted = False
+
+    async def run(self) -> None:
+        counter = 0
+        while True:
+            counter = (counter + 1) % 65536
+            try:
+                if not self._armed and self.spec.timeout_point is not None:
+                    await self._driver.write(self.spec.timeout_point, self.spec.timeout)
+                self._armed = True
+                await self._driver.write(self.spec.heartbeat, counter)
+            except WriteError as err:
+                self._armed = False  # a module that restarted needs arming again
+                silent = time.monotonic() - self._last_ok
+                if silent >= self.spec.timeout and not self._faulted:
+                    self._report(
+                        True,
+                        f"{self.spec.device}: no contact for {silent:.0f} s, "
+                        f"its outputs are at their safe values ({err})",
+                    )
+            else:
+                self._last_ok = time.monotonic()
+                if self._faulted:
+                    self._report(False, f"{self.spec.device}: contact again")
+            await asyncio.sleep(self.spec.interval)
+
+    def _report(self, active: bool, message: str) -> None:
+        self._faulted = active
+        (_logger.error if active else _logger.info)("watchdog: %s", message)
+        self._on_fault(
+            ConditionChange(
+                alarm_id=self.spec.alarm_id, active=active, ts=time.time(), message=message
+            )
+        )
