@@ -116,13 +116,28 @@ BAD_CASES: list[tuple[str, Mutation, str]] = [
     ),
     (
         "effect on an unknown relay",
-        _set("effects[0].relay", "fan"),
-        "site.toml: effects[0].relay: unknown relay 'fan'",
+        _set("matrix[0].effects[0].relay", "fan"),
+        "site.toml: matrix[0].effects[0].relay: unknown relay 'fan'",
     ),
     (
-        "effect that matches nothing",
-        _set("effects[0].when[1]", "electrolyte-store.smoke.*"),
-        "site.toml: effects[0].when[1]: 'electrolyte-store.smoke.*' matches no alarm",
+        "cause that matches nothing",
+        _set("matrix[0].causes[1]", "electrolyte-store.smoke.*"),
+        "site.toml: matrix[0].causes[1]: 'electrolyte-store.smoke.*' matches no alarm",
+    ),
+    (
+        "interlock on an unknown relay",
+        _set("interlocks[0].relay", "deluge"),
+        "site.toml: interlocks[0].relay: unknown relay 'deluge'",
+    ),
+    (
+        "feedback on a register",
+        _set("relays[0].feedback[0].point", "relay-module.heartbeat"),
+        "site.toml: relays[0].feedback[0].point: 'relay-module.heartbeat' is not a binary point",
+    ),
+    (
+        "watchdog on a coil",
+        _set("watchdogs[0].heartbeat", "cell-siren"),
+        "site.toml: watchdogs[0].heartbeat: 'cell-siren' is not a writable register",
     ),
     (
         "duplicate device",
@@ -153,7 +168,7 @@ def test_bad_config_names_file_and_key_path(
 def test_several_problems_are_all_reported(tmp_path: Path) -> None:
     data = example()
     data["relays"][0]["point"] = "nope"
-    data["effects"][0]["relay"] = "nope"
+    data["matrix"][0]["effects"][0]["relay"] = "nope"
     with pytest.raises(ConfigError) as caught:
         load_settings(write(tmp_path, data))
     assert len(caught.value.lines()) == 2

@@ -15,14 +15,20 @@ from tests.lab import (
     hot_zone,
     lab_config,
     outbox_rows,
-    quiet_scenario,
     wait_until,
     write_config,
 )
 
 pytestmark = pytest.mark.integration
 
-HOT_ZONE_STORY = ["alarm.raised", "actuator.switched", "alarm.cleared", "actuator.switched"]
+HOT_ZONE_STORY = [
+    "alarm.raised",
+    "safety.tripped",
+    "actuator.switched",
+    "alarm.cleared",
+    "safety.cleared",
+    "actuator.switched",
+]
 SPEED = 3.0
 # The test config keeps the example's limits but a shorter off-delay: same story, less wait.
 # Played three times faster, the warm-up would look like a rate-of-rise alarm: raise that bar.
@@ -30,9 +36,14 @@ FAST = {"off_delay": 2.0, "rate_of_rise": 100.0}
 
 
 def story(events: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    return [
-        (e["type"], e["alarm"]["id"] if "alarm" in e else e["actuator"]["state"]) for e in events
-    ]
+    def detail(event: dict[str, Any]) -> str:
+        if "alarm" in event:
+            return str(event["alarm"]["id"])
+        if "safety" in event:
+            return str(event["safety"]["row"])
+        return str(event["actuator"]["state"])
+
+    return [(e["type"], detail(e)) for e in events]
 
 
 def test_hot_zone_raises_ventilates_and_clears_in_order(
@@ -44,19 +55,22 @@ def test_hot_zone_raises_ventilates_and_clears_in_order(
     wms = lab.wms(broker.port)
     gateway = lab.gateway(lab_config(tmp_path, sim.port, broker.port, **FAST))
 
-    events = wms.wait_for(4, timeout=60)
+    events = wms.wait_for(6, timeout=60)
     assert story(events) == [
         ("alarm.raised", "electrolyte-store.temperature.high"),
+        ("safety.tripped", "ventilate-electrolyte"),
         ("actuator.switched", "on"),
         ("alarm.cleared", "electrolyte-store.temperature.high"),
+        ("safety.cleared", "ventilate-electrolyte"),
         ("actuator.switched", "off"),
     ]
-    assert [e["seq"] for e in events] == [1, 2, 3, 4]
-    assert len({e["event_id"] for e in events}) == 4
+    assert [e["seq"] for e in events] == [1, 2, 3, 4, 5, 6]
+    assert len({e["event_id"] for e in events}) == 6
     assert events[0]["topic"] == "cellsafe/plant-a/gw-01/events/alarm"
-    assert events[1]["topic"] == "cellsafe/plant-a/gw-01/events/actuator"
+    assert events[1]["topic"] == "cellsafe/plant-a/gw-01/events/safety"
+    assert events[2]["topic"] == "cellsafe/plant-a/gw-01/events/actuator"
     assert events[0]["alarm"]["value"] >= 30.0
-    assert events[1]["actuator"]["verified"] is True
+    assert events[2]["actuator"]["verified"] is True
     assert sim.warehouse.relays[0] is False
 
     wait_until(lambda: outbox_rows(tmp_path / "state")[0] == 0, 10, "the outbox to empty")
@@ -64,7 +78,7 @@ def test_hot_zone_raises_ventilates_and_clears_in_order(
     # it, so it is still shown (ISA-18.2 "returned unacknowledged"); the fan is at rest.
     shown = [(a["id"], a["state"], a["condition"]) for a in wms.state["alarms"]["alarms"]]
     assert shown == [("electrolyte-store.temperature.high", "rtn_unack", False)]
-    assert wms.state["relays"]["relays"] == {"exhaust-fan-1": {"state": "off", "faulted": False}}
+    assert wms.state["relays"]["relays"]["exhaust-fan-1"] == {"state": "off", "faulted": False}
     birth = wms.state["status"]
     assert birth["state"] == "online" and birth["protocol"] == "5"
     assert birth["last_seq"] == 0 and len(birth["config_hash"]) == 16
@@ -83,23 +97,23 @@ def test_broker_outage_and_gateway_restart_lose_nothing(
     config = lab_config(tmp_path, sim.port, broker.port, **FAST)
     first = lab.gateway(config)
 
-    wms.wait_for(2, timeout=60)
+    wms.wait_for(3, timeout=60)
     # Acknowledged and gone from the outbox: what follows is all produced during the outage.
-    wait_until(lambda: outbox_rows(state) == (0, 2), 10, "events 1-2 acknowledged")
+    wait_until(lambda: outbox_rows(state) == (0, 3), 10, "events 1-3 acknowledged")
     broker.stop()
 
-    wait_until(lambda: outbox_rows(state) == (2, 4), 60, "events 3-4 stored during the outage")
+    wait_until(lambda: outbox_rows(state) == (3, 6), 60, "events 4-6 stored during the outage")
     first.kill()  # no goodbye: the outbox must already hold everything
     second = lab.gateway(config)
     wait_until(lambda: sim.warehouse.finished, 60, "the scenario to end")
     assert second.alive
 
     broker.start()
-    events = wms.wait_for(4, timeout=30)
-    wait_until(lambda: outbox_rows(state) == (0, 4), 15, "the backlog to drain")
+    events = wms.wait_for(6, timeout=30)
+    wait_until(lambda: outbox_rows(state) == (0, 6), 15, "the backlog to drain")
     events = wms.snapshot()
-    assert [e["seq"] for e in events] == [1, 2, 3, 4]
-    assert len({e["event_id"] for e in events}) == 4
+    assert [e["seq"] for e in events] == [1, 2, 3, 4, 5, 6]
+    assert len({e["event_id"] for e in events}) == 6
     assert [e["type"] for e in events] == HOT_ZONE_STORY
     assert second.terminate() == 0
 
@@ -109,24 +123,21 @@ def test_telemetry_is_rate_limited_and_keeps_the_contract(
     broker: MosquittoBroker,
     lab: Lab,
 ) -> None:
-    sim = lab.sim(quiet_scenario(), 1.0)
+    sim = lab.sim(hot_zone(), 1.0)
     wms = lab.wms(broker.port)
     config = lab_config(tmp_path, sim.port, broker.port)
     data = tomllib.loads(config.read_text())
     data["telemetry"] = {"interval": 1.0}
-    # The quiet scenario has one zone: keep to the points it serves.
-    data["devices"][0]["points"] = data["devices"][0]["points"][:2]
-    data["zones"] = data["zones"][:1]
     started = time.monotonic()
     lab.gateway(write_config(tmp_path, data))
 
     wait_until(lambda: len(wms.telemetry) >= 6, 20, "telemetry")
     elapsed = time.monotonic() - started
     sensors = [t for t in wms.telemetry if t["device"] == "zone-sensors"]
-    assert sensors[-1]["points"]["temperature"] == {
-        "value": 21.5,
+    assert sensors[-1]["points"]["cell-temperature"] == {
+        "value": 21.0,
         "quality": "good",
-        "ts": sensors[-1]["points"]["temperature"]["ts"],
+        "ts": sensors[-1]["points"]["cell-temperature"]["ts"],
     }
     # Polled every 0.5 s, reported once a second: at most one message per device per second.
     assert len(sensors) <= elapsed + 1

@@ -38,7 +38,24 @@ def summarise(settings: GatewaySettings, path: Path) -> str:
             f"  {r.name:<20} {r.device}.{r.point}, resting "
             f"{'on' if r.resting else 'off'}, read-back within {r.verify_timeout:g} s"
         )
-    lines.append(f"effects  {len(s.effects)}")
-    for e in s.effects:
-        lines.append(f"  {' | '.join(e.when)} -> {e.relay} {'on' if e.state else 'off'}")
+    rows = s.matrix_rows()
+    lines.append(f"matrix   {len(rows)} rows")
+    for row in rows:
+        effects = ", ".join(
+            f"{e.relay} {'on' if e.state else 'off'}"
+            + (f" after {e.delay:g} s" if e.delay else "")
+            + (" latched" if e.latch else "")
+            for e in row.effects
+        )
+        lines.append(f"  {row.name:<20} {row.vote}oo{{{' | '.join(row.causes)}}} -> {effects}")
+    for lock in s.interlocks:
+        lines.append(
+            f"  interlock {lock.relay}: inhibit {', '.join(lock.inhibit) or '-'}, "
+            f"permit {', '.join(f'{p.relay} {p.state}' for p in lock.permit) or '-'}"
+        )
+    for dog in s.watchdogs:
+        lines.append(
+            f"watchdog {dog.device}.{dog.heartbeat} every {dog.interval:g} s, "
+            f"module timeout {dog.timeout:g} s"
+        )
     return "\n".join(lines)
