@@ -11,7 +11,7 @@ from simulators.mosquitto import MosquittoBroker
 from simulators.relay_module import ChannelSetup
 from simulators.scenario import RelayModuleSetup, Scenario, Step, ZoneSetup
 from tests.conftest import Lab
-from tests.lab import wait_until, write_config
+from tests.lab import cli, wait_until, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +37,14 @@ def scenario(*steps: Step) -> Scenario:
     )
 
 
-def config(tmp_path: Path, sensors_port: int, relays_port: int, mqtt_port: int) -> Path:
+def config(
+    tmp_path: Path,
+    sensors_port: int,
+    relays_port: int,
+    mqtt_port: int,
+    watchdog: float = WATCHDOG,
+    fan_on_stop: str = "hold",
+) -> Path:
     def coil(key: str, address: int) -> dict[str, Any]:
         return {"key": key, "table": "coil", "address": address, "type": "bool"}
 
@@ -106,6 +113,7 @@ def config(tmp_path: Path, sensors_port: int, relays_port: int, mqtt_port: int) 
                     "point": "fan",
                     "trip": "de-energise",
                     "safe": True,
+                    "on_stop": fan_on_stop,
                     "feedback": [
                         {"point": "relays.fan-aux", "active_when": False, "timeout": 2.0},
                         {"point": "relays.fan-airflow", "active_when": True, "timeout": 5.0},
@@ -141,7 +149,7 @@ def config(tmp_path: Path, sensors_port: int, relays_port: int, mqtt_port: int) 
                     "device": "relays",
                     "heartbeat": "heartbeat",
                     "interval": 0.5,
-                    "timeout": WATCHDOG,
+                    "timeout": watchdog,
                     "timeout_point": "watchdog-timeout",
                 }
             ],
@@ -271,3 +279,62 @@ def test_killed_gateway_is_noticed_by_the_module(
     wait_until(lambda: sim.warehouse.module.tripped, WATCHDOG + 3, "the module's own watchdog")
     assert sim.warehouse.module.runs(FAN)
     assert sim.warehouse.zones[0].fan_on or sim.warehouse.module.runs(FAN)
+
+
+def test_override_from_the_cli_and_safe_state_on_a_clean_stop(
+    tmp_path: Path, broker: MosquittoBroker, lab: Lab
+) -> None:
+    sim = lab.sim(scenario())
+    wms = lab.wms(broker.port)
+    # A long module watchdog, so that what this test sees is the gateway's own doing.
+    path = config(tmp_path, sim.port, sim.port, broker.port, watchdog=30.0, fan_on_stop="safe")
+    gateway = lab.gateway(path)
+    wait_until(lambda: sim.warehouse.module.watchdog == 30.0, 20, "the watchdog armed")
+    wait_until(lambda: not sim.warehouse.module.runs(FAN), 10, "the fan at rest")
+
+    refused = cli(
+        "safety",
+        "--config",
+        str(path),
+        "override",
+        "fan",
+        "on",
+        "--duration",
+        "99999",
+        "--reason",
+        "purge",
+        "--by",
+        "alice",
+    )
+    assert refused.returncode == 1 and "at most 28800 s" in refused.stderr
+    forced = cli(
+        "safety",
+        "--config",
+        str(path),
+        "override",
+        "fan",
+        "on",
+        "--duration",
+        "60",
+        "--reason",
+        "purge after a spill",
+        "--by",
+        "alice",
+    )
+    assert forced.returncode == 0, forced.stderr
+    wait_until(lambda: sim.warehouse.module.runs(FAN), 10, "the override to run the fan")
+    listing = cli("safety", "--config", str(path), "list").stdout
+    assert '"by": {\n        "actor": "operator",\n        "name": "alice via cli"' in listing
+    ended = cli("safety", "--config", str(path), "end-override", "fan", "--by", "alice")
+    assert ended.returncode == 0, ended.stderr
+    wait_until(lambda: not sim.warehouse.module.runs(FAN), 10, "the fan back at rest")
+
+    assert gateway.terminate() == 0
+    assert sim.warehouse.module.runs(FAN)  # driven to its safe state on the way out
+    assert not sim.warehouse.module.tripped
+    override = types(wms.snapshot(), "safety.override")[0]["safety"]
+    assert override["by"] == {
+        "actor": "operator",
+        "name": "alice via cli",
+        "reason": "purge after a spill",
+    }
