@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
-import socket
-import sys
 from pathlib import Path
 from typing import Any
 
+from gateway.cli.client import ask
 from gateway.config import GatewaySettings
 from gateway.core.commands import ALARM_COMMANDS
-from gateway.core.control import SOCKET_NAME
 
 
 def add_parser(commands: Any) -> None:
@@ -28,22 +25,6 @@ def add_parser(commands: Any) -> None:
             sub.add_argument("--duration", type=float, required=True, help="seconds")
 
 
-def request(settings: GatewaySettings, command: str, args: dict[str, Any]) -> dict[str, Any]:
-    path = settings.gateway.data_dir / SOCKET_NAME
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(10)
-        sock.connect(str(path))
-        sock.sendall(json.dumps({"command": command, "args": args}).encode() + b"\n")
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    reply: dict[str, Any] = json.loads(data)
-    return reply
-
-
 def run(settings: GatewaySettings, args: argparse.Namespace) -> int:
     if args.action == "list":
         command, payload = "status", {}
@@ -52,17 +33,9 @@ def run(settings: GatewaySettings, args: argparse.Namespace) -> int:
         payload = {"alarm": args.alarm, "by": args.by, "reason": args.reason}
         if args.action == "shelve":
             payload["duration"] = args.duration
-    try:
-        reply = request(settings, command, payload)
-    except OSError as err:
-        print(
-            f"cannot reach the gateway at {settings.gateway.data_dir / SOCKET_NAME}: {err}",
-            file=sys.stderr,
-        )
-        return 2
-    if not reply.get("ok"):
-        print(f"refused: {reply.get('error')}", file=sys.stderr)
-        return 1
+    reply = ask(settings, command, payload)
+    if isinstance(reply, int):
+        return reply
     if command == "status":
         _print_status(reply["status"])
     else:
@@ -85,13 +58,8 @@ def _print_status(status: dict[str, Any]) -> None:
 
 
 def reload(settings: GatewaySettings, by: str) -> int:
-    try:
-        reply = request(settings, "reload", {"by": by})
-    except OSError as err:
-        print(f"cannot reach the gateway: {err}", file=sys.stderr)
-        return 2
-    if not reply.get("ok"):
-        print(f"refused: {reply.get('error')}", file=sys.stderr)
-        return 1
+    reply = ask(settings, "reload", {"by": by})
+    if isinstance(reply, int):
+        return reply
     print("the gateway restarts with the new configuration")
     return 0

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
-from gateway.cli.alarm import request
+from gateway.cli.client import ask
 from gateway.config import GatewaySettings
 
 
@@ -55,14 +54,9 @@ def run(settings: GatewaySettings, args: argparse.Namespace) -> int:
         )
         key = "relay" if args.action == "end-override" else "row"
         payload = {key: getattr(args, key), "by": args.by, "reason": args.reason}
-    try:
-        reply = request(settings, command, payload)
-    except OSError as err:
-        print(f"cannot reach the gateway: {err}", file=sys.stderr)
-        return 2
-    if not reply.get("ok"):
-        print(f"refused: {reply.get('error')}", file=sys.stderr)
-        return 1
+    reply = ask(settings, command, payload)
+    if isinstance(reply, int):
+        return reply
     if command == "status":
         print(json.dumps(reply["status"]["safety"], indent=2))
     else:
