@@ -28,6 +28,13 @@ CASES: list[tuple[str, list[tuple[float, set[str], set[str]]]]] = [
         ],
     ),
     (
+        "electrolyte-sensors-lost",
+        [
+            (0, {"electrolyte-store.temperature.fault"}, {"exhaust-fan-1"}),
+            (1, {"cell-store.temperature.fault"}, set()),
+        ],
+    ),
+    (
         "cell-fire",
         [
             (0, {SMOKE[0]}, set()),  # one detector is not a fire
