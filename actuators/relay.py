@@ -15,7 +15,6 @@ dead module or a cut wire runs the fan.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -115,8 +114,15 @@ class Relay:
         # reports a command the output already obeys.
         self._actual = await self._read_back()
         while True:
-            with contextlib.suppress(TimeoutError):
+            try:
                 await asyncio.wait_for(self._wake.wait(), self.spec.retry_after)
+            except TimeoutError:
+                # Nothing asked of us for a while: look at the output anyway. A module that
+                # went to its safe values, was power-cycled or forced by hand is put right.
+                # A faulted output is not trusted on its coil alone: it is driven again.
+                seen = await self._read_back()
+                if not self._faulted:
+                    self._actual = seen
             self._wake.clear()
             demand = self._demand
             if demand is None:
@@ -130,13 +136,16 @@ class Relay:
         """On a clean stop: drive the safe state if so configured, one verified attempt."""
         if self.spec.on_stop != "safe" or self._actual == self.spec.safe:
             return
-        await self._drive(RelayDemand(self.spec.safe, ("gateway stopping",)), attempts=1)
+        self._demand = RelayDemand(self.spec.safe, ("gateway stopping",))
+        await self._drive(self._demand, attempts=1)
 
     async def _drive(self, demand: RelayDemand, attempts: int | None = None) -> None:
         failure = ""
         started = time.monotonic()
         tries = attempts or self.spec.retries + 1
         for attempt in range(1, tries + 1):
+            if self._demand is not None and self._demand.state != demand.state:
+                return  # the rules changed their mind: run() takes the newest demand
             try:
                 await self._driver.write(self.spec.point, self.spec.coil(demand.state))
             except WriteError as err:
@@ -144,10 +153,12 @@ class Relay:
                 _logger.warning("relay %s attempt %d: %s", self.spec.name, attempt, failure)
                 continue
             seen = await self._verify(demand.state)
-            self._actual = seen
+            # Only a coil and every feedback in agreement count as the output's state.
+            self._actual = None if seen == demand.state else seen
             if seen == demand.state:
                 failure = await self._confirm_feedback(demand.state)
                 if not failure:
+                    self._actual = seen
                     elapsed_ms = round((time.monotonic() - started) * 1000)
                     self._emit(
                         Event("actuator.switched", self._body(demand, attempt, elapsed_ms, True))

@@ -277,6 +277,7 @@ class Gateway:
                 (i.to_spec() for i in s.interlocks),
                 {r.name: r.resting for r in s.relays},
             )
+            matrix.restore(Pipeline.saved_matrix(outbox), time.time())
             self.pipeline = pipeline = Pipeline(engine, alarms, matrix, self.relays, outbox)
             for spec in relay_specs:
                 self.relays[spec.name] = Relay(

@@ -117,6 +117,35 @@ class CauseEffectMatrix:
             "blocked": dict(self._blocked),
         }
 
+    def export(self) -> dict[str, Any]:
+        """What must survive a restart: latches, operator aborts, overrides."""
+        return {
+            "latched": sorted(n for n, r in self._rows.items() if r.latched),
+            "aborted": {
+                n: r.aborted_by.as_dict() for n, r in self._rows.items() if r.aborted_by is not None
+            },
+            "overrides": {
+                relay: {"state": o.state, "until": o.until, "by": o.cause.as_dict()}
+                for relay, o in self._overrides.items()
+            },
+        }
+
+    def restore(self, saved: Mapping[str, Any], now: float) -> None:
+        for name in saved.get("latched", []):
+            row = self._rows.get(name)
+            if row is not None:
+                row.latched = True
+                # Held as fired, so that a latched release stays released after a restart.
+                row.fired = {i: now for i, e in enumerate(row.spec.effects) if e.latch}
+        for name, by in saved.get("aborted", {}).items():
+            if name in self._rows:
+                self._rows[name].aborted_by = Cause(**by)
+        for relay, o in saved.get("overrides", {}).items():
+            if relay in self._resting and o["until"] > now:
+                self._overrides[relay] = Override(
+                    bool(o["state"]), float(o["until"]), Cause(**o["by"])
+                )
+
     # -- evaluation ------------------------------------------------------------------
 
     def evaluate(
@@ -179,6 +208,7 @@ class CauseEffectMatrix:
             )
         elif not tripped and row.countdown_from is not None:
             row.countdown_from = None
+            row.aborted_by = None  # an abort belongs to its incident, not to the next one
             events.append(self._event("safety.cleared", now, row=spec.name))
         row.votes = votes if tripped else ()
 
@@ -200,11 +230,15 @@ class CauseEffectMatrix:
 
         driven: list[tuple[EffectSpec, tuple[str, ...]]] = []
         for index, effect in enumerate(spec.effects):
+            # An abort holds back what has not been released yet; it never stops a
+            # discharge already under way.
             due = (
                 tripped
                 and row.countdown_from is not None
                 and (
-                    effect.delay == 0 or (not aborting and now - row.countdown_from >= effect.delay)
+                    index in row.fired
+                    or effect.delay == 0
+                    or (not aborting and now - row.countdown_from >= effect.delay)
                 )
             )
             if due and index not in row.fired:

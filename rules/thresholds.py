@@ -135,7 +135,17 @@ class ThresholdEvaluator:
         if problem is not None:
             return self._on_bad(sample.ts, problem)
         value = float(sample.value)  # type: ignore[arg-type]  # _data_problem checked it
-        changes = self._on_good(sample.ts, value)
+        self._bad_since = None
+        self._last_good = sample.ts
+        frozen = self._frozen(sample.ts, value)
+        if frozen is not None:
+            # A frozen value is no reading: like bad data it holds the process alarms (and
+            # forgets the rise it was fitting) instead of clearing them.
+            for state in self._limits.values():
+                state.since = None
+            self._history.clear()
+            return [] if self._fault else self._set_fault(sample.ts, True, frozen)
+        changes = self._set_fault(sample.ts, False, "sensor data good again") if self._fault else []
         changes += self._limit_changes(sample.ts, value)
         changes += self._rate_changes(sample.ts, value)
         return changes
@@ -173,14 +183,6 @@ class ThresholdEvaluator:
         if self._fault or ts - self._bad_since < self.spec.fault_delay:
             return []
         return self._set_fault(ts, True, reason)
-
-    def _on_good(self, ts: float, value: float) -> list[ConditionChange]:
-        self._bad_since = None
-        self._last_good = ts
-        frozen = self._frozen(ts, value)
-        if frozen is not None:
-            return [] if self._fault else self._set_fault(ts, True, frozen)
-        return self._set_fault(ts, False, "sensor data good again") if self._fault else []
 
     def _frozen(self, ts: float, value: float) -> str | None:
         if self.spec.frozen_after is None:

@@ -167,3 +167,51 @@ def test_override_wins_and_expires() -> None:
     demands, events = m.evaluate({"store.temperature.high"}, 100, {})
     assert demands["fan"].state is True
     assert events[0].type == "safety.override_ended"
+
+
+def test_an_abort_ends_with_its_incident() -> None:
+    m = matrix()
+    fire = {DETECTORS[0], DETECTORS[1]}
+    states(m, fire, 0)
+    m.abort("deluge", OPERATOR, 1)
+    states(m, set(), 10)  # the first fire is over
+    states(m, fire, 100)  # a new one, hours later
+    assert "deluge" in states(m, fire, 130)
+
+
+def test_an_abort_after_release_does_not_stop_the_discharge() -> None:
+    m = CauseEffectMatrix(
+        [
+            RowSpec(
+                name="deluge",
+                causes=("store.smoke-*.high",),
+                vote=2,
+                abort=("store.abort.alarm",),
+                effects=(EffectSpec(relay="deluge", delay=30.0),),
+            )
+        ],
+        [],
+        {"deluge": False},
+    )
+    fire = {DETECTORS[0], DETECTORS[1]}
+    states(m, fire, 0)
+    assert "deluge" in states(m, fire, 31)
+    assert "deluge" in states(m, fire | {"store.abort.alarm"}, 32)
+
+
+def test_latches_aborts_and_overrides_survive_a_restart() -> None:
+    m = matrix()
+    fire = {DETECTORS[0], DETECTORS[1]}
+    states(m, fire, 0)
+    states(m, fire, 30)  # released and latched
+    m.override("fan", True, 500, OPERATOR, 31)
+    saved = m.export()
+
+    again = matrix()
+    again.restore(saved, 40)
+    on = states(again, set(), 41)
+    assert {"deluge", "fan"} <= set(on)  # latched release and override both kept
+    assert again.snapshot()["rows"]["deluge"]["latched"]
+    expired = matrix()
+    expired.restore(saved, 600)
+    assert "fan" not in states(expired, set(), 601)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from actuators.relay import Relay, RelaySpec
+from actuators.relay import FeedbackSpec, Relay, RelaySpec
 from drivers.modbus import ModbusTcpDriver
 from drivers.modbus_config import ModbusPoint, ModbusTcpConfig
 from rules.matrix import RelayDemand
@@ -97,5 +97,83 @@ def test_stuck_contact_is_an_alarm_that_clears_when_it_obeys() -> None:
             ("actuator.fan-1.fault", True),
             ("actuator.fan-1.fault", False),
         ]
+
+    asyncio.run(go())
+
+
+def test_missing_feedback_keeps_the_fault_until_it_confirms() -> None:
+    async def go() -> None:
+        sink = EventList()
+        async with warehouse_server() as sim:
+            sim.warehouse.module.dead_feedback.add(0)  # the contactor's aux contact is dead
+            driver = ModbusTcpDriver(
+                ModbusTcpConfig(
+                    name="relay-module",
+                    driver="modbus_tcp",
+                    host="127.0.0.1",
+                    port=sim.port,
+                    unit_id=2,
+                    points=[
+                        ModbusPoint(key="fan", table="coil", address=0, type="bool"),
+                        ModbusPoint(key="aux", table="discrete_input", address=0, type="bool"),
+                    ],
+                )
+            )
+
+            async def read_point(point: str) -> bool | None:
+                samples = await driver.read([point.split(".", 1)[1]])
+                return bool(samples[0].value) if samples[0].is_good else None
+
+            spec = RelaySpec(
+                name="fan-1",
+                device="relay-module",
+                point="fan",
+                verify_timeout=0.2,
+                retries=0,
+                retry_after=0.3,
+                feedback=(FeedbackSpec(point="relay-module.aux", timeout=0.3),),
+            )
+            relay = Relay(spec, driver, sink, sink.condition, read_point)
+            task = asyncio.create_task(relay.run())
+            try:
+                relay.request(HOT)
+                async with asyncio.timeout(5):
+                    await until(lambda: len(sink.conditions) == 1)
+                await asyncio.sleep(1.5)  # several quiet retries: still no confirmation
+                assert relay.faulted and relay.state is None
+                assert len(sink.conditions) == 1
+                sim.warehouse.module.dead_feedback.clear()
+                async with asyncio.timeout(5):
+                    await until(lambda: len(sink.conditions) == 2)
+                assert relay.state is True
+            finally:
+                task.cancel()
+                await driver.close()
+        assert sink.types() == ["actuator.failed", "actuator.switched"]
+        assert "feedback relay-module.aux did not confirm on" in sink.events[0].body["error"]
+
+    asyncio.run(go())
+
+
+def test_an_output_changed_behind_its_back_is_put_right() -> None:
+    async def go() -> None:
+        sink = EventList()
+        async with warehouse_server() as sim:
+            driver = relay_driver(sim)
+            spec = RelaySpec(name="fan-1", device="relay-module", point="fan", retry_after=0.3)
+            relay = Relay(spec, driver, sink, sink.condition)
+            task = asyncio.create_task(relay.run())
+            try:
+                relay.request(HOT)
+                async with asyncio.timeout(5):
+                    await until(lambda: relay.state is True)
+                sim.warehouse.module.coils[0] = False  # the module dropped it (watchdog, reset)
+                async with asyncio.timeout(5):
+                    await until(lambda: len(sink.events) == 2)
+                assert sim.warehouse.module.coils[0] is True
+            finally:
+                task.cancel()
+                await driver.close()
+        assert sink.types() == ["actuator.switched", "actuator.switched"]
 
     asyncio.run(go())

@@ -194,3 +194,16 @@ def test_engine_priming_restore_and_definitions() -> None:
     assert engine.primed
     (change,) = engine.evaluate([Sample.good(POINT, 20.0, 1)])
     assert change.alarm_id == "store.temperature.high" and not change.active
+
+
+def test_a_frozen_sensor_does_not_clear_a_rise_it_stopped_reporting() -> None:
+    ev = ThresholdEvaluator(
+        spec(limits={}, rate_of_rise=RateSpec(per_minute=8.0, window=60.0), frozen_after=10.0)
+    )
+    rising: list[tuple[float, float | bool | None]] = [(t, 20 + 0.2 * t) for t in range(0, 98, 2)]
+    assert feed(ev, rising)[0].startswith("raised:store.temperature.rate_of_rise")
+    frozen: list[tuple[float, float | bool | None]] = [(t, 39.4) for t in range(98, 160, 2)]
+    # Once the sensor is known to be frozen, nothing it says moves an alarm any more: the
+    # rise stays raised (held, as for bad data), and the fault says why.
+    assert feed(ev, frozen) == ["raised:store.temperature.fault@108"]
+    assert feed(ev, [(t, 39.4) for t in range(160, 300, 2)]) == []

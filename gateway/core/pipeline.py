@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from actuators.relay import Relay
 from gateway.core.events import Event
@@ -19,6 +20,7 @@ from rules.engine import RuleEngine
 from rules.matrix import CauseEffectMatrix
 
 ALARM_STATE_PREFIX = "alarm:"
+MATRIX_STATE = "matrix"
 
 
 class Pipeline:
@@ -35,6 +37,11 @@ class Pipeline:
         self.matrix = matrix
         self._relays = relays  # filled by the caller once the relays exist
         self._outbox = outbox
+
+    @staticmethod
+    def saved_matrix(outbox: Outbox) -> dict[str, Any]:
+        saved: dict[str, Any] = outbox.load_state(MATRIX_STATE).get("", {})
+        return saved
 
     @staticmethod
     def saved_alarms(outbox: Outbox) -> dict[str, AlarmRecord]:
@@ -63,7 +70,7 @@ class Pipeline:
     def safety(self, action: Callable[[CauseEffectMatrix], Event]) -> Event:
         """Run an operator command on the matrix; ``CommandRefused`` passes through."""
         event = action(self.matrix)
-        self._outbox.emit([event])
+        self._outbox.emit([event], {MATRIX_STATE: self.matrix.export()})
         self._drive()
         return event
 
@@ -85,6 +92,7 @@ class Pipeline:
         actual = {name: relay.state for name, relay in self._relays.items()}
         demands, events = self.matrix.evaluate(self.alarms.conditions(), time.time(), actual)
         if events:
-            self._outbox.emit(events)
+            # Latches and overrides change only with an event: store them with it.
+            self._outbox.emit(events, {MATRIX_STATE: self.matrix.export()})
         for name, demand in demands.items():
             self._relays[name].request(demand)
