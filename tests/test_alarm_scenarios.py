@@ -202,6 +202,9 @@ class CommandClient:
         with self._lock:
             self.replies.append(json.loads(msg.payload))
 
+    def publish(self, name: str, payload: bytes, retain: bool = False) -> None:
+        self._client.publish(f"{self.base}/commands/{name}", payload, qos=1, retain=retain)
+
     def send(self, name: str, payload: bytes | dict[str, Any]) -> dict[str, Any]:
         raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         count = len(self.replies)

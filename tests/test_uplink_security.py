@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import time
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +23,7 @@ from tests.lab import (
     write_config,
 )
 from tests.pki import Pki, make_pki
+from tests.test_alarm_scenarios import CommandClient
 
 pytestmark = pytest.mark.integration
 
@@ -231,3 +234,28 @@ def test_outbox_near_its_quota_raises_an_alarm_and_keeps_every_event(
     )
     waiting, last_seq = outbox_rows(tmp_path / "state")
     assert waiting == last_seq >= 5  # four refusals and the alarm itself: none dropped
+
+
+def test_a_retained_command_is_not_run_again_after_a_reconnect(
+    tmp_path: Path, broker: MosquittoBroker, lab: Lab
+) -> None:
+    sim = lab.sim(quiet_scenario(), 1.0)
+    path = config(tmp_path, sim.port, {"port": broker.port})
+    env = {"CELLSAFE_COMMANDS__STATUS_TOKEN": "t0ken"}
+    first = lab.gateway(path, env=env)
+    wait_for_socket(path)
+    client = CommandClient(broker.port, "cellsafe/plant-a/gw-01")
+    try:
+        # Delivered live, a retained command is a command like any other...
+        stale = json.dumps({"id": "old", "token": "t0ken", "args": {}}).encode()
+        client.publish("status", stale, retain=True)
+        wait_until(lambda: len(client.replies) == 1, 10, "the live reply")
+        # ...but the broker hands its copy to every new subscription: never run it again.
+        assert first.terminate() == 0
+        lab.gateway(path, env=env)
+        wait_for_socket(path)
+        time.sleep(2)
+        assert [r["id"] for r in client.replies] == ["old"]
+    finally:
+        client.publish("status", b"", retain=True)  # clear the retained message
+        client.close()

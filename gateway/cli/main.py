@@ -104,15 +104,21 @@ def _run(path: Path) -> int:
 
     async def serve() -> None:
         stop = asyncio.Event()
+        signalled = asyncio.Event()  # a signal ends the process, even during a reload
         loop = asyncio.get_running_loop()
+
+        def on_signal() -> None:
+            signalled.set()
+            stop.set()
+
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal)
         current: GatewaySettings | None = settings
         try:
             while current is not None:
                 gateway = Gateway(current, path)
                 await gateway.run(stop)
-                current = gateway.next_settings  # set by a reload command
+                current = None if signalled.is_set() else gateway.next_settings  # reload
                 stop.clear()
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT):

@@ -216,6 +216,11 @@ class MqttUplink:
     def _fall_back_to_311(self) -> None:
         _logger.warning("broker %s does not speak MQTT 5; using 3.1.1", self.broker)
         self._client.loop_stop()
+        # The new client numbers its messages anew: whatever the old one had in flight is
+        # offered again from the outbox, not matched against ids that now mean other rows.
+        if self._inflight:
+            self._published_upto = min(self._inflight.values()) - 1
+            self._inflight.clear()
         self._v5 = False
         self._client = self._make_client()
         self._connect()
@@ -283,8 +288,9 @@ class MqttUplink:
         properties: Any,
     ) -> None:
         assert self._loop is not None
-        if reason.is_failure:
-            self._next_broker(client)
+        falls_back = reason.value == _UNSUPPORTED_PROTOCOL and self._config.protocol == "auto"
+        if reason.is_failure and not falls_back:
+            self._next_broker(client)  # a broker that only lacks MQTT 5 gets 3.1.1 instead
         self._loop.call_soon_threadsafe(self._connected, reason)
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
@@ -322,6 +328,10 @@ class MqttUplink:
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         assert self._loop is not None
         name = msg.topic.rsplit("/", 1)[-1]
+        if msg.retain:
+            # A retained command would run again on every reconnect: never act on one.
+            _logger.warning("ignoring a retained command on %s", msg.topic)
+            return
         props = getattr(msg, "properties", None)
         response = getattr(props, "ResponseTopic", None) if props is not None else None
         correlation = getattr(props, "CorrelationData", None) if props is not None else None
@@ -386,6 +396,8 @@ class MqttUplink:
         if row is None:
             return
         self.last_error = f"broker refused queued message {row}: {reason}"
+        if not self._inflight:
+            self._idle.set()
         _logger.error("mqtt uplink: %s; it stays in the outbox", self.last_error)
         if not self._rewind_pending:
             self._rewind_pending = True
