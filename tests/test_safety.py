@@ -11,7 +11,7 @@ from simulators.mosquitto import MosquittoBroker
 from simulators.relay_module import ChannelSetup
 from simulators.scenario import RelayModuleSetup, Scenario, Step, ZoneSetup
 from tests.conftest import Lab
-from tests.lab import cli, wait_until, write_config
+from tests.lab import WmsSubscriber, cli, wait_until, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -161,6 +161,11 @@ def types(events: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [e for e in events if e["type"] == kind]
 
 
+def switched(wms: WmsSubscriber, relay: str) -> list[dict[str, Any]]:
+    """Verified switching of ``relay`` as the broker has it: after read-back and feedback."""
+    return [e for e in types(wms.snapshot(), "actuator.switched") if e["actuator"]["name"] == relay]
+
+
 def test_one_failed_detector_ventilates_but_two_release_the_deluge(
     tmp_path: Path, broker: MosquittoBroker, lab: Lab
 ) -> None:
@@ -202,13 +207,13 @@ def test_one_failed_detector_ventilates_but_two_release_the_deluge(
     assert sim.warehouse.relays[DELUGE] is False
 
     # Real smoke: two more detectors agree, siren at once, deluge after its 3 s warning.
-    wait_until(lambda: sim.warehouse.relays[DELUGE], 30, "the deluge release")
+    wait_until(lambda: switched(wms, "deluge") != [], 30, "the deluge release")
+    assert sim.warehouse.relays[DELUGE] is True
     tripped = next(
         e for e in types(wms.snapshot(), "safety.tripped") if e["safety"]["row"] == "deluge"
     )
     assert len(tripped["safety"]["votes"]) >= 2
-    switched = [e["actuator"]["name"] for e in types(wms.snapshot(), "actuator.switched")]
-    assert switched.index("siren") < switched.index("deluge")
+    assert switched(wms, "siren")[0]["seq"] < switched(wms, "deluge")[0]["seq"]
     wait_until(lambda: sim.warehouse.zones[0].temperature < 20, 30, "the deluge to cool the zone")
 
 
@@ -229,11 +234,9 @@ def test_abort_button_holds_the_release_and_the_count_starts_again(
     wait_until(lambda: sim.warehouse.elapsed > 11.5, 20, "the abort to be held")
     assert sim.warehouse.relays[DELUGE] is False
     assert sim.warehouse.relays[SIREN] is True  # the warning goes on while aborted
-    wait_until(lambda: sim.warehouse.relays[DELUGE], 20, "the release after the abort")
+    wait_until(lambda: switched(wms, "deluge") != [], 20, "the release after the abort")
     resumed = types(wms.snapshot(), "safety.resumed")[0]
-    released = next(
-        e for e in types(wms.snapshot(), "actuator.switched") if e["actuator"]["name"] == "deluge"
-    )
+    released = switched(wms, "deluge")[0]
     assert resumed["seq"] < released["seq"]
 
 
