@@ -43,7 +43,6 @@ class RelayModule:
     heartbeat_at: float = field(default_factory=time.monotonic)
     tripped: bool = False
     _running_since: dict[int, float] = field(default_factory=dict)
-    _elapsed: float = 0.0
 
     def runs(self, channel: int) -> bool:
         """Whether the output of ``channel`` is on, given its coil and its wiring."""
@@ -76,13 +75,16 @@ class RelayModule:
                 self._running_since.setdefault(channel, elapsed)
             else:
                 self._running_since.pop(channel, None)
-        self._elapsed = elapsed
+
+    def _is_fan(self, channel: int) -> bool:
+        setup = self.channels.get(channel)
+        return setup is None or setup.output == "fan"  # an unmapped channel is a fan
 
     def inputs(self, elapsed: float) -> list[bool]:
         aux = [self.coils[c] and c not in self.dead_feedback for c in range(CHANNELS)]
         airflow = [
             c not in self.dead_feedback
-            and self.channels.get(c, ChannelSetup(channel=c, zone="")).output == "fan"
+            and self._is_fan(c)
             and self.runs(c)
             and elapsed - self._running_since.get(c, elapsed) >= self.airflow_delay
             for c in range(AIRFLOW_INPUTS)

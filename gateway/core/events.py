@@ -26,36 +26,3 @@ class Event:
 
 class EventSink(Protocol):
     def emit(self, events: list[Event], /) -> object: ...
-
-
-def alarm_event(
-    *,
-    raised: bool,
-    alarm_id: str,
-    level: str,
-    message: str,
-    ts: float,
-    zone: str | None = None,
-    point: str | None = None,
-    value: float | None = None,
-    limit: float | None = None,
-    unit: str | None = None,
-) -> Event:
-    """One shape for every alarm, whether a limit, a sensor fault or an actuator fault."""
-    return Event(
-        "alarm.raised" if raised else "alarm.cleared",
-        {
-            "alarm": {
-                "id": alarm_id,
-                "state": "active" if raised else "normal",
-                "level": level,
-                "zone": zone,
-                "point": point,
-                "value": value,
-                "limit": limit,
-                "unit": unit,
-                "message": message,
-            }
-        },
-        ts,
-    )

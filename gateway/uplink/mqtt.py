@@ -104,10 +104,6 @@ class MqttUplink:
         host, port = self._brokers[self._broker]
         return f"{host}:{port}"
 
-    @property
-    def inflight(self) -> int:
-        return len(self._inflight)
-
     def set_command_handler(self, handler: CommandHandler) -> None:
         self._on_command = handler
 
