@@ -3,7 +3,8 @@
 Points are sorted by address and merged into blocks, as Telegraf's modbus input does, so
 that a device with a thousand neighbouring registers costs eight requests, not a thousand.
 ``none`` merges only touching or overlapping points; ``max_insert`` also bridges gaps of
-up to ``max_fill`` unused registers, trading a few wasted words for fewer round trips.
+up to ``max_fill`` unused registers, trading a few wasted words for fewer round trips;
+``off`` reads every point on its own, for devices that refuse multi-register reads.
 Blocks never exceed the protocol limits: 125 registers or 2000 bits per request.
 """
 
@@ -16,7 +17,7 @@ from typing import Literal, Protocol
 from drivers.modbus_codec import DataType, register_count
 
 Table = Literal["holding", "input", "coil", "discrete_input"]
-Optimization = Literal["none", "max_insert"]
+Optimization = Literal["off", "none", "max_insert"]
 
 MAX_REGISTERS = 125
 MAX_BITS = 2000
@@ -57,6 +58,12 @@ def plan_reads(
         by_table.setdefault(point.table, []).append(point)
 
     blocks: list[ReadBlock] = []
+    if optimization == "off":
+        return [
+            ReadBlock(table, p.address, width(p), (p.key,))
+            for table in sorted(by_table)
+            for p in sorted(by_table[table], key=lambda p: p.address)
+        ]
     for table in sorted(by_table):
         limit = MAX_BITS if table in BIT_TABLES else MAX_REGISTERS
         ordered = sorted(by_table[table], key=lambda p: (p.address, -width(p)))

@@ -323,8 +323,6 @@ class Gateway:
                 )
                 for w in watchdog_specs
             ]
-            if telemetry is not None:
-                tasks.append(asyncio.create_task(telemetry.run(), name="telemetry"))
             stack.push_async_callback(self._stop_relays)  # runs after the tasks are gone
             stack.push_async_callback(_cancel_all, tasks)
             yield tasks

@@ -40,6 +40,15 @@ def test_max_insert_bridges_small_gaps_only() -> None:
     ]
 
 
+def test_off_reads_every_point_on_its_own() -> None:
+    points = [P("b", 1, "float32"), P("a", 0), P("c", 0, "bool", "coil")]
+    assert plan_reads(points, "off", max_fill=10) == [
+        ReadBlock("coil", 0, 1, ("c",)),
+        ReadBlock("holding", 0, 1, ("a",)),
+        ReadBlock("holding", 1, 2, ("b",)),
+    ]
+
+
 def test_blocks_respect_the_125_register_limit() -> None:
     points = [P(f"p{i}", i) for i in range(300)]
     blocks = plan_reads(points)

@@ -8,8 +8,9 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
+from typing import Any
 
 from gateway import __version__
 from gateway.cli import alarm as alarm_cli
@@ -126,18 +127,17 @@ def _run(path: Path) -> int:
 
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            _event_loop_run(serve())
+            _event_loop_run(serve(), settings.gateway.event_loop)
     except Exception:
         logging.getLogger("gateway").critical("gateway failed", exc_info=True)
         return 1
     return 0
 
 
-def _event_loop_run(coro: object) -> None:
-    """uvloop where it is installed: it roughly doubles Modbus request throughput."""
-    try:
+def _event_loop_run(coro: Coroutine[Any, Any, None], event_loop: str) -> None:
+    if event_loop == "uvloop":
         import uvloop
-    except ImportError:
-        asyncio.run(coro)  # type: ignore[arg-type]
+
+        uvloop.run(coro)
     else:
-        uvloop.run(coro)  # type: ignore[arg-type]
+        asyncio.run(coro)

@@ -55,6 +55,9 @@ class GatewaySection(_Section):
     site: str = Field(pattern=NAME_PATTERN, max_length=64)
     id: str = Field(pattern=NAME_PATTERN, max_length=64)
     data_dir: Path = Field(Path("/var/lib/cellsafe"), description="outbox and state live here")
+    event_loop: Literal["uvloop", "asyncio"] = Field(
+        "uvloop", description="uvloop roughly doubles Modbus request throughput"
+    )
 
 
 class TlsSection(_Section):
