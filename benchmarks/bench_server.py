@@ -19,7 +19,6 @@ gateway being measured.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 
 from pymodbus.constants import ExcCodes

@@ -122,7 +122,7 @@ class Subscriber:
             client.subscribe([(t, 1) for t in topics])
 
         def message(client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-            on_message(msg.topic, msg.payload)
+            on_message(msg.topic, bytes(msg.payload))
 
         self._client.on_connect = connected
         self._client.on_subscribe = lambda *_: self._ready.set()

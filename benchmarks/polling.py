@@ -88,9 +88,7 @@ def gateway_config(
                 "poll_interval": interval,
                 "timeout": 5.0,
                 "optimization": optimization,
-                "points": [
-                    {"key": f"r{i}", "address": i, "type": "uint16"} for i in range(points)
-                ],
+                "points": [{"key": f"r{i}", "address": i, "type": "uint16"} for i in range(points)],
             }
             for unit in range(1, devices + 1)
         ],
@@ -147,7 +145,8 @@ def run_case(
     metrics_port = free_port()
     counter = TelemetryCounter()
     with MosquittoBroker(workdir / "broker") as broker:
-        topics = [f"cellsafe/{SITE}/{GATEWAY}/telemetry/#", f"cellsafe/{SITE}/{GATEWAY}/state/status"]
+        base = f"cellsafe/{SITE}/{GATEWAY}"
+        topics = [f"{base}/telemetry/#", f"{base}/state/status"]
         with harness.Subscriber(broker.port, topics, counter):
             config = gateway_config(
                 workdir,

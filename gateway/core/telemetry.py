@@ -14,6 +14,7 @@ loop share one outbox transaction.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -47,10 +48,8 @@ class Telemetry:
                     self._schedule_flush()
 
     def _schedule_flush(self) -> None:
-        try:
+        with contextlib.suppress(RuntimeError):  # no loop: the caller flushes by hand
             asyncio.get_running_loop().call_soon(self.flush)
-        except RuntimeError:  # no loop: called from plain code, flush by hand
-            pass
 
     def flush(self) -> None:
         if not self._due:
