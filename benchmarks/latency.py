@@ -205,9 +205,17 @@ def measure(
         interval=interval,
         changes=changes,
         load_points=load_devices * load_points,
-        to_event_ms=[float((a - s) & 0xFFFFFFFF) for s, (_, a) in zip(stamps, events.alarms)],
-        to_relay_ms=[float((r - s) & 0xFFFFFFFF) for s, (_, r) in zip(stamps, events.relays)],
+        to_event_ms=[
+            float((a - s) & 0xFFFFFFFF) for s, (_, a) in zip(stamps, events.alarms, strict=True)
+        ],
+        to_relay_ms=[
+            float((r - s) & 0xFFFFFFFF) for s, (_, r) in zip(stamps, events.relays, strict=True)
+        ],
     )
+
+
+def _ages(stamps: list[int], later: list[int]) -> list[float]:
+    return [float((t - s) & 0xFFFFFFFF) for s, t in zip(stamps, later, strict=True)]
 
 
 def _run_changes(port: int, events: Events, interval: float, changes: int) -> list[int]:

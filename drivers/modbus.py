@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
@@ -18,10 +18,10 @@ from pymodbus.pdu import ModbusPDU
 
 from drivers import registry
 from drivers.base import WriteError
-from drivers.modbus_codec import decode, encode, register_count
+from drivers.modbus_codec import decode_at, encode
 from drivers.modbus_config import ModbusPoint, ModbusTcpConfig
 from drivers.modbus_plan import BIT_TABLES, ReadBlock, plan_reads
-from gateway.core.samples import Sample, Value, point_id
+from gateway.core.samples import GOOD, Sample, Value, point_id
 
 _logger = logging.getLogger(__name__)
 
@@ -49,6 +49,7 @@ class ModbusTcpDriver:
         }
         self._lock = asyncio.Lock()
         self._failing: dict[ReadBlock, str] = {}
+        self._layouts: dict[ReadBlock, list[ModbusPoint]] = {}
         self._backoff = config.reconnect_min
         self._next_connect = 0.0
 
@@ -154,24 +155,34 @@ class ModbusTcpDriver:
                 Sample.good(self._ids[k], bits[self._points[k].address - block.start], now)
                 for k in block.keys
             ]
-        words = list(reply.registers)
+        words = reply.registers
         if len(words) != block.count:
             return self._bad_block(
                 block, f"reply has {len(words)} registers, asked for {block.count}"
             )
         self._block_ok(block)
-        return [self._decode_point(self._points[k], block, words, now) for k in block.keys]
+        samples: list[Sample] = []
+        for point in self._layout(block):
+            try:
+                value = decode_at(
+                    words,
+                    point.address - block.start,
+                    point.type,
+                    point.word_order,
+                    point.scale,
+                    point.offset,
+                )
+            except ValueError as err:
+                samples.append(Sample.bad(self._ids[point.key], now, str(err)))
+            else:
+                samples.append(Sample(self._ids[point.key], value, GOOD, now))
+        return samples
 
-    def _decode_point(
-        self, point: ModbusPoint, block: ReadBlock, words: Sequence[int], now: float
-    ) -> Sample:
-        first = point.address - block.start
-        raw = words[first : first + register_count(point.type)]
-        try:
-            value = decode(raw, point.type, point.word_order, point.scale, point.offset)
-        except ValueError as err:
-            return Sample.bad(self._ids[point.key], now, str(err))
-        return Sample.good(self._ids[point.key], value, now)
+    def _layout(self, block: ReadBlock) -> list[ModbusPoint]:
+        layout = self._layouts.get(block)
+        if layout is None:
+            layout = self._layouts[block] = [self._points[k] for k in block.keys]
+        return layout
 
     def _block_ok(self, block: ReadBlock) -> None:
         if self._failing.pop(block, None) is not None:

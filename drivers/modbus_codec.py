@@ -29,14 +29,13 @@ def register_count(data_type: DataType) -> int:
     return 2 if data_type in ("int32", "uint32", "float32") else 1
 
 
-def _words_to_bytes(words: Sequence[int], word_order: WordOrder) -> bytes:
-    ordered = list(words) if word_order == "big" else list(reversed(words))
-    return b"".join(w.to_bytes(2, "big") for w in ordered)
-
-
 def _bytes_to_words(raw: bytes, word_order: WordOrder) -> list[int]:
     words = [int.from_bytes(raw[i : i + 2], "big") for i in range(0, len(raw), 2)]
     return words if word_order == "big" else list(reversed(words))
+
+
+_U32 = struct.Struct(">I")
+_F32 = struct.Struct(">f")
 
 
 def decode(
@@ -52,13 +51,44 @@ def decode(
     expected = register_count(data_type)
     if len(words) != expected:
         raise ValueError(f"{data_type} needs {expected} registers, got {len(words)}")
-    if any(not 0 <= w <= 0xFFFF for w in words):
-        raise ValueError("register value outside 0..65535")
-    (raw,) = struct.unpack(_STRUCT[data_type], _words_to_bytes(words, word_order))
-    value = float(raw) * scale + offset
+    return decode_at(words, 0, data_type, word_order, scale, offset)
+
+
+def decode_at(
+    words: Sequence[int],
+    first: int,
+    data_type: DataType,
+    word_order: WordOrder = "big",
+    scale: float = 1.0,
+    offset: float = 0.0,
+) -> float:
+    """``decode`` of the value starting at ``words[first]``, without copying the block.
+
+    Integer arithmetic rather than ``struct`` for the integer types: this runs once per
+    point per poll, and a block read holds up to 125 of them.
+    """
+    hi = words[first]
+    if data_type == "uint16" or data_type == "int16":
+        if not 0 <= hi <= 0xFFFF:
+            raise ValueError("register value outside 0..65535")
+        raw: float = hi - 0x10000 if data_type == "int16" and hi & 0x8000 else hi
+    else:
+        lo = words[first + 1]
+        if word_order == "little":
+            hi, lo = lo, hi
+        if not (0 <= hi <= 0xFFFF and 0 <= lo <= 0xFFFF):
+            raise ValueError("register value outside 0..65535")
+        whole = hi << 16 | lo
+        if data_type == "uint32":
+            raw = whole
+        elif data_type == "int32":
+            raw = whole - 0x100000000 if whole & 0x80000000 else whole
+        else:
+            raw = _F32.unpack(_U32.pack(whole))[0]
+    value = raw * scale + offset
     if not math.isfinite(value):
         raise ValueError(f"{data_type} value is not a finite number")
-    return value
+    return float(value)
 
 
 def encode(

@@ -304,8 +304,9 @@ class Gateway:
                     d.poll_interval,
                     [point_id(d.name, p.key) for p in d.point_infos()],
                     bus,
+                    phase=d.poll_interval * n / len(s.devices),
                 )
-                for d in s.devices
+                for n, d in enumerate(s.devices)
             ]
 
             outbox.subscribe(self._state_changed)

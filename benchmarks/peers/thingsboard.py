@@ -1,38 +1,50 @@
 """ThingsBoard IoT Gateway as a benchmark peer, on our device server and our broker.
 
     python -m benchmarks.peers.thingsboard --devices 5 --registers 20 --period 0.1 --seconds 30
-    python -m benchmarks.peers.thingsboard --recovery --outage 20
+    python -m benchmarks.peers.thingsboard --recovery --outage 20   # broker outage
 
-From code::
+From code (the caller runs ``benchmarks.bench_server`` and a ``MosquittoBroker``)::
 
-    python = ensure_installed()  # .bench/thingsboard-venv, made once
-    with ThingsBoardGateway(workdir, broker_port, modbus_port, 5, 20, 0.1) as tb:
-        tb.wait_ready(90)
-        ...  # tb.points(), tb.probe_latencies_ms(), CPU and RSS of tb.pid from /proc
+    with ProbeWriter(modbus_port), ThingsBoardGateway(
+        workdir, broker_port, modbus_port, devices=5, registers=20, period=0.1
+    ) as tb:
+        tb.wait_ready()
+        ...  # tb.points(), tb.probe_latencies_ms(); CPU and RSS of tb.pid from /proc
 
-What it relies on, found in ``thingsboard-gateway`` ``TB_VERSION``:
+What it relies on, found in ``thingsboard-gateway`` 3.8.5 (``TB_VERSION``):
 
-- It lives in a venv of its own: its Modbus connector needs pymodbus 3.9.2 (ours is 3.16)
-  and at import pip-installs that, pyserial and pyserial-asyncio unless present (a
-  force-reinstall if another pymodbus is there); they are preinstalled, so start-up never
-  runs pip and no child process is left to count.
-- It is started as ``thingsboard_gateway.tb_gateway.daemon()``, which reads
-  ``$TB_GW_CONFIG_DIR/tb_gateway.json`` (JSON; ``logs.json`` and ``modbus.json`` beside
-  it). Logs go to ``workdir/logs``, the console to ``workdir/tb-console.log``.
-- It sends no telemetry before its ``getSessionLimits`` RPC on
-  ``v1/devices/me/rpc/request/N`` is answered; the listener here (paho in our venv: TB
-  ships a paho fork of its own) answers on ``v1/devices/me/rpc/response/N`` as a default
-  ThingsBoard server would: 64 KiB payloads, 100 in flight, no rate limits.
-- Telemetry comes on ``v1/gateway/telemetry`` as ``{device: [{"ts": ms, "values": {..}}]}``;
-  ``ts`` is when TB converted the read. The report strategy is ``ON_RECEIVED``: every
-  polled value is sent (and the counting registers change on every read anyway).
-- It posts to its vendor's update server at start; ``HTTP(S)_PROXY`` points at a closed
-  loopback port so that fails at once. MQTT ignores those variables.
-- The connector reads one request per configured register (no block reads); each poll of
-  a device is a task of its own, so polls overlap once a poll takes longer than the
-  period. All devices on one host:port share one TCP connection.
-- Storage is TB's default in-memory queue (100,000 records): what it polls while the
-  broker is away is sent after it reconnects, and lost if TB stops.
+- A venv of its own, ``.bench/thingsboard-venv`` (``ensure_installed``): its Modbus
+  connector needs pymodbus 3.9.2 (ours is 3.16) and at import pip-installs that,
+  pyserial and pyserial-asyncio unless present (force-reinstalling another pymodbus).
+  They are preinstalled, so start-up runs no pip and TB has no child process.
+- Started as ``thingsboard_gateway.tb_gateway.daemon()``, which reads
+  ``$TB_GW_CONFIG_DIR/tb_gateway.json`` (JSON; ``logs.json``, ``modbus.json`` beside it).
+  Paths must be absolute: TB looks for a relative one from its cwd, fails, and falls back
+  to a YAML name with every dot stripped. Logs go to ``workdir/logs``, the console to
+  ``workdir/tb-console.log``.
+- TB sends no telemetry before its ``getSessionLimits`` RPC on
+  ``v1/devices/me/rpc/request/N`` is answered. The listener here (paho in our venv; TB
+  ships a paho fork) answers on ``.../rpc/response/N`` as a default ThingsBoard server
+  would: 64 KiB payloads, 100 in flight, no rate limits (``tb_gateway.json`` sets none
+  either). TB also gets its own request back, since it subscribes to that topic, and logs
+  'Connector "getSessionLimits" not found'; harmless.
+- Telemetry comes on ``v1/gateway/telemetry`` as ``{device: [{"ts": ms, "values": {..}}]}``,
+  ``ts`` being when TB converted the read. Report strategy ``ON_RECEIVED``: every value.
+- TB posts to its vendor's update server at start; ``HTTP(S)_PROXY`` point at a closed
+  loopback port, so that fails at once (MQTT ignores those variables). Statistics,
+  remote configuration and remote shell are off.
+- One Modbus request per configured register (no block reads). Each poll of a device is
+  a task of its own, so polls overlap once a poll takes longer than the period.
+- TB keeps one Modbus client per ``host:port`` string and pymodbus 3.9 sends one request
+  at a time per client: ``connections="per_device"`` (default, like our gateway) gives
+  every device its own spelling of 127.0.0.1 and so its own connection; ``"shared"`` puts
+  all behind one, like units behind a Modbus gateway.
+- TB converts whatever reads of a device queued up in one batch (about 0.1 s) under one
+  timestamp, so when polls bunch up, older values of a key are overwritten and never
+  sent: under load, "registers read by TB" exceeds the points delivered.
+- Storage is TB's default in-memory queue: what it polls while the broker is away is
+  sent after it reconnects (lost if TB stops). Its MQTT reconnect backs off, so it may
+  come back many seconds after the broker does.
 """
 
 from __future__ import annotations
@@ -125,7 +137,8 @@ def ensure_installed(root: Path = DEFAULT_ROOT) -> Path:
 
 
 def gateway_config(broker_port: int) -> dict[str, Any]:
-    """``tb_gateway.json``: TB's shipped defaults, less what would reach outside."""
+    """``tb_gateway.json``: TB's shipped defaults, without rate limits, statistics, remote
+    configuration or shell."""
     limits = ("rateLimits", "dpRateLimits", "messagesRateLimits")
     device_limits = ("deviceRateLimits", "deviceDpRateLimits", "deviceMessagesRateLimits")
     return {
@@ -311,7 +324,7 @@ class _Listener:
         self._lock = threading.Lock()
         self.points = 0
         self.messages = 0
-        self.other_keys = 0
+        self.errors = 0  # messages that could not be read
         self.last_arrival = 0.0
         self.tracked: list[Point] = []
         self.latencies: list[float] = []
@@ -342,13 +355,16 @@ class _Listener:
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         arrived = time.time()
-        if msg.topic == TELEMETRY_TOPIC:
-            self._telemetry(json.loads(msg.payload), arrived)
-        elif msg.topic.startswith(RPC_REQUEST_TOPIC):
-            request = json.loads(msg.payload)
-            if request.get("method") == "getSessionLimits":
-                request_id = msg.topic.rpartition("/")[2]
-                client.publish(RPC_RESPONSE_TOPIC + request_id, json.dumps(SESSION_LIMITS), qos=1)
+        try:
+            if msg.topic == TELEMETRY_TOPIC:
+                self._telemetry(json.loads(msg.payload), arrived)
+            elif msg.topic.startswith(RPC_REQUEST_TOPIC):
+                request = json.loads(msg.payload)
+                if request.get("method") == "getSessionLimits":
+                    topic = RPC_RESPONSE_TOPIC + msg.topic.rpartition("/")[2]
+                    client.publish(topic, json.dumps(SESSION_LIMITS), qos=1)
+        except (ValueError, TypeError, AttributeError):  # an exception would end paho's thread
+            self.errors += 1
 
     def _telemetry(self, payload: dict[str, list[dict[str, Any]]], arrived: float) -> None:
         stamp_now = int(arrived * 1000) & 0xFFFFFFFF
@@ -365,9 +381,7 @@ class _Listener:
                             ts = int(entry.get("ts", 0))
                             for key, value in values.items():
                                 register = self._registers.get(key)
-                                if register is None:
-                                    self.other_keys += 1
-                                else:
+                                if register is not None:
                                     point = Point(unit, register, int(value), ts, arrived)
                                     self.tracked.append(point)
                     elif name == PROBE_DEVICE and "stamp" in values:
@@ -741,7 +755,7 @@ class Recovery:
     """
 
     outage_s: float
-    first_after_s: float  # broker back -> first telemetry at the subscriber
+    first_after_s: float  # broker back -> first point TB read after the stop arrives
     backlog_s: float  # broker back -> last point of the outage window arrived
     expected: int  # reads in the outage windows
     arrived: int  # of those, distinct values that arrived
@@ -755,7 +769,8 @@ class Recovery:
     def lines(self) -> list[str]:
         return [
             f"ThingsBoard IoT Gateway {TB_VERSION}: broker away {self.outage_s:.1f} s",
-            f"first telemetry {self.first_after_s:.2f} s after the broker was back",
+            f"first point read during the outage arrived {self.first_after_s:.2f} s"
+            " after the broker was back (TB's reconnect)",
             f"outage backlog delivered {self.backlog_s:.2f} s after the broker was back",
             f"outage window: {self.arrived:,} of {self.expected:,} points arrived"
             f" ({self.fraction:.1%}), {self.duplicates:,} duplicates in the run,"
@@ -769,8 +784,9 @@ def _analyse(points: list[Point], stopped: float, back: float, outage: float) ->
         by_register.setdefault((point.unit, point.register), []).append(point)
     expected = arrived = duplicates = lost = 0
     last_window_arrival = back
-    first_after = min((p.arrived for p in points if p.arrived >= back), default=float("nan"))
     stop_ms, back_ms = stopped * 1000, back * 1000
+    # Not just any arrival: the broker also hands over what it had queued for the listener.
+    first_after = min((p.arrived for p in points if p.ts_ms >= stop_ms), default=float("nan"))
     for series in by_register.values():
         values = [p.value for p in series]
         distinct = set(values)

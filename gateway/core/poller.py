@@ -3,6 +3,10 @@
 A poll that outlasts its period is counted as an overrun and the missed slots are
 skipped, so load beyond capacity lowers the sample rate instead of piling up reads,
 memory and latency. Whatever the driver does, the loop survives it.
+
+Pollers start at different ``phase`` offsets within their period, so that fifty devices
+do not all answer, and all go through the rules, in the same millisecond of every second:
+the work spreads out, and an alarm never waits behind a burst of other devices' samples.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ class Poller:
         interval: float,
         point_ids: Sequence[str],
         publish: SampleHandler,
+        phase: float = 0.0,
     ) -> None:
         self.name = name
         self.stats = PollStats()
@@ -42,8 +47,10 @@ class Poller:
         self._interval = interval
         self._point_ids = list(point_ids)
         self._publish = publish
+        self._phase = phase
 
     async def run(self) -> None:
+        await asyncio.sleep(self._phase)
         next_due = time.monotonic()
         while True:
             started = time.monotonic()

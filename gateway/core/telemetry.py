@@ -55,12 +55,21 @@ class Telemetry:
         if not self._due:
             return
         now = iso_utc(time.time())
+        # A block read stamps all its points alike: format each time once, not per point.
+        stamps: dict[float, str] = {}
+
+        def stamp(ts: float) -> str:
+            text = stamps.get(ts)
+            if text is None:
+                text = stamps[ts] = iso_utc(ts)
+            return text
+
         messages: dict[str, dict[str, Any]] = {
             device: {
                 "ts": now,
                 "device": device,
                 "points": {
-                    key: {"value": s.value, "quality": s.quality.value, "ts": iso_utc(s.ts)}
+                    key: {"value": s.value, "quality": s.quality.value, "ts": stamp(s.ts)}
                     for key, s in sorted(self._latest.pop(device).items())
                 },
             }
