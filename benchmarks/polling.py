@@ -49,7 +49,8 @@ class PollingFigures:
     cpu_s_per_100k: float
     rss_mb: float
     overruns: int
-    rss_samples: list[tuple[float, float]] = field(default_factory=list)
+    # (seconds into the window, good points delivered so far, RSS MB), every 10 s
+    timeline: list[tuple[float, int, float]] = field(default_factory=list)
 
     @property
     def points_per_cpu_s(self) -> float:
@@ -177,15 +178,15 @@ def run_case(
                     )
 
                 t0, good0, cpu0, polls0, over0 = snapshot()
-                rss_samples: list[tuple[float, float]] = []
-                while time.perf_counter() - t0 < seconds:
-                    rss_samples.append((time.perf_counter() - t0, harness.rss_mb(gateway.pid)))
-                    time.sleep(min(10.0, max(0.0, seconds - (time.perf_counter() - t0))))
+                timeline: list[tuple[float, int, float]] = []
+                while (elapsed := time.perf_counter() - t0) < seconds:
+                    timeline.append((elapsed, counter.good - good0, harness.rss_mb(gateway.pid)))
+                    time.sleep(min(10.0, seconds - elapsed))
                     if not gateway.alive():
                         raise RuntimeError(f"gateway died, see {gateway.log}")
                 t1, good1, cpu1, polls1, over1 = snapshot()
                 rss = harness.rss_mb(gateway.pid)
-                rss_samples.append((t1 - t0, rss))
+                timeline.append((t1 - t0, good1 - good0, rss))
     wall, good, cpu = t1 - t0, good1 - good0, cpu1 - cpu0
     return PollingFigures(
         case=case,
@@ -199,7 +200,7 @@ def run_case(
         cpu_s_per_100k=cpu / good * 100_000 if good else float("inf"),
         rss_mb=rss,
         overruns=int(over1 - over0),
-        rss_samples=rss_samples,
+        timeline=timeline,
     )
 
 
@@ -250,14 +251,31 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=1.0)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--cases", nargs="+", default=list(DEFAULT_CASES))
-    parser.add_argument("--rss-log", action="store_true", help="print RSS every 10 s")
+    parser.add_argument(
+        "--windows", type=float, default=0, help="also print rate and RSS per window of N s"
+    )
     args = parser.parse_args()
     figures = measure(args.devices, args.points, args.interval, args.seconds, tuple(args.cases))
     print(harness.machine())
     print(table(figures))
-    if args.rss_log:
+    if args.windows:
         for f in figures:
-            print(f.case, " ".join(f"{t:.0f}s:{mb:.1f}" for t, mb in f.rss_samples))
+            print(f"\n{f.case}, per window of {args.windows:g} s:\n")
+            print(windows(f, args.windows))
+
+
+def windows(figures: PollingFigures, length: float) -> str:
+    """Delivered rate and RSS per window: steady means flat rates and flat memory."""
+    lines = ["| window s | delivered points/s | RSS MB at its end |", "|---|---:|---:|"]
+    start_t, start_n = 0.0, 0
+    for t, n, rss in figures.timeline:
+        if t - start_t >= length - 1 or t == figures.timeline[-1][0]:
+            if t > start_t:
+                lines.append(
+                    f"| {start_t:.0f}-{t:.0f} | {(n - start_n) / (t - start_t):,.0f} | {rss:.1f} |"
+                )
+            start_t, start_n = t, n
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
