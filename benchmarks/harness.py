@@ -113,10 +113,20 @@ class Subscriber:
     """A paho client in a thread of its own; ``on_message(topic, payload)`` runs there."""
 
     def __init__(
-        self, port: int, topics: Sequence[str], on_message: Callable[[str, bytes], None]
+        self,
+        port: int,
+        topics: Sequence[str],
+        on_message: Callable[[str, bytes], None],
+        persistent: bool = False,
     ) -> None:
+        """``persistent``: a session the broker keeps (and queues for) while we are away."""
         self._ready = threading.Event()
-        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-{os.getpid()}")
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"bench-{os.getpid()}-{id(self):x}",
+            clean_session=not persistent,
+        )
+        self._client.reconnect_delay_set(1, 1)
 
         def connected(client: mqtt.Client, *_: Any) -> None:
             client.subscribe([(t, 1) for t in topics])

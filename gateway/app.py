@@ -33,6 +33,7 @@ from gateway.core.metrics import GatewayCollector
 from gateway.core.pipeline import Pipeline
 from gateway.core.poller import Poller
 from gateway.core.samples import point_id
+from gateway.core.tasks import cancel_all
 from gateway.core.telemetry import Telemetry
 from gateway.storage.outbox import Outbox, iso_utc
 from gateway.uplink.commands import MqttCommands
@@ -339,8 +340,6 @@ async def _read_point(drivers: dict[str, Driver], point: str) -> bool | None:
 
 
 async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:
-    for task in tasks:
-        task.cancel()
-    for result in await asyncio.gather(*tasks, return_exceptions=True):
-        if isinstance(result, Exception):
-            _logger.error("task ended with %r", result)
+    for task, error in zip(tasks, await cancel_all(tasks), strict=True):
+        if isinstance(error, Exception):
+            _logger.error("task %s ended with %r", task.get_name(), error)

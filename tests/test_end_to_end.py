@@ -131,7 +131,7 @@ def test_telemetry_is_rate_limited_and_keeps_the_contract(
     started = time.monotonic()
     lab.gateway(write_config(tmp_path, data))
 
-    wait_until(lambda: len(wms.telemetry) >= 6, 20, "telemetry")
+    wait_until(lambda: len(wms.telemetry) >= 12, 30, "telemetry")
     elapsed = time.monotonic() - started
     sensors = [t for t in wms.telemetry if t["device"] == "zone-sensors"]
     assert sensors[-1]["points"]["cell-temperature"] == {
@@ -139,6 +139,7 @@ def test_telemetry_is_rate_limited_and_keeps_the_contract(
         "quality": "good",
         "ts": sensors[-1]["points"]["cell-temperature"]["ts"],
     }
-    # Polled every 0.5 s, reported once a second: at most one message per device per second.
-    assert len(sensors) <= elapsed + 1
+    # Polled every 0.5 s, reported once a second: one message per device per second, and
+    # the one spare message the rate limit holds for a late poll.
+    assert len(sensors) <= elapsed + 2
     assert not any("seq" in t for t in wms.telemetry)  # no event numbers spent on telemetry

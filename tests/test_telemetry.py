@@ -32,11 +32,11 @@ def test_a_device_polled_once_per_interval_reports_every_poll(tmp_path: Path) ->
     clock = Clock()
     with Outbox.open(tmp_path / "o.db", SOURCE) as outbox:
         telemetry = Telemetry(outbox, 1.0, clock)
-        for n, jitter in enumerate([0.0, 0.998, 1.003, 0.995]):
+        for n, jitter in enumerate([0.0, 0.998, 1.003, 0.995, 1.4, 0.6, 1.0]):
             clock.now += jitter
             telemetry(poll("a", n))
             telemetry.flush()
-        assert [points["t"] for _, points in sent(outbox)] == [0, 1, 2, 3]
+        assert [points["t"] for _, points in sent(outbox)] == [0, 1, 2, 3, 4, 5, 6]
 
 
 def test_faster_polls_are_held_back_and_the_latest_values_go_with_the_next_message(
@@ -45,12 +45,12 @@ def test_faster_polls_are_held_back_and_the_latest_values_go_with_the_next_messa
     clock = Clock()
     with Outbox.open(tmp_path / "o.db", SOURCE) as outbox:
         telemetry = Telemetry(outbox, 1.0, clock)
-        for n in range(25):  # 2.5 s of polls every 0.1 s
+        for n in range(35):  # 3.5 s of polls every 0.1 s
             telemetry(poll("a", n))
             telemetry.flush()
             clock.now += 0.1
-        # Due at 0 s, at 0.9 s (poll 9) and at 1.8 s (poll 18): never two within 0.9 s.
-        assert [points["t"] for _, points in sent(outbox)] == [0, 9, 18]
+        # The spare message goes at the start; then one per second, never more.
+        assert [points["t"] for _, points in sent(outbox)] == [0, 1, 10, 20, 30]
 
 
 def test_devices_due_in_one_turn_of_the_loop_share_one_flush(tmp_path: Path) -> None:

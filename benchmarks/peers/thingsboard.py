@@ -80,6 +80,7 @@ from benchmarks.harness import (
     percentiles,
     rss_mb,
 )
+from benchmarks.recovery import Point, Recovery, analyse
 from simulators.mosquitto import MosquittoBroker
 from simulators.net import free_port, wait_for_port
 
@@ -301,17 +302,6 @@ def logs_config(log_dir: Path) -> dict[str, Any]:
 
 
 # --- the MQTT side -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Point:
-    """One counting-register value as it arrived: the value is that register's read count."""
-
-    unit: int
-    register: int
-    value: int
-    ts_ms: int
-    arrived: float
 
 
 class _Listener:
@@ -744,75 +734,6 @@ def measure_throughput(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Recovery:
-    """A broker outage while TB polls.
-
-    The outage window of a register runs from its last value that arrived with a TB
-    timestamp before the broker stopped to its first value stamped after the broker came
-    back; since a register's value is its read count, the values in between are exactly
-    the reads TB made in that window.
-    """
-
-    outage_s: float
-    first_after_s: float  # broker back -> first point TB read after the stop arrives
-    backlog_s: float  # broker back -> last point of the outage window arrived
-    expected: int  # reads in the outage windows
-    arrived: int  # of those, distinct values that arrived
-    duplicates: int  # points (whole run) that arrived more than once
-    lost_total: int  # reads (whole run, between first and last value seen) that never arrived
-
-    @property
-    def fraction(self) -> float:
-        return self.arrived / self.expected if self.expected else float("nan")
-
-    def lines(self) -> list[str]:
-        return [
-            f"ThingsBoard IoT Gateway {TB_VERSION}: broker away {self.outage_s:.1f} s",
-            f"first point read during the outage arrived {self.first_after_s:.2f} s"
-            " after the broker was back (TB's reconnect)",
-            f"outage backlog delivered {self.backlog_s:.2f} s after the broker was back",
-            f"outage window: {self.arrived:,} of {self.expected:,} points arrived"
-            f" ({self.fraction:.1%}), {self.duplicates:,} duplicates in the run,"
-            f" {self.lost_total:,} points lost in the run",
-        ]
-
-
-def _analyse(points: list[Point], stopped: float, back: float, outage: float) -> Recovery:
-    by_register: dict[tuple[int, int], list[Point]] = {}
-    for point in points:
-        by_register.setdefault((point.unit, point.register), []).append(point)
-    expected = arrived = duplicates = lost = 0
-    last_window_arrival = back
-    stop_ms, back_ms = stopped * 1000, back * 1000
-    # Not just any arrival: the broker also hands over what it had queued for the listener.
-    first_after = min((p.arrived for p in points if p.ts_ms >= stop_ms), default=float("nan"))
-    for series in by_register.values():
-        values = [p.value for p in series]
-        distinct = set(values)
-        duplicates += len(values) - len(distinct)
-        lost += max(distinct) - min(distinct) + 1 - len(distinct)
-        before = [p.value for p in series if p.ts_ms < stop_ms]
-        after = [p.value for p in series if p.ts_ms > back_ms]
-        if not before or not after:
-            continue
-        low, high = max(before), min(after)
-        window = {v for v in distinct if low < v < high}
-        expected += max(0, high - low - 1)
-        arrived += len(window)
-        arrivals = [p.arrived for p in series if low < p.value < high]
-        last_window_arrival = max([last_window_arrival, *arrivals])
-    return Recovery(
-        outage_s=outage,
-        first_after_s=first_after - back,
-        backlog_s=last_window_arrival - back,
-        expected=expected,
-        arrived=arrived,
-        duplicates=duplicates,
-        lost_total=lost,
-    )
-
-
 def measure_recovery(
     devices: int = 5,
     registers: int = 20,
@@ -863,10 +784,10 @@ def measure_recovery(
                 time.sleep(0.5)
                 now = time.time()
                 live = now - tb.last_arrival() < 1.0
-                result = _analyse(tb.tracked(), stopped, back, back - stopped)
+                result = analyse(tb.tracked(), stopped, back, back - stopped)
                 if live and result.expected and now - back - result.backlog_s > quiet:
                     break
-            return _analyse(tb.tracked(), stopped, back, back - stopped)
+            return analyse(tb.tracked(), stopped, back, back - stopped)
 
 
 def main() -> None:

@@ -1,10 +1,10 @@
 """Telemetry: the latest value of every point, per device, at most once per interval.
 
-Rate-limited by design: however fast the pollers run, the uplink carries one message per
-device per ``interval``. A device's message goes out with the poll that makes it due,
-not on a timer of its own, so a device polled once per interval reports every poll, with
-no wait. A tenth of the interval is allowed for the jitter between two polls, or a poll
-that ran a millisecond early would wait a whole period.
+Rate-limited by design: however fast the pollers run, the uplink carries on average one
+message per device per ``interval``. A device's message goes out with the poll that makes
+it due, not on a timer of its own, so a device polled once per interval reports every
+poll, with no wait. The limit is a token bucket that holds one spare message: a poll that
+came late and the early one after it both go out, so jitter never drops a reading.
 
 Messages queue in the outbox like events, but under the disk quota the oldest telemetry is
 dropped first and events never are. Devices that fall due in the same turn of the event
@@ -22,7 +22,8 @@ from typing import Any
 from gateway.core.samples import Sample
 from gateway.storage.outbox import Outbox, iso_utc
 
-_JITTER = 0.1
+_SPARE = 1.0  # messages a device may send ahead of its average rate
+_EPSILON = 1e-9  # ten polls of 0.1 s make 0.9999999999 s
 
 
 class Telemetry:
@@ -30,10 +31,10 @@ class Telemetry:
         self, outbox: Outbox, interval: float, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self._outbox = outbox
-        self._min_gap = interval * (1 - _JITTER)
+        self._interval = interval
         self._clock = clock
         self._latest: dict[str, dict[str, Sample]] = {}
-        self._sent_at: dict[str, float] = {}
+        self._tokens: dict[str, tuple[float, float]] = {}  # device -> (tokens, at)
         self._due: set[str] = set()
 
     def __call__(self, samples: Sequence[Sample]) -> None:
@@ -41,11 +42,19 @@ class Telemetry:
         for sample in samples:
             device, _, key = sample.point.partition(".")
             self._latest.setdefault(device, {})[key] = sample
-            if device not in self._due and now - self._sent_at.get(device, -1e18) >= self._min_gap:
+            if device not in self._due and self._take_token(device, now):
                 self._due.add(device)
-                self._sent_at[device] = now
                 if len(self._due) == 1:
                     self._schedule_flush()
+
+    def _take_token(self, device: str, now: float) -> bool:
+        tokens, at = self._tokens.get(device, (1.0 + _SPARE, now))
+        tokens = min(1.0 + _SPARE, tokens + (now - at) / self._interval)
+        if tokens < 1.0 - _EPSILON:
+            self._tokens[device] = (tokens, now)
+            return False
+        self._tokens[device] = (tokens - 1.0, now)
+        return True
 
     def _schedule_flush(self) -> None:
         with contextlib.suppress(RuntimeError):  # no loop: the caller flushes by hand

@@ -31,6 +31,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway.config.settings import MqttSection
+from gateway.core.tasks import cancel_all
 from gateway.storage.outbox import Outbox, StoredEvent, iso_utc
 from gateway.uplink.topics import Topics
 
@@ -138,8 +139,7 @@ class MqttUplink:
                 )
         self._state = ConnectionState.STOPPING
         if self._drainer is not None:
-            self._drainer.cancel()
-            await asyncio.gather(self._drainer, return_exceptions=True)
+            await cancel_all([self._drainer])
         try:
             if self._client.is_connected():
                 info = self._client.publish(
