@@ -6,7 +6,9 @@
 ``cellsafe run`` polls ``benchmarks.bench_server`` (another process; every register
 changes on every read) and publishes every point as telemetry once per poll interval to a
 private Mosquitto, where a subscriber counts the good data points that arrive. CPU and
-RSS are read from the gateway's ``/proc`` entry, overruns from its Prometheus endpoint.
+RSS are read from the gateway's ``/proc`` entry, polls and overruns from its status (the
+control socket; the Prometheus endpoint shows the same counters, but is left off so that
+the gateway is measured as it ships).
 
 Cases: ``coalesced`` is the default block planning (1,000 neighbouring registers take 8
 requests); ``off`` reads every point on its own, as the peers do. Each case runs in a
@@ -21,7 +23,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,8 +30,9 @@ from typing import Any
 import tomli_w
 
 from benchmarks import harness
+from gateway.cli.client import request_at
+from gateway.core.control import SOCKET_NAME
 from simulators.mosquitto import MosquittoBroker
-from simulators.net import free_port
 
 SITE, GATEWAY = "bench", "gw"
 DEFAULT_CASES = ("coalesced/uvloop", "coalesced/asyncio", "off/uvloop")
@@ -61,7 +63,6 @@ def gateway_config(
     workdir: Path,
     server_port: int,
     broker_port: int,
-    metrics_port: int,
     devices: int,
     points: int,
     interval: float,
@@ -77,7 +78,6 @@ def gateway_config(
         },
         "mqtt": {"port": broker_port},
         "log": {"level": "warning", "format": "json"},
-        "metrics": {"listen": f"127.0.0.1:{metrics_port}"},
         "telemetry": {"interval": interval},
         "devices": [
             {
@@ -118,16 +118,11 @@ class TelemetryCounter:
             self.messages += 1
 
 
-def scrape(metrics_port: int, name: str) -> float:
-    """The sum of one Prometheus metric over its labels."""
-    url = f"http://127.0.0.1:{metrics_port}/metrics"
-    with urllib.request.urlopen(url, timeout=10) as reply:
-        text = reply.read().decode()
-    return sum(
-        float(line.rpartition(" ")[2])
-        for line in text.splitlines()
-        if line.startswith(name + "{") or line.startswith(name + " ")
-    )
+def poll_counts(data_dir: Path) -> tuple[int, int]:
+    """Polls and overruns over all pollers, from the gateway's status (control socket)."""
+    status = request_at(data_dir / SOCKET_NAME, "status", {})["status"]
+    pollers = status["pollers"].values()
+    return sum(p["polls"] for p in pollers), sum(p["overruns"] for p in pollers)
 
 
 def run_case(
@@ -143,7 +138,6 @@ def run_case(
     optimization, event_loop = case.split("/")
     plan = "none" if optimization == "coalesced" else "off"
     workdir.mkdir(parents=True)
-    metrics_port = free_port()
     counter = TelemetryCounter()
     with MosquittoBroker(workdir / "broker") as broker:
         base = f"cellsafe/{SITE}/{GATEWAY}"
@@ -153,7 +147,6 @@ def run_case(
                 workdir,
                 server_port,
                 broker.port,
-                metrics_port,
                 devices,
                 points,
                 interval,
@@ -168,13 +161,12 @@ def run_case(
                 harness.wait_for(lambda: counter.messages >= devices, 120, "telemetry")
                 time.sleep(warmup)
 
-                def snapshot() -> tuple[float, int, float, float, float]:
+                def snapshot() -> tuple[float, int, float, int, int]:
                     return (
                         time.perf_counter(),
                         counter.good,
                         harness.cpu_seconds(gateway.pid),
-                        scrape(metrics_port, "cellsafe_polls_total"),
-                        scrape(metrics_port, "cellsafe_poll_overruns_total"),
+                        *poll_counts(workdir / "state"),
                     )
 
                 t0, good0, cpu0, polls0, over0 = snapshot()
@@ -199,7 +191,7 @@ def run_case(
         polled_per_s=(polls1 - polls0) * points / wall,
         cpu_s_per_100k=cpu / good * 100_000 if good else float("inf"),
         rss_mb=rss,
-        overruns=int(over1 - over0),
+        overruns=over1 - over0,
         timeline=timeline,
     )
 

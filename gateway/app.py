@@ -17,8 +17,6 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import CollectorRegistry, start_http_server
-
 from actuators.relay import Relay
 from actuators.watchdog import ModuleWatchdog
 from drivers import registry
@@ -29,7 +27,6 @@ from gateway.config import ConfigError, load_settings
 from gateway.config.settings import GatewaySettings
 from gateway.core.commands import CommandRouter
 from gateway.core.control import SOCKET_NAME, ControlServer
-from gateway.core.metrics import GatewayCollector
 from gateway.core.pipeline import Pipeline
 from gateway.core.poller import Poller
 from gateway.core.samples import point_id
@@ -85,8 +82,9 @@ class Gateway:
 
     @contextlib.contextmanager
     def _metrics(self, listen: str, alarms: AlarmManager) -> Iterator[None]:
-        host, port = listen.rsplit(":", 1)
-        registry = CollectorRegistry()
+        # Imported here: prometheus_client costs 2 MB of memory, and metrics are optional.
+        from gateway.core.metrics import serve_metrics
+
         loop = asyncio.get_running_loop()
 
         def snapshot() -> tuple[dict[str, Any], dict[str, int]]:
@@ -96,14 +94,9 @@ class Gateway:
 
             return asyncio.run_coroutine_threadsafe(read(), loop).result(timeout=5)
 
-        registry.register(GatewayCollector(snapshot))
-        server, thread = start_http_server(int(port), host, registry)
-        _logger.info("metrics on http://%s/metrics", listen)
-        try:
+        with serve_metrics(listen, snapshot):
+            _logger.info("metrics on http://%s/metrics", listen)
             yield
-        finally:
-            server.shutdown()
-            thread.join(5)
 
     async def _tick(self, pipeline: Pipeline, outbox: Outbox) -> None:
         """Time-driven rules (stale sensors, shelve expiry, chatter and flood windows) every

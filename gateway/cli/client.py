@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import sys
+from pathlib import Path
 from typing import Any
 
 from gateway.config import GatewaySettings
@@ -12,7 +13,11 @@ from gateway.core.control import SOCKET_NAME
 
 
 def request(settings: GatewaySettings, command: str, args: dict[str, Any]) -> dict[str, Any]:
-    path = settings.gateway.data_dir / SOCKET_NAME
+    return request_at(settings.gateway.data_dir / SOCKET_NAME, command, args)
+
+
+def request_at(path: Path, command: str, args: dict[str, Any]) -> dict[str, Any]:
+    """One command over the control socket at ``path``; the reply as it came."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(10)
         sock.connect(str(path))

@@ -6,15 +6,33 @@ live objects when Prometheus asks. Off unless ``[metrics] listen`` is set.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+Snapshot = Callable[[], tuple[dict[str, Any], dict[str, int]]]
+
+
+@contextlib.contextmanager
+def serve_metrics(listen: str, snapshot: Snapshot) -> Iterator[None]:
+    """``/metrics`` on ``host:port`` until the block ends; ``snapshot`` runs per scrape."""
+    host, port = listen.rsplit(":", 1)
+    registry = CollectorRegistry()
+    registry.register(GatewayCollector(snapshot))
+    server, thread = start_http_server(int(port), host, registry)
+    try:
+        yield
+    finally:
+        server.shutdown()
+        thread.join(5)
+
 
 class GatewayCollector(Collector):
-    def __init__(self, snapshot: Callable[[], tuple[dict[str, Any], dict[str, int]]]) -> None:
+    def __init__(self, snapshot: Snapshot) -> None:
         self._snapshot = snapshot
 
     def collect(self) -> Iterator[Metric]:
