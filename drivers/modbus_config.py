@@ -9,16 +9,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic.dataclasses import dataclass
 
 from drivers.base import NAME_PATTERN, DeviceConfig, PointInfo
 from drivers.modbus_codec import DataType, WordOrder, register_count
 from drivers.modbus_plan import BIT_TABLES, Optimization, Table
 
 
-class ModbusPoint(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+# A slotted dataclass, not a model: a device map may list thousands of points, and a
+# model instance costs five times the memory (its own __dict__ and fields-set).
+@dataclass(frozen=True, slots=True, kw_only=True, config=ConfigDict(extra="forbid"))
+class ModbusPoint:
     key: str = Field(pattern=NAME_PATTERN, max_length=64)
     table: Table = "holding"
     address: int = Field(ge=0, le=65535)

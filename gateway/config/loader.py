@@ -65,18 +65,24 @@ def load_settings(path: Path | str, base: Path | None = DEFAULT_BASE) -> Gateway
     ]
     if problems:
         raise ConfigError(source, problems)
+    del raw  # pydantic-settings reads the file again; two parsed copies would double the peak
 
-    settings_cls = type(
-        "FileSettings", (GatewaySettings,), {"model_config": SettingsConfigDict(toml_file=files)}
-    )
     try:
-        settings: GatewaySettings = settings_cls()
+        settings: GatewaySettings = _settings_class(files)()
     except ValidationError as err:
         raise ConfigError(source, [_problem(e) for e in err.errors()]) from err
     problems = check_references(settings)
     if problems:
         raise ConfigError(source, problems)
     return settings
+
+
+def _settings_class(files: list[Path]) -> type[GatewaySettings]:
+    # A function of its own: pydantic keeps the namespace a model class is made in, and
+    # in load_settings that would hold the whole parsed file for the life of the process.
+    return type(
+        "FileSettings", (GatewaySettings,), {"model_config": SettingsConfigDict(toml_file=files)}
+    )
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -116,7 +122,7 @@ def format_loc(loc: Sequence[int | str]) -> str:
 def _problem(error: Any) -> Problem:
     message = error["msg"]
     match error["type"]:
-        case "extra_forbidden":
+        case "extra_forbidden" | "unexpected_keyword_argument":
             message = "unknown key"
         case "missing":
             message = "required key is missing"
