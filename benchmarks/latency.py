@@ -185,6 +185,7 @@ def measure(
 ) -> LatencyFigures:
     with tempfile.TemporaryDirectory(prefix="cellsafe-latency-") as tmp:
         root = workdir or Path(tmp)
+        root.mkdir(parents=True, exist_ok=True)
         with (
             harness.device_server(max(load_devices, 1), load_points, root) as server_port,
             MosquittoBroker(root / "broker") as broker,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import platform
 import tempfile
 import threading
 import time
@@ -24,6 +23,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from benchmarks import harness
 from gateway.config.settings import MqttSection
 from gateway.core.events import Event
 from gateway.storage.outbox import Outbox
@@ -152,13 +152,22 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="cellsafe-bench-") as tmp:
         rows = [measure(n, Path(tmp)) for n in args.events]
         resume = measure_resume(Path(tmp))
-    print(f"machine: {platform.node()} {platform.machine()}, Python {platform.python_version()}")
-    print("| backlog | durable enqueue (events/s) | drain to Mosquitto (events/s) | order |")
-    print("|---:|---:|---:|---|")
+    print(harness.machine())
+    print(table(rows))
+    print(f"\nfirst backlog event at the subscriber {resume:.2f} s after the broker returned")
+
+
+def table(rows: list[Figures]) -> str:
+    lines = [
+        "| backlog | durable enqueue (events/s) | drain to Mosquitto (events/s) | order |",
+        "|---:|---:|---:|---|",
+    ]
     for row in rows:
         order = "in order, no gap" if row.in_order else "OUT OF ORDER / GAP"
-        print(f"| {row.events:,} | {row.enqueue_per_s:,.0f} | {row.drain_per_s:,.0f} | {order} |")
-    print(f"\nfirst backlog event at the subscriber {resume:.2f} s after the broker returned")
+        lines.append(
+            f"| {row.events:,} | {row.enqueue_per_s:,.0f} | {row.drain_per_s:,.0f} | {order} |"
+        )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

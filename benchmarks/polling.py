@@ -203,9 +203,11 @@ def measure(
     seconds: float,
     cases: tuple[str, ...] = DEFAULT_CASES,
     workdir: Path | None = None,
+    warmup: float = 5.0,
 ) -> list[PollingFigures]:
     with tempfile.TemporaryDirectory(prefix="cellsafe-bench-") as tmp:
         root = workdir or Path(tmp)
+        root.mkdir(parents=True, exist_ok=True)
         with harness.device_server(devices, points, root) as server_port:
             return [
                 run_case(
@@ -216,6 +218,7 @@ def measure(
                     seconds,
                     server_port,
                     root / case.replace("/", "-"),
+                    warmup,
                 )
                 for case in cases
             ]

@@ -189,6 +189,7 @@ def measure(
     """Our gateway: stop the broker for ``outage`` s while it polls, then restart it."""
     with tempfile.TemporaryDirectory(prefix="cellsafe-recovery-") as tmp:
         root = workdir or Path(tmp)
+        root.mkdir(parents=True, exist_ok=True)
         received = TelemetryPoints()
         with (
             harness.device_server(devices, registers, root) as server_port,
