@@ -95,8 +95,10 @@ class MqttSection(_Section):
     keepalive: int = Field(30, ge=5, le=3600)
     topic_prefix: str = Field("cellsafe", pattern=r"^[A-Za-z0-9_-]+$")
     max_inflight: int = Field(100, ge=1, le=65535)
-    reconnect_min: int = Field(1, ge=1, le=60, description="first reconnect delay, seconds")
-    reconnect_max: int = Field(4, ge=1, le=3600, description="longest reconnect delay, seconds")
+    reconnect_min: float = Field(0.25, gt=0, le=60, description="first reconnect delay, seconds")
+    reconnect_max: float = Field(
+        1.0, gt=0, le=3600, description="longest reconnect delay: delivery resumes within it"
+    )
 
     @field_validator("brokers")
     @classmethod

@@ -190,7 +190,9 @@ class MqttUplink:
             client.username_pw_set(config.username, password)
         client.max_inflight_messages_set(config.max_inflight)
         client.max_queued_messages_set(0)
-        client.reconnect_delay_set(config.reconnect_min, config.reconnect_max)
+        # paho's hint says int; it counts in float seconds, and sub-second retries are what
+        # let delivery resume within a second of the broker's return.
+        client.reconnect_delay_set(config.reconnect_min, config.reconnect_max)  # type: ignore[arg-type]
         client.will_set(self._topics.status, self._offline(), qos=1, retain=True)
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
