@@ -124,7 +124,7 @@ def measure_resume(workdir: Path, n: int = 1000) -> float:
         with Outbox.open(workdir / "outbox-resume.sqlite3", SOURCE) as outbox:
 
             async def run() -> float:
-                config = MqttSection(port=broker.port, reconnect_min=1, reconnect_max=1)
+                config = MqttSection(port=broker.port)  # reconnect back-off as shipped
                 topics = Topics("cellsafe", SOURCE["site"], SOURCE["gateway"])
                 async with MqttUplink(config, "bench-gateway", topics, outbox, {}) as uplink:
                     await _until(lambda: uplink.state is ConnectionState.CONNECTED)

@@ -303,7 +303,7 @@ class Gateway:
                 for n, d in enumerate(s.devices)
             ]
 
-            outbox.subscribe(self._state_changed)
+            outbox.subscribe(self._state_changed, events_only=True)
             self._publish_state()
 
             tasks = [

@@ -90,3 +90,28 @@ def test_listeners_hear_each_append(tmp_path: Path) -> None:
         outbox.emit([])
         outbox.emit([Event("alarm.raised", {}), Event("alarm.raised", {})])
     assert calls == [1, 3]
+
+
+def test_events_wait_for_the_disk_and_telemetry_does_not(tmp_path: Path) -> None:
+    with Outbox.open(tmp_path / "o.db", SOURCE) as outbox:
+        levels = []
+        for store in (
+            lambda: outbox.emit_telemetry({"sensors": {"points": {}}}),
+            lambda: outbox.emit([Event("alarm.raised", {})]),
+            lambda: outbox.ack([1]),
+        ):
+            store()
+            (level,) = outbox._db.execute("PRAGMA synchronous").fetchone()
+            levels.append(level)
+        assert levels == [1, 2, 1]  # NORMAL, FULL, NORMAL
+
+
+def test_only_events_wake_listeners_that_ask_for_events(tmp_path: Path) -> None:
+    with Outbox.open(tmp_path / "o.db", SOURCE) as outbox:
+        every: list[int] = []
+        events: list[int] = []
+        outbox.subscribe(lambda: every.append(1))
+        outbox.subscribe(lambda: events.append(1), events_only=True)
+        outbox.emit_telemetry({"sensors": {"points": {}}})
+        outbox.emit([Event("alarm.raised", {})])
+        assert (len(every), len(events)) == (2, 1)

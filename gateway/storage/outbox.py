@@ -2,8 +2,13 @@
 
 An event gets its id and its per-gateway sequence number here, inside the SQLite
 transaction that stores it, so the numbering is the durable order. It leaves only when
-the uplink reports the broker's acknowledgement. SQLite runs in WAL mode with
-``synchronous=FULL``: a committed event survives ``kill -9`` and a power cut alike.
+the uplink reports the broker's acknowledgement. SQLite runs in WAL mode, and a
+transaction that stores events waits for the disk (``synchronous=FULL``): a committed
+event survives ``kill -9`` and a power cut alike. Telemetry and the deletion of
+acknowledged rows are committed without that wait (``NORMAL``): they survive a crash of
+the process; a power cut may lose the last moments of telemetry, or send an acknowledged
+event once more (which the receiver drops by its sequence number). That wait is most of
+what a row costs, and telemetry is most of the rows.
 
 State that must agree with the events sent (alarm states) is written in the same
 transaction as those events: after ``kill -9`` the gateway resumes with exactly the state
@@ -78,7 +83,8 @@ class Outbox:
     def __init__(self, connection: sqlite3.Connection, source: dict[str, str]) -> None:
         self._db = connection
         self._source = dict(source)
-        self._listeners: list[Callable[[], None]] = []
+        self._listeners: list[tuple[Callable[[], None], bool]] = []
+        self._synchronous = "FULL"
         (self._last_seq,) = self._db.execute(
             "SELECT value FROM counters WHERE name = 'last_seq'"
         ).fetchone()
@@ -105,9 +111,9 @@ class Outbox:
         """The highest sequence number ever assigned, acknowledged or not."""
         return int(self._last_seq)
 
-    def subscribe(self, listener: Callable[[], None]) -> None:
-        """``listener`` is called after each append, e.g. to wake the uplink."""
-        self._listeners.append(listener)
+    def subscribe(self, listener: Callable[[], None], *, events_only: bool = False) -> None:
+        """``listener`` is called after each append (or each append of events only)."""
+        self._listeners.append((listener, events_only))
 
     def emit(
         self, events: list[Event], state: Mapping[str, Any] | None = None
@@ -139,18 +145,18 @@ class Outbox:
                     [(k, json.dumps(v, separators=(",", ":"))) for k, v in state.items()],
                 )
         self._last_seq = seq
-        self._notify(stored)
+        self._notify(stored, events=True)
         return stored
 
     def emit_telemetry(self, messages: Mapping[str, Mapping[str, Any]]) -> list[StoredEvent]:
         """Queue telemetry, ``{device: body}``; it carries no event sequence number."""
         now = time.time()
-        with self._transaction():
+        with self._transaction(durable=False):
             stored = [
                 self._insert_one(None, f"{TELEMETRY}{device}", _json({**self._source, **body}), now)
                 for device, body in messages.items()
             ]
-        self._notify(stored)
+        self._notify(stored, events=False)
         return stored
 
     def pending(self, after_row: int = 0, limit: int = 1000) -> list[StoredEvent]:
@@ -162,7 +168,7 @@ class Outbox:
         return [StoredEvent(int(r[0]), r[1], r[2], bytes(r[3]), float(r[4])) for r in rows]
 
     def ack(self, rows: Iterable[int]) -> None:
-        with self._transaction():
+        with self._transaction(durable=False):
             self._db.executemany("DELETE FROM outbox WHERE row = ?", [(r,) for r in rows])
 
     def count(self) -> int:
@@ -211,13 +217,18 @@ class Outbox:
         assert cursor.lastrowid is not None
         return StoredEvent(cursor.lastrowid, seq, channel, payload, now)
 
-    def _notify(self, stored: list[StoredEvent]) -> None:
+    def _notify(self, stored: list[StoredEvent], events: bool) -> None:
         if stored:
-            for listener in self._listeners:
-                listener()
+            for listener, events_only in self._listeners:
+                if events or not events_only:
+                    listener()
 
     @contextmanager
-    def _transaction(self) -> Iterator[None]:
+    def _transaction(self, durable: bool = True) -> Iterator[None]:
+        synchronous = "FULL" if durable else "NORMAL"
+        if synchronous != self._synchronous:  # a pragma that cannot change inside a transaction
+            self._db.execute(f"PRAGMA synchronous={synchronous}")
+            self._synchronous = synchronous
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield
