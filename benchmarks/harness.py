@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -156,6 +157,17 @@ class Subscriber:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@contextlib.contextmanager
+def workspace(path: Path | None) -> Iterator[Path]:
+    """``path`` (made if missing) to keep configs and logs, or a temporary directory."""
+    if path is not None:
+        path.mkdir(parents=True, exist_ok=True)
+        yield path
+    else:
+        with tempfile.TemporaryDirectory(prefix="cellsafe-bench-") as tmp:
+            yield Path(tmp)
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:

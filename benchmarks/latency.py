@@ -26,7 +26,6 @@ import asyncio
 import json
 import random
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -183,35 +182,29 @@ def measure(
     load_points: int = 1000,
     workdir: Path | None = None,
 ) -> LatencyFigures:
-    with tempfile.TemporaryDirectory(prefix="cellsafe-latency-") as tmp:
-        root = workdir or Path(tmp)
-        root.mkdir(parents=True, exist_ok=True)
-        with (
-            harness.device_server(max(load_devices, 1), load_points, root) as server_port,
-            MosquittoBroker(root / "broker") as broker,
-        ):
-            events = Events()
-            topics = [f"cellsafe/{SITE}/{GATEWAY}/events/#"]
-            with harness.Subscriber(broker.port, topics, events):
-                _stamp_and_write(server_port, LOW)
-                config = gateway_config(
-                    root, server_port, broker.port, interval, load_devices, load_points
-                )
-                args = [sys.executable, "-m", "gateway", "run", "--config", str(config)]
-                with harness.Child(args, root / "gateway.log") as gateway:
-                    stamps = _run_changes(server_port, events, interval, changes)
-                    if not gateway.alive():
-                        raise RuntimeError(f"gateway died, see {gateway.log}")
+    with (
+        harness.workspace(workdir) as root,
+        harness.device_server(max(load_devices, 1), load_points, root) as server_port,
+        MosquittoBroker(root / "broker") as broker,
+    ):
+        events = Events()
+        topics = [f"cellsafe/{SITE}/{GATEWAY}/events/#"]
+        with harness.Subscriber(broker.port, topics, events):
+            _stamp_and_write(server_port, LOW)
+            config = gateway_config(
+                root, server_port, broker.port, interval, load_devices, load_points
+            )
+            args = [sys.executable, "-m", "gateway", "run", "--config", str(config)]
+            with harness.Child(args, root / "gateway.log") as gateway:
+                stamps = _run_changes(server_port, events, interval, changes)
+                if not gateway.alive():
+                    raise RuntimeError(f"gateway died, see {gateway.log}")
     return LatencyFigures(
         interval=interval,
         changes=changes,
         load_points=load_devices * load_points,
-        to_event_ms=[
-            float((a - s) & 0xFFFFFFFF) for s, (_, a) in zip(stamps, events.alarms, strict=True)
-        ],
-        to_relay_ms=[
-            float((r - s) & 0xFFFFFFFF) for s, (_, r) in zip(stamps, events.relays, strict=True)
-        ],
+        to_event_ms=_ages(stamps, [arrived for _, arrived in events.alarms]),
+        to_relay_ms=_ages(stamps, [verified for _, verified in events.relays]),
     )
 
 

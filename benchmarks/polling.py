@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -205,23 +204,23 @@ def measure(
     workdir: Path | None = None,
     warmup: float = 5.0,
 ) -> list[PollingFigures]:
-    with tempfile.TemporaryDirectory(prefix="cellsafe-bench-") as tmp:
-        root = workdir or Path(tmp)
-        root.mkdir(parents=True, exist_ok=True)
-        with harness.device_server(devices, points, root) as server_port:
-            return [
-                run_case(
-                    case,
-                    devices,
-                    points,
-                    interval,
-                    seconds,
-                    server_port,
-                    root / case.replace("/", "-"),
-                    warmup,
-                )
-                for case in cases
-            ]
+    with (
+        harness.workspace(workdir) as root,
+        harness.device_server(devices, points, root) as server_port,
+    ):
+        return [
+            run_case(
+                case,
+                devices,
+                points,
+                interval,
+                seconds,
+                server_port,
+                root / case.replace("/", "-"),
+                warmup,
+            )
+            for case in cases
+        ]
 
 
 def table(figures: list[PollingFigures]) -> str:

@@ -16,21 +16,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-import tomli_w
-
-from benchmarks import harness
+from benchmarks import harness, polling
+from benchmarks.polling import GATEWAY, SITE
 from simulators.mosquitto import MosquittoBroker
 from simulators.net import wait_for_port
-
-SITE, GATEWAY = "bench", "gw"
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,34 +142,6 @@ def _ms(iso: str) -> int:
     return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
 
 
-def gateway_config(
-    workdir: Path, server_port: int, broker_port: int, devices: int, registers: int, period: float
-) -> Path:
-    data: dict[str, Any] = {
-        "gateway": {"site": SITE, "id": GATEWAY, "data_dir": str(workdir / "state")},
-        "mqtt": {"port": broker_port},
-        "log": {"level": "warning", "format": "json"},
-        "telemetry": {"interval": period},
-        "devices": [
-            {
-                "name": f"dev{unit}",
-                "driver": "modbus_tcp",
-                "host": "127.0.0.1",
-                "port": server_port,
-                "unit_id": unit,
-                "poll_interval": period,
-                "points": [
-                    {"key": f"r{i}", "address": i, "type": "uint16"} for i in range(registers)
-                ],
-            }
-            for unit in range(1, devices + 1)
-        ],
-    }
-    path = workdir / "gateway.toml"
-    path.write_text(tomli_w.dumps(data))
-    return path
-
-
 def measure(
     devices: int = 5,
     registers: int = 20,
@@ -187,9 +154,7 @@ def measure(
     workdir: Path | None = None,
 ) -> Recovery:
     """Our gateway: stop the broker for ``outage`` s while it polls, then restart it."""
-    with tempfile.TemporaryDirectory(prefix="cellsafe-recovery-") as tmp:
-        root = workdir or Path(tmp)
-        root.mkdir(parents=True, exist_ok=True)
+    with harness.workspace(workdir) as root:
         received = TelemetryPoints()
         with (
             harness.device_server(devices, registers, root) as server_port,
@@ -198,7 +163,9 @@ def measure(
                 broker.port, [f"cellsafe/{SITE}/{GATEWAY}/telemetry/#"], received, persistent=True
             ),
         ):
-            config = gateway_config(root, server_port, broker.port, devices, registers, period)
+            config = polling.gateway_config(
+                root, server_port, broker.port, devices, registers, period, "none", "uvloop"
+            )
             args = [sys.executable, "-m", "gateway", "run", "--config", str(config)]
             with harness.Child(args, root / "gateway.log") as gateway:
                 harness.wait_for(lambda: bool(received.points), 60, "telemetry")
