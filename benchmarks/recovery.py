@@ -18,6 +18,7 @@ import json
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -170,23 +171,41 @@ def measure(
             with harness.Child(args, root / "gateway.log") as gateway:
                 harness.wait_for(lambda: bool(received.points), 60, "telemetry")
                 time.sleep(settle)
-                stopped = time.time()
-                broker.stop()
-                time.sleep(outage)
-                broker.start()
-                back = time.time()
-                wait_for_port(broker.host, broker.port)
-                deadline = time.monotonic() + timeout
-                while time.monotonic() < deadline:
-                    time.sleep(0.5)
-                    now = time.time()
-                    live = now - received.last_arrival < 1.0
-                    result = analyse(received.snapshot(), stopped, back, back - stopped)
-                    if live and result.expected and now - back - result.backlog_s > quiet:
-                        break
+                result = ride_outage(
+                    broker, outage, received.snapshot, lambda: received.last_arrival, quiet, timeout
+                )
                 if not gateway.alive():
                     raise RuntimeError(f"gateway died, see {gateway.log}")
-                return analyse(received.snapshot(), stopped, back, back - stopped)
+                return result
+
+
+def ride_outage(
+    broker: MosquittoBroker,
+    outage: float,
+    received: Callable[[], list[Point]],
+    last_arrival: Callable[[], float],
+    quiet: float,
+    timeout: float,
+) -> Recovery:
+    """Stop the broker for ``outage`` s, restart it on its port, and wait for the backlog.
+
+    Done when live data flows and nothing of the outage window has arrived for ``quiet`` s.
+    """
+    stopped = time.time()
+    broker.stop()
+    time.sleep(outage)
+    broker.start()  # same port, same persistence file
+    back = time.time()
+    wait_for_port(broker.host, broker.port)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = time.time()
+        live = now - last_arrival() < 1.0
+        result = analyse(received(), stopped, back, back - stopped)
+        if live and result.expected and now - back - result.backlog_s > quiet:
+            break
+    return analyse(received(), stopped, back, back - stopped)
 
 
 def main() -> None:

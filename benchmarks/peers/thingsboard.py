@@ -50,7 +50,6 @@ What it relies on, found in ``thingsboard-gateway`` 3.8.5 (``TB_VERSION``):
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import random
@@ -58,10 +57,8 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -79,10 +76,11 @@ from benchmarks.harness import (
     now_ms32,
     percentiles,
     rss_mb,
+    workspace,
 )
-from benchmarks.recovery import Point, Recovery, analyse
+from benchmarks.recovery import Point, Recovery, ride_outage
 from simulators.mosquitto import MosquittoBroker
-from simulators.net import free_port, wait_for_port
+from simulators.net import free_port
 
 TB_VERSION = "3.8.5"
 # What TB's Modbus connector would otherwise pip-install at import.
@@ -662,16 +660,6 @@ def read_counters(modbus_port: int, devices: int, registers: int) -> int:
     return total
 
 
-@contextlib.contextmanager
-def _workdir(path: Path | None) -> Iterator[Path]:
-    if path is not None:
-        path.mkdir(parents=True, exist_ok=True)
-        yield path
-    else:
-        with tempfile.TemporaryDirectory(prefix="tb-bench-") as tmp:
-            yield Path(tmp)
-
-
 def measure_throughput(
     devices: int,
     registers: int,
@@ -690,7 +678,7 @@ def measure_throughput(
     """
     python = ensure_installed()
     with (
-        _workdir(workdir) as work,
+        workspace(workdir) as work,
         device_server(devices, registers, work) as modbus_port,
         MosquittoBroker(work / "broker") as broker,
         ProbeWriter(modbus_port, probe_interval),
@@ -754,7 +742,7 @@ def measure_recovery(
     """
     python = ensure_installed()
     with (
-        _workdir(workdir) as work,
+        workspace(workdir) as work,
         device_server(devices, registers, work) as modbus_port,
         MosquittoBroker(work / "broker", persistence=True) as broker,
     ):
@@ -773,21 +761,7 @@ def measure_recovery(
         with gateway as tb:
             tb.wait_ready()
             time.sleep(settle)
-            stopped = time.time()
-            broker.stop()
-            time.sleep(outage)
-            broker.start()  # same port, same persistence file
-            back = time.time()
-            wait_for_port(broker.host, broker.port)
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                time.sleep(0.5)
-                now = time.time()
-                live = now - tb.last_arrival() < 1.0
-                result = analyse(tb.tracked(), stopped, back, back - stopped)
-                if live and result.expected and now - back - result.backlog_s > quiet:
-                    break
-            return analyse(tb.tracked(), stopped, back, back - stopped)
+            return ride_outage(broker, outage, tb.tracked, tb.last_arrival, quiet, timeout)
 
 
 def main() -> None:
