@@ -23,7 +23,9 @@ import logging
 
 from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusTcpServer
-from pymodbus.simulator import DataType, SimData, SimDevice
+from pymodbus.simulator import SimDevice
+
+from simulators.warehouse import register_blocks
 
 PROBE_UNIT = 200
 PROBE_VALUE = 0
@@ -48,23 +50,12 @@ async def _count_up(
     return None
 
 
-def _blocks(
-    registers: int,
-) -> tuple[list[SimData], list[SimData], list[SimData], list[SimData]]:
-    return (
-        [SimData(0, count=16, values=False, datatype=DataType.BITS)],
-        [SimData(0, count=16, values=False, datatype=DataType.BITS)],
-        [SimData(0, count=registers, values=0, datatype=DataType.REGISTERS)],
-        [SimData(0, count=1, values=0, datatype=DataType.REGISTERS)],
-    )
-
-
 def devices(count: int, registers: int) -> list[SimDevice]:
     counting = [
-        SimDevice(id=unit, simdata=_blocks(registers), action=_count_up)
+        SimDevice(id=unit, simdata=register_blocks(16, registers), action=_count_up)
         for unit in range(1, count + 1)
     ]
-    return [*counting, SimDevice(id=PROBE_UNIT, simdata=_blocks(16))]
+    return [*counting, SimDevice(id=PROBE_UNIT, simdata=register_blocks(16, 16))]
 
 
 async def serve(port: int, count: int, registers: int) -> None:

@@ -62,15 +62,22 @@ def age_ms(stamp: int) -> float:
 class Child:
     """A command in a process of its own, its output in a log file; stopped on exit."""
 
-    def __init__(self, args: Sequence[str], log: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        args: Sequence[str],
+        log: Path,
+        env: dict[str, str] | None = None,
+        cwd: Path = ROOT,
+    ) -> None:
         self.log = log
         with log.open("ab") as out:
             self.process = subprocess.Popen(
                 list(args),
+                stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
-                cwd=ROOT,
+                cwd=cwd,
             )
         self.started = time.perf_counter()
 

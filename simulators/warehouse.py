@@ -154,8 +154,12 @@ class WarehouseServer:
     def _devices(self) -> list[SimDevice]:
         words = ZONE_STRIDE * len(self.warehouse.zones)
         return [
-            SimDevice(id=SENSOR_UNIT, simdata=_blocks(16, words), action=self._sensor_action),
-            SimDevice(id=RELAY_UNIT, simdata=_blocks(2 * CHANNELS, 2), action=self._relay_action),
+            SimDevice(
+                id=SENSOR_UNIT, simdata=register_blocks(16, words), action=self._sensor_action
+            ),
+            SimDevice(
+                id=RELAY_UNIT, simdata=register_blocks(2 * CHANNELS, 2), action=self._relay_action
+            ),
         ]
 
     async def _sensor_action(
@@ -230,7 +234,7 @@ class WarehouseServer:
             await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
 
 
-def _blocks(
+def register_blocks(
     bits: int, words: int
 ) -> tuple[list[SimData], list[SimData], list[SimData], list[SimData]]:
     """Coils, discrete inputs, holding and input registers, each starting at address 0."""

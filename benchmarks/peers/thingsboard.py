@@ -53,7 +53,6 @@ import argparse
 import json
 import os
 import random
-import signal
 import socket
 import subprocess
 import sys
@@ -71,6 +70,7 @@ from pymodbus.client import ModbusTcpClient
 from benchmarks.bench_server import PROBE_STAMP, PROBE_UNIT, PROBE_VALUE
 from benchmarks.harness import (
     ROOT,
+    Child,
     cpu_seconds,
     device_server,
     now_ms32,
@@ -429,7 +429,7 @@ class ThingsBoardGateway:
         self.track_values = track_values
         self.connections: Connections = connections
         self._python = python
-        self._process: subprocess.Popen[bytes] | None = None
+        self._process: Child | None = None
         self._listener: _Listener | None = None
 
     @property
@@ -447,7 +447,7 @@ class ThingsBoardGateway:
         return self._process.pid
 
     def alive(self) -> bool:
-        return self._process is not None and self._process.poll() is None
+        return self._process is not None and self._process.alive()
 
     def points(self) -> int:
         """Data points from the counting devices received so far."""
@@ -506,24 +506,19 @@ class ThingsBoardGateway:
             )
             dead_proxy = f"http://127.0.0.1:{free_port()}"
             env = {
-                **os.environ,
                 "TB_GW_CONFIG_DIR": str(self.config_dir),
-                "PYTHONUNBUFFERED": "1",
                 "NO_PROXY": "127.0.0.1,localhost",
                 "no_proxy": "127.0.0.1,localhost",
             }
             for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
                 env[name] = dead_proxy
             code = "from thingsboard_gateway.tb_gateway import daemon; daemon()"
-            with (self.workdir / "tb-console.log").open("ab") as console:
-                self._process = subprocess.Popen(
-                    [str(python), "-c", code],
-                    stdout=console,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    cwd=self.workdir,
-                    env=env,
-                )
+            self._process = Child(
+                [str(python), "-c", code],
+                self.workdir / "tb-console.log",
+                env=env,
+                cwd=self.workdir,
+            )
         except BaseException:
             self.stop()
             raise
@@ -532,13 +527,8 @@ class ThingsBoardGateway:
     def stop(self) -> None:
         process, self._process = self._process, None
         try:
-            if process is not None and process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(5)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            if process is not None:
+                process.stop(timeout=5)
         finally:
             # The listener's counts stay readable after the stop.
             if self._listener is not None:
