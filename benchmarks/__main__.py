@@ -16,7 +16,7 @@ import contextlib
 import datetime
 import tempfile
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,83 +57,98 @@ class Report:
             self.add(f"Not measured: {err!r}", "", "```", traceback.format_exc(), "```")
 
 
-def run(plan: Plan, peer: bool, workdir: Path) -> Report:
+@dataclass
+class Run:
+    plan: Plan
+    peer: bool
+    workdir: Path
+    report: Report
+    ours: dict[str, polling.PollingFigures]
+
+    def polling(self) -> None:
+        with self.report.section("Polling: 50 devices x 1,000 points every 1 s"):
+            cases = ("coalesced/uvloop", "coalesced/asyncio", "off/uvloop", "off/asyncio")
+            figures = polling.measure(
+                50, 1000, 1.0, self.plan.poll_seconds, cases, self.workdir / "polling"
+            )
+            self.report.add(polling.table(figures))
+
+    def memory(self) -> None:
+        with self.report.section("Memory: 10,000 points configured, and the empty gateway"):
+            seconds = self.plan.poll_seconds
+            cases = ("coalesced/uvloop", "coalesced/asyncio")
+            figures = polling.measure(10, 1000, 1.0, seconds, cases, self.workdir / "mem-10k")
+            empty = polling.measure(1, 1, 1.0, seconds, cases[:1], self.workdir / "mem-1")
+            self.report.add(polling.table(figures + empty))
+
+    def steady(self) -> None:
+        minutes = self.plan.long_seconds / 60
+        with self.report.section(f"Steady load and memory: 50,000 points/s for {minutes:g} min"):
+            (long_run,) = polling.measure(
+                50, 1000, 1.0, self.plan.long_seconds, ("coalesced/uvloop",), self.workdir / "long"
+            )
+            self.ours["50x1000@1"] = long_run
+            self.report.add(
+                polling.table([long_run]), "", polling.windows(long_run, self.plan.window)
+            )
+
+    def latency(self) -> None:
+        with self.report.section("Latency: sensor change to MQTT event and to verified relay"):
+            self.report.add(latency.HEADER)
+            for interval, load, changes in (
+                (0.1, 0, self.plan.changes),
+                (0.1, 50, self.plan.changes),
+                (1.0, 0, self.plan.slow_changes),
+            ):
+                workdir = self.workdir / f"lat-{interval:g}-{load}"
+                self.report.add(latency.measure(interval, changes, load, 1000, workdir).row())
+
+    def outbox(self) -> None:
+        with self.report.section("Outbox: durable enqueue, backlog drain, resume"):
+            rows = [outbox_drain.measure(n, self.workdir) for n in self.plan.backlogs]
+            self.report.add(outbox_drain.table(rows))
+            resume = outbox_drain.measure_resume(self.workdir)
+            self.report.add("", f"First backlog event {resume:.2f} s after the broker returned.")
+
+    def outage(self) -> None:
+        outage = self.plan.outage
+        with self.report.section(f"Broker outage of {outage:g} s: 5 devices x 20 points at 0.1 s"):
+            mine = recovery.measure(outage=outage, workdir=self.workdir / "recovery")
+            self.report.add("CellSafe:", "", *(f"- {line}" for line in mine.lines()))
+            if not self.peer:
+                return
+            from benchmarks.peers import thingsboard
+
+            theirs = thingsboard.measure_recovery(
+                outage=outage, workdir=self.workdir / "recovery-tb"
+            )
+            self.report.add("", "ThingsBoard:", "", *(f"- {line}" for line in theirs.lines()))
+            self.report.add(
+                "",
+                f"Backlog delivered after the broker's return: {mine.backlog_s:.2f} s against "
+                f"{theirs.backlog_s:.2f} s ({theirs.backlog_s / mine.backlog_s:.1f}x sooner).",
+            )
+
+    def side(self) -> None:
+        if self.peer:
+            with self.report.section("Side by side with the ThingsBoard IoT Gateway"):
+                self.report.add(*side_by_side(self.plan, self.workdir, self.ours))
+
+
+PARTS = ("polling", "memory", "steady", "latency", "outbox", "outage", "side")
+
+
+def run(plan: Plan, peer: bool, workdir: Path, parts: Iterable[str] = PARTS) -> Report:
     report = Report()
     report.add(
         "# Benchmark results",
         "",
         f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, {harness.machine()}.",
     )
-    ours: dict[str, polling.PollingFigures] = {}
-
-    with report.section("Polling: 50 devices x 1,000 points every 1 s"):
-        figures = polling.measure(
-            50,
-            1000,
-            1.0,
-            plan.poll_seconds,
-            ("coalesced/uvloop", "coalesced/asyncio", "off/uvloop", "off/asyncio"),
-            workdir / "polling",
-        )
-        report.add(polling.table(figures))
-
-    with report.section("Memory: 10,000 points configured, and the empty gateway"):
-        figures = polling.measure(
-            10,
-            1000,
-            1.0,
-            plan.poll_seconds,
-            ("coalesced/uvloop", "coalesced/asyncio"),
-            workdir / "memory-10k",
-        )
-        empty = polling.measure(
-            1, 1, 1.0, plan.poll_seconds, ("coalesced/uvloop",), workdir / "memory-1"
-        )
-        report.add(polling.table(figures + empty))
-
-    with report.section(
-        f"Steady load and memory: 50,000 points/s for {plan.long_seconds / 60:g} minutes"
-    ):
-        (long_run,) = polling.measure(
-            50, 1000, 1.0, plan.long_seconds, ("coalesced/uvloop",), workdir / "long"
-        )
-        ours["50x1000@1"] = long_run
-        report.add(polling.table([long_run]), "", polling.windows(long_run, plan.window))
-
-    with report.section("Latency: sensor change to MQTT event and to verified relay"):
-        report.add(latency.HEADER)
-        for interval, load, changes in (
-            (0.1, 0, plan.changes),
-            (0.1, 50, plan.changes),
-            (1.0, 0, plan.slow_changes),
-        ):
-            figures_l = latency.measure(interval, changes, load, 1000, workdir / f"lat-{load}")
-            report.add(figures_l.row())
-
-    with report.section("Outbox: durable enqueue, backlog drain, resume"):
-        report.add(outbox_drain.table([outbox_drain.measure(n, workdir) for n in plan.backlogs]))
-        resume = outbox_drain.measure_resume(workdir)
-        report.add("", f"First backlog event {resume:.2f} s after the broker returned.")
-
-    with report.section(f"Broker outage of {plan.outage:g} s: 5 devices x 20 points at 0.1 s"):
-        mine = recovery.measure(outage=plan.outage, workdir=workdir / "recovery")
-        report.add("CellSafe:", "", *(f"- {line}" for line in mine.lines()))
-        if peer:
-            from benchmarks.peers import thingsboard
-
-            theirs = thingsboard.measure_recovery(
-                outage=plan.outage, workdir=workdir / "recovery-tb"
-            )
-            report.add("", "ThingsBoard:", "", *(f"- {line}" for line in theirs.lines()))
-            report.add(
-                "",
-                f"Backlog delivered after the broker's return: {mine.backlog_s:.2f} s against "
-                f"{theirs.backlog_s:.2f} s ({theirs.backlog_s / mine.backlog_s:.1f}x sooner).",
-            )
-
-    if peer:
-        with report.section("Side by side with the ThingsBoard IoT Gateway"):
-            report.add(*side_by_side(plan, workdir, ours))
+    runner = Run(plan, peer, workdir, report, {})
+    for part in PARTS:
+        if part in parts:
+            getattr(runner, part)()
     return report
 
 
@@ -194,9 +209,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="short windows, ten minutes")
     parser.add_argument("--no-peer", action="store_true", help="skip ThingsBoard")
     parser.add_argument("--out", type=Path, help="also write the report here")
+    parser.add_argument("--only", nargs="+", choices=PARTS, default=list(PARTS), help="parts")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="cellsafe-benchmarks-") as tmp:
-        report = run(QUICK if args.quick else FULL, not args.no_peer, Path(tmp))
+        plan = QUICK if args.quick else FULL
+        report = run(plan, not args.no_peer, Path(tmp), args.only)
     if args.out:
         args.out.write_text("\n".join(report.lines) + "\n", encoding="utf-8")
 

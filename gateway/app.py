@@ -28,7 +28,7 @@ from gateway.config.settings import GatewaySettings
 from gateway.core.commands import CommandRouter
 from gateway.core.control import SOCKET_NAME, ControlServer
 from gateway.core.pipeline import Pipeline
-from gateway.core.poller import Poller
+from gateway.core.poller import Poller, phases
 from gateway.core.samples import point_id
 from gateway.core.tasks import cancel_all
 from gateway.core.telemetry import Telemetry
@@ -291,16 +291,13 @@ class Gateway:
             telemetry = Telemetry(outbox, s.telemetry.interval) if s.telemetry.interval else None
             if telemetry is not None:
                 bus.subscribe(telemetry)
+            points = [[point_id(d.name, p.key) for p in d.point_infos()] for d in s.devices]
+            offsets = phases(
+                [(d.poll_interval, len(ids)) for d, ids in zip(s.devices, points, strict=True)]
+            )
             self.pollers = [
-                Poller(
-                    d.name,
-                    drivers[d.name],
-                    d.poll_interval,
-                    [point_id(d.name, p.key) for p in d.point_infos()],
-                    bus,
-                    phase=d.poll_interval * n / len(s.devices),
-                )
-                for n, d in enumerate(s.devices)
+                Poller(d.name, drivers[d.name], d.poll_interval, ids, bus, phase=offset)
+                for d, ids, offset in zip(s.devices, points, offsets, strict=True)
             ]
 
             outbox.subscribe(self._state_changed, events_only=True)
