@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from drivers.base import Driver, WriteError
-from gateway.core.events import Event, EventSink
 from rules.alarms import AlarmDefinition, ConditionChange
 from rules.matrix import RelayDemand
+from vocab.events import Event, EventSink
+from vocab.ids import point_id, relay_fault_id
 
 _logger = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class RelaySpec:
 
     @property
     def fault_alarm_id(self) -> str:
-        return f"actuator.{self.name}.fault"
+        return relay_fault_id(self.name)
 
     def definitions(self) -> list[AlarmDefinition]:
         return [
@@ -64,7 +65,7 @@ class RelaySpec:
                 id=self.fault_alarm_id,
                 priority="high",
                 level="fault",
-                point=f"{self.device}.{self.point}",
+                point=point_id(self.device, self.point),
             )
         ]
 
@@ -231,7 +232,7 @@ class Relay:
             "actuator": {
                 "name": self.spec.name,
                 "kind": "relay",
-                "point": f"{self.spec.device}.{self.spec.point}",
+                "point": point_id(self.spec.device, self.spec.point),
                 "state": _word(demand.state),
                 "resting": demand.state == self.spec.resting,
                 "verified": verified,

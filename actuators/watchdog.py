@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from drivers.base import Driver, WriteError
 from rules.alarms import AlarmDefinition, ConditionChange
+from vocab.ids import device_comm_id, point_id
 
 _logger = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ class WatchdogSpec:
 
     @property
     def alarm_id(self) -> str:
-        return f"device.{self.device}.comm"
+        return device_comm_id(self.device)
 
     def definitions(self) -> list[AlarmDefinition]:
         return [
@@ -39,7 +40,7 @@ class WatchdogSpec:
                 id=self.alarm_id,
                 priority="high",
                 level="comm",
-                point=f"{self.device}.{self.heartbeat}",
+                point=point_id(self.device, self.heartbeat),
             )
         ]
 

@@ -25,11 +25,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from benchmarks import harness
 from gateway.config.settings import MqttSection
-from gateway.core.events import Event
 from gateway.storage.outbox import Outbox
 from gateway.uplink.mqtt import ConnectionState, MqttUplink
 from gateway.uplink.topics import Topics
 from simulators.mosquitto import MosquittoBroker
+from vocab.events import Event
 
 SOURCE = {"site": "bench", "gateway": "gw-bench"}
 

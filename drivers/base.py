@@ -1,4 +1,5 @@
-"""The one protocol the core sees: a driver reads samples, writes a value, closes.
+"""The protocols the core sees: a driver reads samples, writes a value, closes; a push
+driver is also started with a publisher and pushes what it has.
 
 Every driver also brings its own pydantic config model, a subclass of ``DeviceConfig``,
 so that the core validates a device table without knowing which bus it is on.
@@ -8,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.core.samples import Sample, Value
-
-NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
+from vocab.ids import NAME_PATTERN
+from vocab.samples import Sample, Value
+from vocab.scans import Scan
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,6 +47,10 @@ class WriteError(Exception):
 
 
 class Driver(Protocol):
+    """A polled source (Telegraf's ``Input``): the core's poller calls ``read`` on the
+    device's period. Every driver answers ``read`` and ``write``, push sources included,
+    because relays verify their commands by reading back."""
+
     async def read(self, keys: Collection[str] | None = None) -> list[Sample]:
         """Read all points, or only ``keys``; failures come back as bad-quality samples."""
         ...
@@ -55,3 +60,23 @@ class Driver(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class Publisher(Protocol):
+    """Where a push source delivers: samples to the rules, scans to the stock logic."""
+
+    def samples(self, samples: Sequence[Sample], /) -> None: ...
+
+    def scans(self, scans: Sequence[Scan], /) -> None: ...
+
+
+@runtime_checkable
+class ServiceDriver(Driver, Protocol):
+    """A push source (Telegraf's ``ServiceInput``): OPC UA subscriptions, scanners.
+
+    ``start`` returns once the source runs; from then on it calls ``publisher`` from the
+    event loop whenever it has something, and marks its points bad itself when its
+    connection is lost. ``close`` stops it. The core makes no poller for it.
+    """
+
+    async def start(self, publisher: Publisher) -> None: ...

@@ -21,7 +21,8 @@ from drivers.base import WriteError
 from drivers.modbus_codec import decode_at, encode
 from drivers.modbus_config import ModbusPoint, ModbusTcpConfig
 from drivers.modbus_plan import BIT_TABLES, ReadBlock, plan_reads
-from gateway.core.samples import GOOD, Sample, Value, point_id
+from vocab.ids import point_id
+from vocab.samples import GOOD, Sample, Value
 
 _logger = logging.getLogger(__name__)
 

@@ -12,9 +12,10 @@ from typing import Literal
 from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic.dataclasses import dataclass
 
-from drivers.base import NAME_PATTERN, DeviceConfig, PointInfo
+from drivers.base import DeviceConfig, PointInfo
 from drivers.modbus_codec import DataType, WordOrder, register_count
 from drivers.modbus_plan import BIT_TABLES, Optimization, Table
+from vocab.ids import NAME_PATTERN
 
 
 # A slotted dataclass, not a model: a device map may list thousands of points, and a

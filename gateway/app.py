@@ -29,7 +29,6 @@ from gateway.core.commands import CommandRouter
 from gateway.core.control import SOCKET_NAME, ControlServer
 from gateway.core.pipeline import Pipeline
 from gateway.core.poller import Poller, phases
-from gateway.core.samples import point_id
 from gateway.core.tasks import cancel_all
 from gateway.core.telemetry import Telemetry
 from gateway.storage.outbox import Outbox, iso_utc
@@ -39,6 +38,7 @@ from gateway.uplink.topics import Topics
 from rules.alarms import AlarmDefinition, AlarmManager, ConditionChange
 from rules.engine import RuleEngine
 from rules.matrix import CauseEffectMatrix
+from vocab.ids import parse_point_id, point_id
 
 _logger = logging.getLogger(__name__)
 
@@ -245,7 +245,7 @@ class Gateway:
             uplink = MqttUplink(s.mqtt, s.mqtt_client_id, topics, outbox, birth, s.telemetry.expiry)
             self.uplink = await stack.enter_async_context(uplink)
 
-            units = {f"{d.name}.{p.key}": p.unit for d in s.devices for p in d.point_infos()}
+            units = {point_id(d.name, p.key): p.unit for d in s.devices for p in d.point_infos()}
             engine = RuleEngine(
                 [spec for zone in s.zones for spec in zone.threshold_specs(units)],
                 [spec for zone in s.zones for spec in zone.input_specs()],
@@ -322,7 +322,7 @@ class Gateway:
 
 async def _read_point(drivers: dict[str, Driver], point: str) -> bool | None:
     """One binary point by id, wherever it is wired: for independent relay feedback."""
-    device, _, key = point.partition(".")
+    device, key = parse_point_id(point)
     samples = await drivers[device].read([key])
     if not samples or not samples[0].is_good:
         return None

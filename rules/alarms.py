@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field, replace
 from fnmatch import fnmatchcase
 from typing import Any, Literal
 
-from gateway.core.events import Event
+from vocab.events import Event
 
 Priority = Literal["low", "medium", "high", "critical"]
 Actor = Literal["process", "operator", "timer", "design", "system"]

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gateway.core.samples import Sample
 from rules.alarms import AlarmDefinition, ConditionChange, Priority
-from rules.thresholds import alarm_id
+from vocab.ids import zone_alarm_id as alarm_id
+from vocab.samples import Sample
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

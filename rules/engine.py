@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
-from gateway.core.samples import Sample
 from rules.alarms import AlarmDefinition, ConditionChange
 from rules.discrete import DiscreteEvaluator, DiscreteSpec
 from rules.thresholds import ThresholdEvaluator, ThresholdSpec
+from vocab.samples import Sample
 
 
 class _Evaluator(Protocol):

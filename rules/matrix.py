@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
-from gateway.core.events import Event
 from rules.alarms import Cause, CommandRefused
+from vocab.events import Event
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,8 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from gateway.core.samples import Sample
 from rules.alarms import AlarmDefinition, ConditionChange, Priority
+from vocab.ids import zone_alarm_id as alarm_id
+from vocab.samples import Sample
 
 Level = Literal["low_low", "low", "high", "high_high", "rate_of_rise", "fault"]
 LimitLevel = Literal["low_low", "low", "high", "high_high"]
@@ -32,10 +33,6 @@ DEFAULT_PRIORITY: dict[Level, Priority] = {
     "rate_of_rise": "high",
     "fault": "medium",
 }
-
-
-def alarm_id(zone: str, key: str, level: str) -> str:
-    return f"{zone}.{key}.{level}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -166,8 +163,8 @@ class ThresholdEvaluator:
     def _data_problem(self, sample: Sample) -> str | None:
         if not sample.is_good or sample.value is None:
             return sample.reason or "bad quality"
-        if isinstance(sample.value, bool):
-            return "a binary value on an analog point"
+        if isinstance(sample.value, bool | str):
+            return f"a {type(sample.value).__name__} value on an analog point"
         rng = self.spec.valid_range
         if rng is not None and not rng[0] <= sample.value <= rng[1]:
             return f"{sample.value:g} outside the sensor's range {rng[0]:g}..{rng[1]:g}"

@@ -21,12 +21,12 @@ import paho.mqtt.client as mqtt
 import tomli_w
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway.core.events import Event
 from rules.alarms import ConditionChange
 from simulators.net import free_port
 from simulators.scenario import Scenario, ZoneSetup, load_scenario
 from simulators.warehouse import Warehouse, WarehouseServer
 from tests import contract
+from vocab.events import Event
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from gateway.core.events import Event
 from gateway.storage.outbox import Outbox
+from vocab.events import Event
 
 SOURCE = {"site": "plant-a", "gateway": "gw-01"}
 

@@ -4,9 +4,9 @@ import asyncio
 import json
 from pathlib import Path
 
-from gateway.core.samples import Sample
 from gateway.core.telemetry import Telemetry
 from gateway.storage.outbox import Outbox
+from vocab.samples import Sample
 
 SOURCE = {"site": "plant-a", "gateway": "gw-01"}
 

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from gateway.core.samples import Sample
 from rules.discrete import DiscreteEvaluator, DiscreteSpec
 from rules.engine import RuleEngine
 from rules.thresholds import LimitLevel, LimitSpec, RateSpec, ThresholdEvaluator, ThresholdSpec
+from vocab.samples import Sample
 
 POINT = "sensors.temperature"
 

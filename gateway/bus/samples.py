@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from gateway.core.samples import Sample, SampleHandler
+from vocab.samples import Sample, SampleHandler
 
 
 class SampleBus:

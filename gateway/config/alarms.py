@@ -14,10 +14,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from drivers.base import NAME_PATTERN
 from rules.alarms import AlarmDefinition, FloodPolicy, Priority
 from rules.discrete import DiscreteSpec
 from rules.thresholds import LIMIT_LEVELS, LimitLevel, LimitSpec, RateSpec, ThresholdSpec
+from vocab.ids import NAME_PATTERN, parse_point_id
 
 HazardClass = Literal["cells", "electrolyte", "powder", "general"]
 Quantity = Literal[
@@ -119,7 +119,7 @@ class ThresholdConfig(ThresholdPolicy):
 
     @property
     def key(self) -> str:
-        return self.name or self.point.rsplit(".", 1)[-1]
+        return self.name or parse_point_id(self.point)[1]
 
     def to_spec(self, zone: str, unit: str | None = None) -> ThresholdSpec:
         limits: dict[LimitLevel, LimitSpec] = {}

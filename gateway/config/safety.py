@@ -5,8 +5,8 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from actuators.watchdog import WatchdogSpec
-from drivers.base import NAME_PATTERN
 from rules.matrix import EffectSpec, InterlockSpec, RowSpec
+from vocab.ids import NAME_PATTERN
 
 
 class _Table(BaseModel):

@@ -25,7 +25,7 @@ from pydantic_settings import (
 import drivers  # noqa: F401  (registers the built-in drivers)
 from actuators.relay import FeedbackSpec, RelaySpec
 from drivers import registry
-from drivers.base import NAME_PATTERN, DeviceConfig
+from drivers.base import DeviceConfig
 from gateway.config.alarms import (
     AlarmsSection,
     HazardClass,
@@ -45,6 +45,7 @@ from rules.discrete import DiscreteSpec
 from rules.matrix import EffectSpec as MatrixEffect
 from rules.matrix import RowSpec
 from rules.thresholds import ThresholdSpec
+from vocab.ids import NAME_PATTERN
 
 
 class _Section(BaseModel):

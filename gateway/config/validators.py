@@ -12,6 +12,7 @@ from fnmatch import fnmatchcase
 
 from drivers.base import PointInfo
 from gateway.config.settings import GatewaySettings
+from vocab.ids import device_comm_id, point_id, relay_fault_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,19 +38,19 @@ def check_references(settings: GatewaySettings) -> list[Problem]:
     problems += _duplicates((r.name for r in settings.relays), "relays")
 
     points: dict[str, PointInfo] = {
-        f"{d.name}.{p.key}": p for d in settings.devices for p in d.point_infos()
+        point_id(d.name, p.key): p for d in settings.devices for p in d.point_infos()
     }
     devices = {d.name: d for d in settings.devices}
 
-    alarm_ids: list[str] = [f"actuator.{r.name}.fault" for r in settings.relays]
-    alarm_ids += [f"device.{w.device}.comm" for w in settings.watchdogs]
+    alarm_ids: list[str] = [relay_fault_id(r.name) for r in settings.relays]
+    alarm_ids += [device_comm_id(w.device) for w in settings.watchdogs]
     for i, dog in enumerate(settings.watchdogs):
         if dog.device not in devices:
             problems.append(Problem(f"watchdogs[{i}].device", f"unknown device {dog.device!r}"))
             continue
         for key_name in ("heartbeat", "timeout_point"):
             key = getattr(dog, key_name)
-            info = points.get(f"{dog.device}.{key}") if key else None
+            info = points.get(point_id(dog.device, key)) if key else None
             if key and (info is None or info.binary or not info.writable):
                 problems.append(
                     Problem(
@@ -88,7 +89,7 @@ def check_references(settings: GatewaySettings) -> list[Problem]:
         if device is None:
             problems.append(Problem(f"relays[{r}].device", f"unknown device {relay.device!r}"))
             continue
-        info = points.get(f"{relay.device}.{relay.point}")
+        info = points.get(point_id(relay.device, relay.point))
         if info is None or not (info.binary and info.writable):
             problems.append(
                 Problem(

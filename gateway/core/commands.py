@@ -15,10 +15,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from gateway.core.events import Event
 from gateway.core.pipeline import Pipeline
 from rules.alarms import AlarmManager, Cause, CommandRefused, Outcome
 from rules.matrix import CauseEffectMatrix
+from vocab.events import Event
 
 _logger = logging.getLogger(__name__)
 

@@ -12,12 +12,12 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from actuators.relay import Relay
-from gateway.core.events import Event
-from gateway.core.samples import Sample
 from gateway.storage.outbox import Outbox
 from rules.alarms import AlarmManager, AlarmRecord, ConditionChange, Outcome
 from rules.engine import RuleEngine
 from rules.matrix import CauseEffectMatrix
+from vocab.events import Event
+from vocab.samples import Sample
 
 ALARM_STATE_PREFIX = "alarm:"
 MATRIX_STATE = "matrix"

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from drivers.base import Driver
-from gateway.core.samples import Sample, SampleHandler
+from vocab.samples import Sample, SampleHandler
 
 _logger = logging.getLogger(__name__)
 

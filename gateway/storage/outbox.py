@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gateway.core.events import Event
+from vocab.events import Event
 
 _SCHEMA_VERSION = 1
 _SCHEMA = """

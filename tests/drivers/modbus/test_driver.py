@@ -11,10 +11,10 @@ from drivers.base import WriteError
 from drivers.modbus import ModbusTcpDriver
 from drivers.modbus_config import ModbusPoint, ModbusTcpConfig
 from gateway.core.poller import Poller
-from gateway.core.samples import Quality, Sample
 from simulators.faults import FaultMode, FaultProxy
 from simulators.net import free_port
 from tests.lab import until, warehouse_server
+from vocab.samples import Quality, Sample
 
 
 def sensor_config(port: int, timeout: float = 1.0, **extra: object) -> ModbusTcpConfig:

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-Value = float | bool
+# Numbers, binary states and short text (a panel's zone text, a status word).
+Value = float | bool | str
 
 
 class Quality(enum.Enum):
@@ -45,10 +46,6 @@ class Sample:
     @property
     def is_good(self) -> bool:
         return self.quality is Quality.GOOD
-
-
-def point_id(device: str, key: str) -> str:
-    return f"{device}.{key}"
 
 
 class SampleHandler(Protocol):
