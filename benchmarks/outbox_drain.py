@@ -25,8 +25,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from benchmarks import harness
 from gateway.config.settings import MqttSection
-from gateway.storage.outbox import Outbox
-from gateway.uplink.mqtt import ConnectionState, MqttUplink
+from gateway.storage.log import EventLog
+from gateway.uplink.mqtt import MqttUplink
+from gateway.uplink.session import ConnectionState
 from gateway.uplink.topics import Topics
 from simulators.mosquitto import MosquittoBroker
 from vocab.events import Event
@@ -89,7 +90,7 @@ def _events(n: int) -> list[Event]:
     ]
 
 
-async def _drain(outbox: Outbox, port: int, counter: Counter, expected: int) -> float:
+async def _drain(outbox: EventLog, port: int, counter: Counter, expected: int) -> float:
     config = MqttSection(port=port, max_inflight=1000, reconnect_min=1, reconnect_max=1)
     topics = Topics("cellsafe", SOURCE["site"], SOURCE["gateway"])
     counter.expected = expected
@@ -103,7 +104,7 @@ def measure(n: int, workdir: Path) -> Figures:
     with MosquittoBroker(workdir / f"broker-{n}") as broker:
         counter = Counter(broker.port)
         try:
-            with Outbox.open(workdir / f"outbox-{n}.sqlite3", SOURCE) as outbox:
+            with EventLog.open(workdir / f"outbox-{n}.sqlite3", SOURCE) as outbox:
                 batch = 100  # the pipeline stores one poll's events in one transaction
                 started = time.perf_counter()
                 for i in range(0, n, batch):
@@ -121,7 +122,7 @@ def measure_resume(workdir: Path, n: int = 1000) -> float:
     broker = MosquittoBroker(workdir / "broker-resume", persistence=True).start()
     counter = Counter(broker.port)
     try:
-        with Outbox.open(workdir / "outbox-resume.sqlite3", SOURCE) as outbox:
+        with EventLog.open(workdir / "outbox-resume.sqlite3", SOURCE) as outbox:
 
             async def run() -> float:
                 config = MqttSection(port=broker.port)  # reconnect back-off as shipped

@@ -1,8 +1,8 @@
-"""The gateway assembled: outbox, uplink, rules, relays, drivers, pollers.
+"""The gateway assembled: log, sinks, relays, rules, drivers, pollers.
 
-Each long-lived resource enters an ``AsyncExitStack`` in that order and leaves it in the
-reverse one, so the pollers stop before the relays, and the outbox closes last, after the
-uplink had its chance to flush.
+This module only assembles. Each long-lived resource enters an ``AsyncExitStack`` in that
+order and leaves it in the reverse one, so the pollers stop before the relays, the sinks
+after everything that emits, and the log closes last.
 """
 
 from __future__ import annotations
@@ -13,15 +13,16 @@ import dataclasses
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from actuators.relay import Relay
 from actuators.watchdog import ModuleWatchdog
 from drivers import registry
-from drivers.base import Driver
+from drivers.base import Driver, ServiceDriver
 from gateway import __version__
+from gateway.bus.conditions import ConditionBus
 from gateway.bus.samples import SampleBus
 from gateway.config import ConfigError, load_settings
 from gateway.config.settings import GatewaySettings
@@ -31,19 +32,31 @@ from gateway.core.pipeline import Pipeline
 from gateway.core.poller import Poller, phases
 from gateway.core.tasks import cancel_all
 from gateway.core.telemetry import Telemetry
-from gateway.storage.outbox import Outbox, iso_utc
+from gateway.sinks.file import EventFileSink
+from gateway.storage.log import EventLog, iso_utc
+from gateway.storage.quota import POLL_INTERVAL, LogQuota, usage_threshold
 from gateway.uplink.commands import MqttCommands
 from gateway.uplink.mqtt import MqttUplink
 from gateway.uplink.topics import Topics
-from rules.alarms import AlarmDefinition, AlarmManager, ConditionChange
+from rules.alarms import AlarmManager
 from rules.engine import RuleEngine
 from rules.matrix import CauseEffectMatrix
-from vocab.ids import parse_point_id, point_id
+from vocab.ids import GATEWAY, parse_point_id, point_id
+from vocab.scans import Scan
 
 _logger = logging.getLogger(__name__)
 
-OUTBOX_FILE = "outbox.sqlite3"
-QUOTA_ALARM = AlarmDefinition(id="gateway.outbox.quota", priority="high", level="quota", unit="%")
+LOG_FILE = "outbox.sqlite3"
+
+
+class _Publisher:
+    """Where push sources deliver: samples onto the bus; scans wait for the stock logic."""
+
+    def __init__(self, bus: SampleBus) -> None:
+        self.samples = bus
+
+    def scans(self, scans: Sequence[Scan], /) -> None:
+        _logger.warning("%d scans ignored: no stock logic is configured", len(scans))
 
 
 class Gateway:
@@ -55,7 +68,7 @@ class Gateway:
         self.pollers: list[Poller] = []
         self.relays: dict[str, Relay] = {}
         self.uplink: MqttUplink | None = None
-        self.outbox: Outbox | None = None
+        self.log: EventLog | None = None
         self.pipeline: Pipeline | None = None
         self._state_pending = False
 
@@ -68,7 +81,7 @@ class Gateway:
         self._stop = stop
         async with self._running() as tasks:
             _logger.info(
-                "gateway ready: %d devices, %d relays", len(self.pollers), len(self.relays)
+                "gateway ready: %d devices, %d relays", len(self.settings.devices), len(self.relays)
             )
             stopper = asyncio.create_task(stop.wait(), name="stop")
             done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
@@ -98,38 +111,6 @@ class Gateway:
             _logger.info("metrics on http://%s/metrics", listen)
             yield
 
-    async def _tick(self, pipeline: Pipeline, outbox: Outbox) -> None:
-        """Time-driven rules (stale sensors, shelve expiry, chatter and flood windows) every
-        second; the outbox quota every ten."""
-        quota = int(self.settings.outbox.max_mb * 1024 * 1024)
-        warn = self.settings.outbox.warn_at
-        quota_mb = self.settings.outbox.max_mb
-        ticks = 0
-        while True:
-            await asyncio.sleep(1.0)
-            now = time.time()
-            pipeline.tick(now)
-            ticks += 1
-            if ticks % 10:
-                continue
-            dropped = outbox.enforce_quota(quota)
-            if dropped:
-                _logger.warning("outbox over its quota: dropped the %d oldest telemetry", dropped)
-            used = outbox.size() / quota
-            near = QUOTA_ALARM.id in pipeline.alarms.conditions()
-            # Hysteresis: raise at warn_at, clear ten points below.
-            if (used >= warn and not near) or (used < warn - 0.1 and near):
-                pipeline.condition(
-                    ConditionChange(
-                        alarm_id=QUOTA_ALARM.id,
-                        active=not near,
-                        ts=now,
-                        value=round(used * 100, 1),
-                        limit=warn * 100,
-                        message=f"outbox at {used:.0%} of its {quota_mb:g} MB quota",
-                    )
-                )
-
     async def _stop_relays(self) -> None:
         for relay in self.relays.values():
             try:
@@ -140,7 +121,7 @@ class Gateway:
     def _reload(self) -> list[str]:
         """Check the file on disk; if it is good, stop so that the runner starts it anew.
 
-        The outbox and the alarm states are on disk, so a restart in place loses nothing
+        The log and the alarm states are on disk, so a restart in place loses nothing
         and raises nothing twice; a bad file is refused and the running setup stays.
         """
         if self.config_path is None:
@@ -162,52 +143,64 @@ class Gateway:
 
     def _publish_state(self) -> None:
         self._state_pending = False
-        if self.uplink is None:
+        if self.uplink is None or self.pipeline is None:
             return
-        status = self.status()
+        alarms = self.pipeline.alarms
         now = iso_utc(time.time())
         self.uplink.publish_state(
             "alarms",
             {
                 "ts": now,
-                "alarms": status["alarms"],
-                "flooding": status["flooding"],
-                "chattering": status["chattering"],
+                "alarms": self._alarm_status(),
+                "flooding": alarms.flooding,
+                "chattering": sorted(alarms.chattering),
             },
         )
-        self.uplink.publish_state("relays", {"ts": now, "relays": status["relays"]})
-        self.uplink.publish_state("safety", {"ts": now, **status["safety"]})
+        self.uplink.publish_state("relays", {"ts": now, "relays": self._relay_status()})
+        self.uplink.publish_state("safety", {"ts": now, **self.pipeline.matrix.snapshot()})
+
+    def _alarm_status(self) -> list[dict[str, Any]]:
+        assert self.pipeline is not None
+        alarms = self.pipeline.alarms
+        return [
+            {
+                "id": alarm_id,
+                "state": state.value,
+                "priority": alarms.definitions[alarm_id].priority,
+                "condition": alarms.records[alarm_id].condition,
+                "acked": alarms.records[alarm_id].acked,
+                "value": alarms.records[alarm_id].value,
+                "message": alarms.records[alarm_id].message,
+            }
+            for alarm_id, state in sorted(alarms.annunciated().items())
+        ]
+
+    def _relay_status(self) -> dict[str, dict[str, Any]]:
+        return {
+            name: {
+                "state": {True: "on", False: "off", None: "unknown"}[r.state],
+                "faulted": r.faulted,
+            }
+            for name, r in self.relays.items()
+        }
 
     def status(self) -> dict[str, Any]:
         """What ``cellsafe alarm list`` and the MQTT status command show."""
-        assert self.pipeline is not None and self.outbox is not None and self.uplink is not None
+        assert self.pipeline is not None and self.log is not None and self.uplink is not None
         alarms = self.pipeline.alarms
         return {
-            "alarms": [
-                {
-                    "id": alarm_id,
-                    "state": state.value,
-                    "priority": alarms.definitions[alarm_id].priority,
-                    "condition": alarms.records[alarm_id].condition,
-                    "acked": alarms.records[alarm_id].acked,
-                    "value": alarms.records[alarm_id].value,
-                    "message": alarms.records[alarm_id].message,
-                }
-                for alarm_id, state in sorted(alarms.annunciated().items())
-            ],
+            "alarms": self._alarm_status(),
             "chattering": sorted(alarms.chattering),
             "flooding": alarms.flooding,
-            "relays": {
-                name: {
-                    "state": {True: "on", False: "off", None: "unknown"}[r.state],
-                    "faulted": r.faulted,
-                }
-                for name, r in self.relays.items()
-            },
+            "relays": self._relay_status(),
             "pollers": {p.name: dataclasses.asdict(p.stats) for p in self.pollers},
             "safety": self.pipeline.matrix.snapshot(),
-            "outbox": self.outbox.count(),
-            "last_seq": self.outbox.last_seq,
+            "outbox": self.log.count(),
+            "sinks": {
+                name: {"backlog": lag.backlog, "oldest_age": round(lag.oldest_age, 3)}
+                for name, lag in self.log.sinks().items()
+            },
+            "last_seq": self.log.last_seq,
             "uplink": self.uplink.state.value,
             "broker": self.uplink.broker,
             "uplink_error": self.uplink.last_error,
@@ -218,102 +211,101 @@ class Gateway:
         """No alarm active, every relay at rest and verified, nothing left to send."""
         return (
             self.pipeline is not None
-            and self.outbox is not None
+            and self.log is not None
             and not self.pipeline.alarms.conditions()
-            and self.outbox.count() == 0
+            and self.log.count() == 0
             and all(r.state == r.spec.resting for r in self.relays.values())
         )
 
     @contextlib.asynccontextmanager
     async def _running(self) -> AsyncIterator[list[asyncio.Task[None]]]:
         s = self.settings
+        source = {"site": s.gateway.site, "gateway": s.gateway.id}
         async with contextlib.AsyncExitStack() as stack:
-            outbox = stack.enter_context(
-                Outbox.open(
-                    s.gateway.data_dir / OUTBOX_FILE,
-                    {"site": s.gateway.site, "gateway": s.gateway.id},
-                )
+            log = self.log = stack.enter_context(
+                EventLog.open(s.gateway.data_dir / LOG_FILE, source)
             )
-            self.outbox = outbox
             topics = Topics(s.mqtt.topic_prefix, s.gateway.site, s.gateway.id)
-            birth = {
-                "site": s.gateway.site,
-                "gateway": s.gateway.id,
-                "version": __version__,
-                "config_hash": s.fingerprint(),
-            }
-            uplink = MqttUplink(s.mqtt, s.mqtt_client_id, topics, outbox, birth, s.telemetry.expiry)
+            birth = {**source, "version": __version__, "config_hash": s.fingerprint()}
+            uplink = MqttUplink(s.mqtt, s.mqtt_client_id, topics, log, birth, s.telemetry.expiry)
             self.uplink = await stack.enter_async_context(uplink)
-
-            units = {point_id(d.name, p.key): p.unit for d in s.devices for p in d.point_infos()}
-            engine = RuleEngine(
-                [spec for zone in s.zones for spec in zone.threshold_specs(units)],
-                [spec for zone in s.zones for spec in zone.input_specs()],
-            )
-            relay_specs = [r.to_spec() for r in s.relays]
-            definitions = engine.definitions + [d for r in relay_specs for d in r.definitions()]
-            definitions.append(QUOTA_ALARM)
-            watchdog_specs = [w.to_spec() for w in s.watchdogs]
-            definitions += [d for w in watchdog_specs for d in w.definitions()]
-            saved = Pipeline.saved_alarms(outbox)
-            alarms = AlarmManager(s.alarms.apply(definitions), saved, s.alarms.flood_policy())
-            engine.restore(alarms.conditions())
-            if saved:
-                _logger.info("restored alarm states: %d annunciated", len(alarms.annunciated()))
+            if s.event_file.path is not None:
+                await stack.enter_async_context(EventFileSink(s.event_file, log))
+            log.forget_other_sinks()
 
             drivers: dict[str, Driver] = {}
             for device in s.devices:
                 drivers[device.name] = registry.create(device)
                 stack.push_async_callback(drivers[device.name].close)
 
+            conditions = ConditionBus()
+            read_point = functools.partial(_read_point, drivers)
+            relay_specs = [r.to_spec() for r in s.relays]
+            self.relays = {
+                spec.name: Relay(spec, drivers[spec.device], log, conditions, read_point)
+                for spec in relay_specs
+            }
+            watchdog_specs = [w.to_spec() for w in s.watchdogs]
+            watchdogs = [ModuleWatchdog(w, drivers[w.device], conditions) for w in watchdog_specs]
+
+            units = {point_id(d.name, p.key): p.unit for d in s.devices for p in d.point_infos()}
+            engine = RuleEngine(
+                [spec for zone in s.zones for spec in zone.threshold_specs(units)]
+                + [usage_threshold(s.outbox.warn_at)],
+                [spec for zone in s.zones for spec in zone.input_specs()],
+            )
+            definitions = engine.definitions + [d for r in relay_specs for d in r.definitions()]
+            definitions += [d for w in watchdog_specs for d in w.definitions()]
+            saved = Pipeline.saved_alarms(log)
+            alarms = AlarmManager(s.alarms.apply(definitions), saved, s.alarms.flood_policy())
+            engine.restore(alarms.conditions())
+            if saved:
+                _logger.info("restored alarm states: %d annunciated", len(alarms.annunciated()))
             matrix = CauseEffectMatrix(
                 s.matrix_rows(),
                 (i.to_spec() for i in s.interlocks),
                 {r.name: r.resting for r in s.relays},
             )
-            matrix.restore(Pipeline.saved_matrix(outbox), time.time())
-            self.pipeline = pipeline = Pipeline(engine, alarms, matrix, self.relays, outbox)
-            for spec in relay_specs:
-                self.relays[spec.name] = Relay(
-                    spec,
-                    drivers[spec.device],
-                    outbox,
-                    pipeline.condition,
-                    functools.partial(_read_point, drivers),
-                )
+            matrix.restore(Pipeline.saved_matrix(log), time.time())
+            self.pipeline = pipeline = Pipeline(engine, alarms, matrix, self.relays, log)
+            conditions.subscribe(pipeline.condition)
+
             router = CommandRouter(pipeline, self.status, self._reload, s.safety.max_override)
             await stack.enter_async_context(ControlServer(s.gateway.data_dir / SOCKET_NAME, router))
             if s.metrics.listen:
                 stack.enter_context(self._metrics(s.metrics.listen, alarms))
             uplink.set_command_handler(MqttCommands(router, s.commands.tokens(), uplink.reply))
+
             bus = SampleBus()
             bus.subscribe(pipeline)
-            telemetry = Telemetry(outbox, s.telemetry.interval) if s.telemetry.interval else None
-            if telemetry is not None:
-                bus.subscribe(telemetry)
-            points = [[point_id(d.name, p.key) for p in d.point_infos()] for d in s.devices]
+            if s.telemetry.interval:
+                bus.subscribe(Telemetry(log, s.telemetry.interval))
+            polled = [d for d in s.devices if not isinstance(drivers[d.name], ServiceDriver)]
+            for device in s.devices:
+                driver = drivers[device.name]
+                if isinstance(driver, ServiceDriver):
+                    await driver.start(_Publisher(bus))
+            points = [[point_id(d.name, p.key) for p in d.point_infos()] for d in polled]
             offsets = phases(
-                [(d.poll_interval, len(ids)) for d, ids in zip(s.devices, points, strict=True)]
+                [(d.poll_interval, len(ids)) for d, ids in zip(polled, points, strict=True)]
             )
             self.pollers = [
                 Poller(d.name, drivers[d.name], d.poll_interval, ids, bus, phase=offset)
-                for d, ids, offset in zip(s.devices, points, offsets, strict=True)
+                for d, ids, offset in zip(polled, points, offsets, strict=True)
             ]
+            quota = LogQuota(log, s.outbox.max_mb)
+            self.pollers.append(Poller(GATEWAY, quota, POLL_INTERVAL, [quota.point], bus))
 
-            outbox.subscribe(self._state_changed, events_only=True)
+            log.subscribe(self._state_changed, events_only=True)
             self._publish_state()
 
             tasks = [
                 asyncio.create_task(r.run(), name=f"relay-{n}") for n, r in self.relays.items()
             ]
             tasks += [asyncio.create_task(p.run(), name=f"poll-{p.name}") for p in self.pollers]
-            tasks.append(asyncio.create_task(self._tick(pipeline, outbox), name="clock"))
+            tasks.append(asyncio.create_task(pipeline.run_clock(), name="clock"))
             tasks += [
-                asyncio.create_task(
-                    ModuleWatchdog(w, drivers[w.device], pipeline.condition).run(),
-                    name=f"watchdog-{w.device}",
-                )
-                for w in watchdog_specs
+                asyncio.create_task(w.run(), name=f"watchdog-{w.spec.device}") for w in watchdogs
             ]
             stack.push_async_callback(self._stop_relays)  # runs after the tasks are gone
             stack.push_async_callback(_cancel_all, tasks)

@@ -159,13 +159,13 @@ class GatewayProcess:
 
 
 def outbox_rows(data_dir: Path) -> tuple[int, int]:
-    """(events waiting, last sequence number assigned) read from the gateway's outbox file."""
+    """(rows on disk, last sequence number assigned) read from the gateway's log file."""
     path = data_dir / "outbox.sqlite3"
     if not path.exists():
         return 0, 0
     with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
         try:
-            (waiting,) = db.execute("SELECT COUNT(*) FROM outbox").fetchone()
+            (waiting,) = db.execute("SELECT COUNT(*) FROM log").fetchone()
             (last,) = db.execute("SELECT value FROM counters WHERE name='last_seq'").fetchone()
         except sqlite3.OperationalError:
             return 0, 0

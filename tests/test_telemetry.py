@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from gateway.core.telemetry import Telemetry
-from gateway.storage.outbox import Outbox
+from gateway.storage.log import EVERYTHING, EventLog
 from vocab.samples import Sample
 
 SOURCE = {"site": "plant-a", "gateway": "gw-01"}
@@ -23,14 +23,15 @@ def poll(device: str, value: float) -> list[Sample]:
     return [Sample.good(f"{device}.t", value, 0.0), Sample.good(f"{device}.rh", value, 0.0)]
 
 
-def sent(outbox: Outbox) -> list[tuple[str, dict[str, float]]]:
-    rows = [json.loads(s.payload) for s in outbox.pending()]
+def sent(outbox: EventLog) -> list[tuple[str, dict[str, float]]]:
+    rows = [json.loads(s.record) for s in outbox.read(0, EVERYTHING, 1000)]
     return [(r["device"], {k: p["value"] for k, p in r["points"].items()}) for r in rows]
 
 
 def test_a_device_polled_once_per_interval_reports_every_poll(tmp_path: Path) -> None:
     clock = Clock()
-    with Outbox.open(tmp_path / "o.db", SOURCE) as outbox:
+    with EventLog.open(tmp_path / "o.db", SOURCE) as outbox:
+        outbox.cursor("mqtt")
         telemetry = Telemetry(outbox, 1.0, clock)
         for n, jitter in enumerate([0.0, 0.998, 1.003, 0.995, 1.4, 0.6, 1.0]):
             clock.now += jitter
@@ -43,7 +44,8 @@ def test_faster_polls_are_held_back_and_the_latest_values_go_with_the_next_messa
     tmp_path: Path,
 ) -> None:
     clock = Clock()
-    with Outbox.open(tmp_path / "o.db", SOURCE) as outbox:
+    with EventLog.open(tmp_path / "o.db", SOURCE) as outbox:
+        outbox.cursor("mqtt")
         telemetry = Telemetry(outbox, 1.0, clock)
         for n in range(35):  # 3.5 s of polls every 0.1 s
             telemetry(poll("a", n))
@@ -54,7 +56,8 @@ def test_faster_polls_are_held_back_and_the_latest_values_go_with_the_next_messa
 
 
 def test_devices_due_in_one_turn_of_the_loop_share_one_flush(tmp_path: Path) -> None:
-    with Outbox.open(tmp_path / "o.db", SOURCE) as outbox:
+    with EventLog.open(tmp_path / "o.db", SOURCE) as outbox:
+        outbox.cursor("mqtt")
         batches: list[int] = []
         outbox.subscribe(lambda: batches.append(outbox.count()))
 

@@ -137,7 +137,7 @@ def test_wrong_password_is_a_clear_error_and_the_outbox_keeps_filling(
         an_event(path)
     wait_until(lambda: outbox_rows(tmp_path / "state") == (3, 3), 10, "three events stored")
     listing = cli("alarm", "--config", str(path), "list").stdout
-    assert "3 events waiting" in listing
+    assert "sink mqtt: 3 waiting" in listing
     assert "broker refused the connection: Not authorized - check the MQTT username" in listing
     assert "not-the-password" not in gateway.log.read_text()
 
@@ -228,7 +228,7 @@ def test_outbox_near_its_quota_raises_an_alarm_and_keeps_every_event(
     for _ in range(4):
         an_event(path)
     wait_until(
-        lambda: "gateway.outbox.quota" in cli("alarm", "--config", str(path), "list").stdout,
+        lambda: "gateway.outbox.high" in cli("alarm", "--config", str(path), "list").stdout,
         25,
         "the quota alarm",
     )

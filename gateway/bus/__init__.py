@@ -1,4 +1,4 @@
-"""In-process fan-out of samples from the pollers to whoever consumes them."""
+"""In-process fan-out: samples from the sources, conditions from the actuators."""
 
 from gateway.bus.samples import SampleBus
 

@@ -51,10 +51,11 @@ def _print_status(status: dict[str, Any]) -> None:
     for name, relay in status["relays"].items():
         print(f"relay {name}: {relay['state']}{' FAULT' if relay['faulted'] else ''}")
     error = f" ({status['uplink_error']})" if status.get("uplink_error") else ""
-    print(
-        f"outbox: {status['outbox']} events waiting; uplink {status['uplink']} "
-        f"to {status['broker']}{error}"
-    )
+    print(f"uplink {status['uplink']} to {status['broker']}{error}")
+    print(f"log: {status['outbox']} records on disk")
+    for name, sink in status["sinks"].items():
+        age = f", oldest {sink['oldest_age']:.0f} s old" if sink["backlog"] else ""
+        print(f"sink {name}: {sink['backlog']} waiting{age}")
 
 
 def reload(settings: GatewaySettings, by: str) -> int:

@@ -149,6 +149,15 @@ class OutboxSection(_Section):
     warn_at: float = Field(0.8, gt=0, lt=1, description="share of max_mb that raises an alarm")
 
 
+class EventFileSection(_Section):
+    """A local JSON-lines copy of every event (``gateway/sinks/file.py``); off without a path."""
+
+    path: Path | None = Field(None, description="file to append to; none: no event file")
+    telemetry: bool = Field(False, description="also write telemetry records")
+    max_mb: float = Field(64.0, gt=0, description="MB at which the file is rotated to <path>.1")
+    fsync: bool = Field(True, description="wait for the disk before a batch counts as written")
+
+
 class LogSection(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "console", "json"] = Field(
@@ -258,6 +267,7 @@ class GatewaySettings(BaseSettings):
     metrics: MetricsSection = MetricsSection()
     telemetry: TelemetrySection = TelemetrySection()
     outbox: OutboxSection = OutboxSection()
+    event_file: EventFileSection = EventFileSection()
     devices: list[AnyDevice] = Field(default_factory=list)
     alarms: AlarmsSection = AlarmsSection()
     hazard_classes: dict[HazardClass, dict[Quantity, ThresholdPolicy]] = Field(

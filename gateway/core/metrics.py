@@ -63,8 +63,21 @@ class GatewayCollector(Collector):
             annunciated.add_metric([state], count)
         yield annunciated
         yield GaugeMetricFamily(
-            "cellsafe_outbox_backlog", "Events waiting for the broker", value=status["outbox"]
+            "cellsafe_outbox_backlog", "Records on disk, for any sink", value=status["outbox"]
         )
+        backlog = GaugeMetricFamily(
+            "cellsafe_sink_backlog", "Records a sink has not delivered", labels=["sink"]
+        )
+        lag = GaugeMetricFamily(
+            "cellsafe_sink_lag_seconds",
+            "Age of the oldest record a sink has not delivered",
+            labels=["sink"],
+        )
+        for name, sink in sorted(status["sinks"].items()):
+            backlog.add_metric([name], sink["backlog"])
+            lag.add_metric([name], sink["oldest_age"])
+        yield backlog
+        yield lag
         polls = CounterMetricFamily("cellsafe_polls", "Device polls", labels=["device"])
         overruns = CounterMetricFamily(
             "cellsafe_poll_overruns", "Polls that outlasted their period", labels=["device"]

@@ -1,18 +1,22 @@
 """Samples in, events and relay demands out: the one-way middle of the gateway.
 
 Detection says which conditions changed; the alarm manager turns that into shown states
-and events; the outbox stores events and alarm states in one transaction; the
+and events; the log stores events and alarm states in one transaction; the
 cause-and-effect matrix turns the alarms whose conditions hold into relay demands.
+
+The relays exist before the pipeline: they report their faults through the condition bus,
+which the pipeline reads, and take their demands from it; nothing is filled in later.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from actuators.relay import Relay
-from gateway.storage.outbox import Outbox
+from gateway.storage.log import EventLog
 from rules.alarms import AlarmManager, AlarmRecord, ConditionChange, Outcome
 from rules.engine import RuleEngine
 from rules.matrix import CauseEffectMatrix
@@ -30,24 +34,28 @@ class Pipeline:
         alarms: AlarmManager,
         matrix: CauseEffectMatrix,
         relays: Mapping[str, Relay],
-        outbox: Outbox,
+        log: EventLog,
     ) -> None:
         self.engine = engine
         self.alarms = alarms
         self.matrix = matrix
-        self._relays = relays  # filled by the caller once the relays exist
-        self._outbox = outbox
+        self._relays = relays
+        self._log = log
 
     @staticmethod
-    def saved_matrix(outbox: Outbox) -> dict[str, Any]:
-        saved: dict[str, Any] = outbox.load_state(MATRIX_STATE).get("", {})
+    def saved_matrix(log: EventLog) -> dict[str, Any]:
+        saved: dict[str, Any] = log.load_state(MATRIX_STATE).get("", {})
         return saved
 
     @staticmethod
-    def saved_alarms(outbox: Outbox) -> dict[str, AlarmRecord]:
-        return {
-            k: AlarmRecord.from_json(v) for k, v in outbox.load_state(ALARM_STATE_PREFIX).items()
-        }
+    def saved_alarms(log: EventLog) -> dict[str, AlarmRecord]:
+        return {k: AlarmRecord.from_json(v) for k, v in log.load_state(ALARM_STATE_PREFIX).items()}
+
+    async def run_clock(self, period: float = 1.0) -> None:
+        """Time-driven rules (stale sensors, shelve expiry, chatter and flood windows)."""
+        while True:
+            await asyncio.sleep(period)
+            self.tick(time.time())
 
     def __call__(self, samples: Sequence[Sample]) -> None:
         self._apply(self.alarms.on_conditions(self.engine.evaluate(samples)))
@@ -70,17 +78,17 @@ class Pipeline:
     def safety(self, action: Callable[[CauseEffectMatrix], Event]) -> Event:
         """Run an operator command on the matrix; ``CommandRefused`` passes through."""
         event = action(self.matrix)
-        self._outbox.emit([event], {MATRIX_STATE: self.matrix.export()})
+        self._log.emit([event], {MATRIX_STATE: self.matrix.export()})
         self._drive()
         return event
 
     def record(self, event: Event) -> None:
         """An event that changes no alarm, e.g. a refused command for the audit trail."""
-        self._outbox.emit([event])
+        self._log.emit([event])
 
     def _apply(self, outcome: Outcome) -> None:
         if outcome.events or outcome.changed:
-            self._outbox.emit(
+            self._log.emit(
                 outcome.events,
                 {ALARM_STATE_PREFIX + k: r.to_json() for k, r in outcome.changed.items()},
             )
@@ -93,6 +101,6 @@ class Pipeline:
         demands, events = self.matrix.evaluate(self.alarms.conditions(), time.time(), actual)
         if events:
             # Latches and overrides change only with an event: store them with it.
-            self._outbox.emit(events, {MATRIX_STATE: self.matrix.export()})
+            self._log.emit(events, {MATRIX_STATE: self.matrix.export()})
         for name, demand in demands.items():
             self._relays[name].request(demand)

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from gateway.storage.outbox import Outbox, iso_utc
+from gateway.storage.log import EventLog, iso_utc
 from vocab.samples import Sample
 
 _SPARE = 1.0  # messages a device may send ahead of its average rate
@@ -28,9 +28,9 @@ _EPSILON = 1e-9  # ten polls of 0.1 s make 0.9999999999 s
 
 class Telemetry:
     def __init__(
-        self, outbox: Outbox, interval: float, clock: Callable[[], float] = time.monotonic
+        self, log: EventLog, interval: float, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self._outbox = outbox
+        self._log = log
         self._interval = interval
         self._clock = clock
         self._latest: dict[str, dict[str, Sample]] = {}
@@ -85,4 +85,4 @@ class Telemetry:
             for device in sorted(self._due)
         }
         self._due.clear()
-        self._outbox.emit_telemetry(messages)
+        self._log.emit_telemetry(messages)

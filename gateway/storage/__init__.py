@@ -1,5 +1,5 @@
-"""Durable state on the gateway's own disk."""
+"""Durable state on the gateway's own disk: the event log with its sink cursors."""
 
-from gateway.storage.outbox import Outbox, StoredEvent
+from gateway.storage.log import Cursor, EventLog, StoredRecord
 
-__all__ = ["Outbox", "StoredEvent"]
+__all__ = ["Cursor", "EventLog", "StoredRecord"]

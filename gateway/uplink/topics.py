@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gateway.storage.log import StoredRecord
+
 
 @dataclass(frozen=True, slots=True)
 class Topics:
@@ -15,9 +17,11 @@ class Topics:
     def base(self) -> str:
         return f"{self.prefix}/{self.site}/{self.gateway}"
 
-    def channel(self, channel: str) -> str:
-        """A channel as the outbox stores it, e.g. ``events/alarm``, ``telemetry/<device>``."""
-        return f"{self.base}/{channel}"
+    def record(self, record: StoredRecord) -> str:
+        """Where a stored record goes: ``events/<category>`` or ``telemetry/<device>``."""
+        if record.is_telemetry:
+            return self.telemetry(record.source)
+        return self.event(record.category)
 
     def telemetry(self, device: str) -> str:
         """Latest samples of one device, rate-limited, QoS 1, MQTT 5 message expiry."""

@@ -1,0 +1,69 @@
+"""The log's disk quota, kept and watched like any other point.
+
+``LogQuota`` is read like a device (the ``Driver`` protocol, polled every
+``POLL_INTERVAL`` seconds): each read drops the oldest telemetry beyond ``max_mb`` and
+returns one sample, ``gateway.outbox`` = the share of the quota in use, in percent. A
+threshold on that point (``usage_threshold``) raises ``gateway.outbox.high`` at
+``warn_at`` and clears it ten points below, through the same alarm lifecycle as any
+sensor; a log that cannot be measured gives a bad sample, and so ``gateway.outbox.fault``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Collection
+
+from drivers.base import WriteError
+from gateway.storage.log import EventLog
+from rules.thresholds import LimitSpec, ThresholdSpec
+from vocab.ids import GATEWAY, point_id
+from vocab.samples import Sample, Value
+
+_logger = logging.getLogger(__name__)
+
+KEY = "outbox"
+POINT = point_id(GATEWAY, KEY)
+POLL_INTERVAL = 10.0  # seconds
+HYSTERESIS = 10.0  # percentage points below warn_at at which the alarm clears
+
+
+class LogQuota:
+    point = POINT
+
+    def __init__(self, log: EventLog, max_mb: float) -> None:
+        self._log = log
+        self._max_bytes = int(max_mb * 1024 * 1024)
+
+    async def read(self, keys: Collection[str] | None = None) -> list[Sample]:
+        now = time.time()
+        try:
+            dropped = self._log.enforce_quota(self._max_bytes)
+            used = self._log.size() / self._max_bytes
+        except sqlite3.Error as err:
+            return [Sample.bad(POINT, now, f"log unreadable: {err}")]
+        if dropped:
+            _logger.warning("log over its quota: dropped the %d oldest telemetry", dropped)
+        return [Sample.good(POINT, round(used * 100, 1), now)]
+
+    async def write(self, key: str, value: Value) -> None:
+        raise WriteError("the log's usage is not writable")
+
+    async def close(self) -> None:
+        pass
+
+
+def usage_threshold(warn_at: float) -> ThresholdSpec:
+    """``warn_at`` is a share (0..1) of the quota; the alarm is high priority."""
+    return ThresholdSpec(
+        zone=GATEWAY,
+        key=KEY,
+        point=POINT,
+        limits={
+            "high": LimitSpec(limit=warn_at * 100, deadband=HYSTERESIS, priority="high"),
+        },
+        fault_delay=POLL_INTERVAL * 3,
+        stale_after=POLL_INTERVAL * 6,
+        unit="%",
+    )
