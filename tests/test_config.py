@@ -145,6 +145,11 @@ BAD_CASES: list[tuple[str, Mutation, str]] = [
         "site.toml: devices[1].name: 'zone-sensors' is used twice",
     ),
     (
+        "zone named like the gateway's own alarms",
+        _set("zones[0].name", "gateway"),
+        "site.toml: zones[0].name: 'gateway' is reserved",
+    ),
+    (
         "password in the file",
         _set("mqtt.password", "hunter2"),
         "site.toml: mqtt.password: secrets do not belong in the config file",

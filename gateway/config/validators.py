@@ -12,7 +12,7 @@ from fnmatch import fnmatchcase
 
 from drivers.base import PointInfo
 from gateway.config.settings import GatewaySettings
-from vocab.ids import device_comm_id, point_id, relay_fault_id
+from vocab.ids import RESERVED_NAMES, device_comm_id, point_id, relay_fault_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +36,15 @@ def check_references(settings: GatewaySettings) -> list[Problem]:
     problems += _duplicates((d.name for d in settings.devices), "devices")
     problems += _duplicates((z.name for z in settings.zones), "zones")
     problems += _duplicates((r.name for r in settings.relays), "relays")
+    for table, named in (("devices", settings.devices), ("zones", settings.zones)):
+        for index, item in enumerate(named):
+            if item.name in RESERVED_NAMES:
+                problems.append(
+                    Problem(
+                        f"{table}[{index}].name",
+                        f"{item.name!r} is reserved for the gateway's own ids; choose another",
+                    )
+                )
 
     points: dict[str, PointInfo] = {
         point_id(d.name, p.key): p for d in settings.devices for p in d.point_infos()
