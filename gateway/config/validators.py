@@ -36,13 +36,17 @@ def check_references(settings: GatewaySettings) -> list[Problem]:
     problems += _duplicates((d.name for d in settings.devices), "devices")
     problems += _duplicates((z.name for z in settings.zones), "zones")
     problems += _duplicates((r.name for r in settings.relays), "relays")
-    for table, named in (("devices", settings.devices), ("zones", settings.zones)):
-        for index, item in enumerate(named):
-            if item.name in RESERVED_NAMES:
+    names = (
+        ("devices", [d.name for d in settings.devices]),
+        ("zones", [z.name for z in settings.zones]),
+    )
+    for table, named in names:
+        for index, name in enumerate(named):
+            if name in RESERVED_NAMES:
                 problems.append(
                     Problem(
                         f"{table}[{index}].name",
-                        f"{item.name!r} is reserved for the gateway's own ids; choose another",
+                        f"{name!r} is reserved for the gateway's own ids; choose another",
                     )
                 )
 
