@@ -67,7 +67,9 @@ class RelaySpec:
     verify_timeout: float = Field(
         default=2.0, gt=0, le=120, description="seconds for the read-back"
     )
-    retries: int = Field(default=2, ge=0, le=10, description="re-sends after a failed verification")
+    retries: int = Field(
+        default=2, ge=0, le=10, description="count of re-sends after a failed verification"
+    )
     retry_after: float = Field(
         default=5.0,
         gt=0,

@@ -13,9 +13,9 @@ import tomli_w
 from actuators.relay import FeedbackSpec, Relay, RelaySpec
 from drivers.modbus import ModbusTcpDriver
 from drivers.modbus_config import ModbusPoint, ModbusTcpConfig
+from gateway.config import ConfigError, load_settings
 from rules.matrix import RelayDemand
 from simulators.warehouse import WarehouseServer
-from gateway.config import ConfigError, load_settings
 from tests.lab import EventList, until, warehouse_server
 
 HOT = RelayDemand(True, ("store.temperature.high",))

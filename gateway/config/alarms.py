@@ -81,11 +81,13 @@ class ThresholdPolicy(SensorChecks):
     ``rate_of_rise`` is a rise per minute, or a table of ``RateSpec`` options.
     """
 
-    low_low: LimitSpec | None = None
-    low: LimitSpec | None = None
-    high: LimitSpec | None = None
-    high_high: LimitSpec | None = None
-    rate_of_rise: RateSpec | None = None
+    low_low: LimitSpec | None = Field(default=None, description="the lowest limit")
+    low: LimitSpec | None = Field(default=None, description="the low limit")
+    high: LimitSpec | None = Field(default=None, description="the high limit")
+    high_high: LimitSpec | None = Field(default=None, description="the highest limit")
+    rate_of_rise: RateSpec | None = Field(
+        default=None, description="rise in the point's unit per minute, or a table"
+    )
 
     @model_validator(mode="before")
     @classmethod
