@@ -5,9 +5,11 @@ being verified, the next command is the newest wish, not a queue of stale ones. 
 counts as done when the coil reads back as commanded within ``verify_timeout`` and every
 independent feedback (a contactor's auxiliary contact, an airflow switch) confirms within
 its own timeout. Otherwise it is re-sent ``retries`` times; then the relay raises its
-fault alarm and keeps trying at a slower pace until the output obeys, which clears it.
+fault alarm and keeps trying every ``retry_after`` seconds until the output obeys, which
+clears it. An idle relay reads its output back as often, to put right what changed behind
+its back.
 
-States here are the output's, not the coil's: with ``energise_to_trip = False`` (wired
+States here are the output's, not the coil's: with ``trip = "de-energise"`` (wired
 de-energise to trip, as a gas-dilution fan should be) "on" means the coil dropped, so a
 dead module or a cut wire runs the fan.
 """
@@ -18,14 +20,16 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Literal
+
+from pydantic import ConfigDict, Field
+from pydantic.dataclasses import dataclass
 
 from drivers.base import Driver, WriteError
 from rules.alarms import AlarmDefinition, ConditionChange
 from rules.matrix import RelayDemand
 from vocab.events import Event, EventSink
-from vocab.ids import point_id, relay_fault_id
+from vocab.ids import NAME_PATTERN, point_id, relay_fault_id
 
 _logger = logging.getLogger(__name__)
 
@@ -34,26 +38,51 @@ _READBACK_INTERVAL = 0.05
 PointReader = Callable[[str], Awaitable[bool | None]]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+# Each option is declared once, here: these classes are also the ``[[relays]]`` and
+# ``[[relays.feedback]]`` tables, so a misspelt key is an error.
+_TABLE = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, config=_TABLE)
 class FeedbackSpec:
-    point: str
-    timeout: float = 5.0
-    active_when: bool = True
+    """An independent confirmation: a contactor's auxiliary contact, an airflow switch."""
+
+    point: str = Field(description="'<device>.<key>' of a binary input")
+    timeout: float = Field(default=5.0, gt=0, le=600, description="seconds to confirm")
+    active_when: bool = Field(default=True, description="its value while the output is on")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, config=_TABLE)
 class RelaySpec:
-    name: str
-    device: str
-    point: str
-    resting: bool = False
-    energise_to_trip: bool = True
-    verify_timeout: float = 2.0
-    retries: int = 2
-    retry_after: float = 5.0
-    feedback: tuple[FeedbackSpec, ...] = ()
-    on_stop: Literal["hold", "safe"] = "hold"
-    safe: bool = False
+    """An output on a writable binary point, e.g. an exhaust fan's contactor coil."""
+
+    name: str = Field(pattern=NAME_PATTERN, max_length=64, description="the relay's name")
+    device: str = Field(description="the device that has the coil")
+    point: str = Field(description="key of a coil point on that device")
+    resting: bool = Field(default=False, description="the state with no cause active")
+    trip: Literal["energise", "de-energise"] = Field(
+        default="energise",
+        description="de-energise: the coil drops to turn the output on (fail-safe)",
+    )
+    verify_timeout: float = Field(
+        default=2.0, gt=0, le=120, description="seconds for the read-back"
+    )
+    retries: int = Field(
+        default=2, ge=0, le=10, description="count of re-sends after a failed verification"
+    )
+    retry_after: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="seconds between retries once the first attempts failed, "
+        "and between read-back checks while idle",
+    )
+    feedback: tuple[FeedbackSpec, ...] = Field(default=(), description="independent confirmations")
+    on_stop: Literal["hold", "safe"] = Field(
+        default="hold",
+        description="on a clean stop of the gateway: leave it, or drive it to `safe`",
+    )
+    safe: bool = Field(default=False, description="the output's safe state (on for a dilution fan)")
 
     @property
     def fault_alarm_id(self) -> str:
@@ -70,7 +99,7 @@ class RelaySpec:
         ]
 
     def coil(self, state: bool) -> bool:
-        return state if self.energise_to_trip else not state
+        return state if self.trip == "energise" else not state
 
 
 def _word(state: bool | None) -> str:

@@ -13,7 +13,9 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+
+from pydantic import ConfigDict, Field
+from pydantic.dataclasses import dataclass
 
 from drivers.base import Driver, WriteError
 from rules.alarms import AlarmDefinition, ConditionChange
@@ -22,13 +24,17 @@ from vocab.ids import device_comm_id, point_id
 _logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, config=ConfigDict(extra="forbid"))
 class WatchdogSpec:
-    device: str
-    heartbeat: str
-    interval: float = 1.0
-    timeout: float = 3.0
-    timeout_point: str | None = None
+    """A ``[[watchdogs]]`` table: each option is declared here and nowhere else."""
+
+    device: str = Field(description="the relay module")
+    heartbeat: str = Field(description="key of a writable register point on that device")
+    interval: float = Field(default=1.0, gt=0, le=60, description="seconds between heartbeats")
+    timeout: float = Field(
+        default=3.0, gt=0, le=3600, description="seconds: the module's host-loss timeout"
+    )
+    timeout_point: str | None = Field(default=None, description="register that sets the timeout")
 
     @property
     def alarm_id(self) -> str:

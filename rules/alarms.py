@@ -23,6 +23,9 @@ from dataclasses import asdict, dataclass, field, replace
 from fnmatch import fnmatchcase
 from typing import Any, Literal
 
+from pydantic import ConfigDict, Field
+from pydantic.dataclasses import dataclass as pydantic_dataclass
+
 from vocab.events import Event
 
 Priority = Literal["low", "medium", "high", "critical"]
@@ -145,13 +148,23 @@ _EVENT_FOR: dict[AlarmState, str] = {
 }
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@pydantic_dataclass(frozen=True, slots=True, kw_only=True, config=ConfigDict(extra="forbid"))
 class FloodPolicy:
-    chatter_count: int = 3
-    chatter_window: float = 60.0
-    flood_count: int = 10
-    flood_window: float = 600.0
-    max_shelve: float = 8 * 3600.0
+    """Chattering, floods and the longest shelve: the options of ``[alarms]``, declared once."""
+
+    chatter_count: int = Field(
+        default=3, ge=2, description="count of raises within chatter_window that mark it chattering"
+    )
+    chatter_window: float = Field(default=60.0, gt=0, description="seconds over which raises count")
+    flood_count: int = Field(
+        default=10,
+        ge=1,
+        description="count of site-wide raises in flood_window above which it floods",
+    )
+    flood_window: float = Field(
+        default=600.0, gt=0, description="seconds over which a flood counts"
+    )
+    max_shelve: float = Field(default=8 * 3600.0, gt=0, description="seconds: the longest shelve")
 
 
 class AlarmManager:

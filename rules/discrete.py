@@ -9,21 +9,43 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pydantic import ConfigDict, Field
+from pydantic.dataclasses import dataclass as pydantic_dataclass
+
 from rules.alarms import AlarmDefinition, ConditionChange, Priority
+from vocab.ids import NAME_PATTERN
 from vocab.ids import zone_alarm_id as alarm_id
 from vocab.samples import Sample
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DiscreteSpec:
+@pydantic_dataclass(frozen=True, slots=True, kw_only=True, config=ConfigDict(extra="forbid"))
+class DiscreteInput:
+    """A ``[[zones.inputs]]`` table: each option is declared here and nowhere else."""
+
+    point: str = Field(description="'<device>.<key>' of a binary input")
+    name: str = Field(
+        pattern=NAME_PATTERN, max_length=64, description="the alarm's key in the zone"
+    )
+    active_when: bool = Field(default=True, description="the input's value while the alarm holds")
+    on_delay: float = Field(
+        default=0.0, ge=0, le=3600, description="seconds it must show active before the alarm holds"
+    )
+    priority: Priority = Field(default="high", description="the alarm's priority")
+    latching: bool = Field(default=False, description="the alarm stays until reset")
+    fault_delay: float = Field(
+        default=10.0, ge=0, le=3600, description="seconds of bad data to fault"
+    )
+
+
+@pydantic_dataclass(frozen=True, slots=True, kw_only=True, config=ConfigDict(extra="forbid"))
+class DiscreteSpec(DiscreteInput):
+    """An input as it runs: its table and the zone it belongs to."""
+
     zone: str
-    key: str
-    point: str
-    active_when: bool = True
-    on_delay: float = 0.0
-    priority: Priority = "high"
-    latching: bool = False
-    fault_delay: float = 10.0
+
+    @property
+    def key(self) -> str:
+        return self.name
 
     def definitions(self) -> list[AlarmDefinition]:
         return [

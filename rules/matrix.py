@@ -21,8 +21,12 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
+from pydantic import ConfigDict, Field
+from pydantic.dataclasses import dataclass as pydantic_dataclass
+
 from rules.alarms import Cause, CommandRefused
 from vocab.events import Event
+from vocab.ids import NAME_PATTERN
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,29 +35,55 @@ class RelayDemand:
     causes: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+# Each option below is declared once, here: these classes are also the TOML tables
+# (``[[matrix]]``, ``[[matrix.effects]]``, ``[[interlocks]]``), so a misspelt key is an error.
+_TABLE = ConfigDict(extra="forbid")
+
+
+@pydantic_dataclass(frozen=True, slots=True, kw_only=True, config=_TABLE)
 class EffectSpec:
-    relay: str
-    state: bool = True
-    delay: float = 0.0
-    latch: bool = False
-    min_on: float = 0.0
+    relay: str = Field(description="the relay this effect drives")
+    state: bool = Field(default=True, description="the state it is driven to")
+    delay: float = Field(
+        default=0.0,
+        ge=0,
+        le=3600,
+        description="seconds after the trip before it is driven; abortable",
+    )
+    latch: bool = Field(default=False, description="stays driven until the row is reset")
+    min_on: float = Field(
+        default=0.0, ge=0, le=86400, description="seconds it stays driven at least"
+    )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@pydantic_dataclass(frozen=True, slots=True, kw_only=True, config=_TABLE)
 class RowSpec:
-    name: str
-    causes: tuple[str, ...]
-    effects: tuple[EffectSpec, ...]
-    vote: int = 1
-    abort: tuple[str, ...] = ()
+    """A row trips when ``vote`` distinct alarms matching ``causes`` hold (1ooN, 2ooN...)."""
+
+    name: str = Field(pattern=NAME_PATTERN, max_length=64, description="the row's name")
+    causes: tuple[str, ...] = Field(min_length=1, description="alarm id patterns, '*' allowed")
+    effects: tuple[EffectSpec, ...] = Field(min_length=1, description="what the row drives")
+    vote: int = Field(
+        default=1, ge=1, le=32, description="count of distinct causes that trip the row"
+    )
+    abort: tuple[str, ...] = Field(
+        default=(), description="alarm id patterns that hold delayed effects"
+    )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@pydantic_dataclass(frozen=True, slots=True, kw_only=True, config=_TABLE)
+class Permit:
+    relay: str = Field(description="the other relay")
+    state: bool = Field(description="the state it must be verified in")
+
+
+@pydantic_dataclass(frozen=True, slots=True, kw_only=True, config=_TABLE)
 class InterlockSpec:
-    relay: str
-    inhibit: tuple[str, ...] = ()
-    permit: tuple[tuple[str, bool], ...] = ()
+    """Before ``relay`` leaves its resting state: no ``inhibit`` alarm, every permit met."""
+
+    relay: str = Field(description="the relay this interlock guards")
+    inhibit: tuple[str, ...] = Field(default=(), description="alarm id patterns that block it")
+    permit: tuple[Permit, ...] = Field(default=(), description="relays verified in a state first")
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,9 +293,9 @@ class CauseEffectMatrix:
             inhibits = sorted(a for a in active if _matches(a, lock.inhibit))
             if inhibits:
                 return f"inhibited by {', '.join(inhibits)}"
-            for other, state in lock.permit:
-                if actual.get(other) is not state:
-                    return f"waiting for {other} to be verified {_word(state)}"
+            for permit in lock.permit:
+                if actual.get(permit.relay) is not permit.state:
+                    return f"waiting for {permit.relay} to be verified {_word(permit.state)}"
         return ""
 
     # -- commands --------------------------------------------------------------------

@@ -13,10 +13,14 @@ sensor neither fakes a fire nor hides one silently.
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, Self
+
+from pydantic import ConfigDict, Field, model_validator
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from rules.alarms import AlarmDefinition, ConditionChange, Priority
 from vocab.ids import zone_alarm_id as alarm_id
@@ -35,38 +39,94 @@ DEFAULT_PRIORITY: dict[Level, Priority] = {
 }
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+_PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
+
+# The options of a threshold are declared once, here, with their units and defaults; the
+# threshold table in the configuration is built from these classes (and forbids unknown keys).
+_TABLE = ConfigDict(extra="forbid")
+
+
+@pydantic_dataclass(frozen=True, slots=True, kw_only=True, config=_TABLE)
 class LimitSpec:
-    limit: float
-    deadband: float = 0.0
-    on_delay: float = 0.0
-    off_delay: float = 0.0
-    priority: Priority | None = None
+    """One limit: a number, or a table with settings of its own."""
+
+    limit: float = Field(description="in the point's unit")
+    deadband: float = Field(
+        default=0.0,
+        ge=0,
+        description='in the point\'s unit, or a percentage of the limit such as "5%": '
+        "how far back inside the value must come to clear",
+    )
+    on_delay: float = Field(
+        default=0.0, ge=0, le=3600, description="seconds beyond the limit to raise"
+    )
+    off_delay: float = Field(default=0.0, ge=0, le=3600, description="seconds back inside to clear")
+    priority: Priority | None = Field(default=None, description="default: by level")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _percent_deadband(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not isinstance(data.get("deadband"), str):
+            return data
+        match = _PERCENT.match(data["deadband"])
+        limit = data.get("limit")
+        if match is None or not isinstance(limit, int | float):
+            raise ValueError('a deadband is a number or a percentage such as "5%"')
+        return {**data, "deadband": abs(limit) * float(match.group(1)) / 100}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@pydantic_dataclass(frozen=True, slots=True, kw_only=True, config=_TABLE)
 class RateSpec:
     """Rise of ``per_minute`` units per minute or more, fitted over ``window`` seconds."""
 
-    per_minute: float
-    window: float = 60.0
-    priority: Priority | None = None
+    per_minute: float = Field(gt=0, description="rise in the point's unit per minute")
+    window: float = Field(
+        default=60.0, ge=5, le=3600, description="seconds of data the rate is fitted on"
+    )
+    priority: Priority | None = Field(default=None, description="default: high")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ThresholdSpec:
+@pydantic_dataclass(frozen=True, slots=True, kw_only=True, config=_TABLE)
+class SensorChecks:
+    """What makes a point's data bad: the options behind its ``fault`` alarm."""
+
+    fault_delay: float = Field(
+        default=10.0, ge=0, le=3600, description="seconds of bad data before the fault alarm"
+    )
+    stale_after: float = Field(
+        default=30.0,
+        gt=0,
+        le=86400,
+        description="seconds with no good sample before the fault alarm",
+    )
+    frozen_after: float | None = Field(
+        default=None, gt=0, description="seconds with no change beyond frozen_band: a fault"
+    )
+    frozen_band: float = Field(
+        default=0.0, ge=0, description="in the point's unit: changes within it count as none"
+    )
+    range: tuple[float, float] | None = Field(
+        default=None, description="[lowest, highest] the sensor measures, in the point's unit"
+    )
+    fault_priority: Priority | None = Field(default=None, description="default: medium")
+
+    @model_validator(mode="after")
+    def _range_in_order(self) -> Self:
+        if self.range is not None and self.range[0] >= self.range[1]:
+            raise ValueError("range must be [lowest, highest]")
+        return self
+
+
+@pydantic_dataclass(frozen=True, slots=True, kw_only=True, config=_TABLE)
+class ThresholdSpec(SensorChecks):
+    """A threshold as it runs: its limits resolved, in its zone, with its point's unit."""
+
     zone: str
     key: str
     point: str
     limits: Mapping[LimitLevel, LimitSpec] = field(default_factory=dict)
     rate_of_rise: RateSpec | None = None
-    fault_delay: float = 10.0
-    stale_after: float = 30.0
-    frozen_after: float | None = None
-    frozen_band: float = 0.0
-    valid_range: tuple[float, float] | None = None
     unit: str | None = None
-    fault_priority: Priority | None = None
 
     def levels(self) -> list[Level]:
         levels: list[Level] = [lvl for lvl in LIMIT_LEVELS if lvl in self.limits]
@@ -165,7 +225,7 @@ class ThresholdEvaluator:
             return sample.reason or "bad quality"
         if isinstance(sample.value, bool | str):
             return f"a {type(sample.value).__name__} value on an analog point"
-        rng = self.spec.valid_range
+        rng = self.spec.range
         if rng is not None and not rng[0] <= sample.value <= rng[1]:
             return f"{sample.value:g} outside the sensor's range {rng[0]:g}..{rng[1]:g}"
         return None

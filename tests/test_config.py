@@ -150,6 +150,57 @@ BAD_CASES: list[tuple[str, Mutation, str]] = [
         "site.toml: zones[0].name: 'gateway' is reserved",
     ),
     (
+        "misspelt key in a relay",
+        _set("relays[0].retry_aftr", 1.0),
+        "site.toml: relays[0].retry_aftr: unknown key",
+    ),
+    (
+        "misspelt key in a feedback",
+        _set("relays[0].feedback[0].timout", 1.0),
+        "site.toml: relays[0].feedback[0].timout: unknown key",
+    ),
+    (
+        "misspelt key in a threshold",
+        _set("zones[0].thresholds[0].on_dealy", 1.0),
+        "site.toml: zones[0].thresholds[0].on_dealy: unknown key",
+    ),
+    (
+        "misspelt key in a limit table",
+        _set("zones[0].thresholds[0].high", {"limit": 30.0, "dedband": 1.0}),
+        "site.toml: zones[0].thresholds[0].high.dedband: unknown key",
+    ),
+    (
+        "bad percentage deadband",
+        _set("zones[0].thresholds[0].deadband", "5 percent"),
+        "site.toml: zones[0].thresholds[0].low: "
+        'a deadband is a number or a percentage such as "5%"',
+    ),
+    (
+        "misspelt key in a matrix effect",
+        _set("matrix[0].effects[0].dealy", 5.0),
+        "site.toml: matrix[0].effects[0].dealy: unknown key",
+    ),
+    (
+        "negative effect delay",
+        _set("matrix[2].effects[1].delay", -1.0),
+        "site.toml: matrix[2].effects[1].delay: Input should be greater than or equal to 0",
+    ),
+    (
+        "misspelt key in an input",
+        _set("zones[1].inputs[0].priorty", "high"),
+        "site.toml: zones[1].inputs[0].priorty: unknown key",
+    ),
+    (
+        "misspelt key in a watchdog",
+        _set("watchdogs[0].intervall", 1.0),
+        "site.toml: watchdogs[0].intervall: unknown key",
+    ),
+    (
+        "misspelt key in the alarm policy",
+        _set("alarms", {"flood_cont": 5}),
+        "site.toml: alarms.flood_cont: unknown key",
+    ),
+    (
         "password in the file",
         _set("mqtt.password", "hunter2"),
         "site.toml: mqtt.password: secrets do not belong in the config file",

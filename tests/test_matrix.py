@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import pytest
 
 from rules.alarms import Cause, CommandRefused
-from rules.matrix import CauseEffectMatrix, EffectSpec, InterlockSpec, RowSpec
+from rules.matrix import CauseEffectMatrix, EffectSpec, InterlockSpec, Permit, RowSpec
 
 OPERATOR = Cause("operator", "alice", "test")
 DETECTORS = ("store.smoke-1.high", "store.smoke-2.high", "store.smoke-3.high")
@@ -35,7 +35,9 @@ def matrix() -> CauseEffectMatrix:
         ],
         [
             InterlockSpec(
-                relay="deluge", inhibit=("store.maintenance.alarm",), permit=(("fan", False),)
+                relay="deluge",
+                inhibit=("store.maintenance.alarm",),
+                permit=(Permit(relay="fan", state=False),),
             )
         ],
         {"fan": False, "siren": False, "deluge": False, "beacon": False},

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import time
+import tomllib
+from pathlib import Path
+
+import pytest
+import tomli_w
 
 from actuators.relay import FeedbackSpec, Relay, RelaySpec
 from drivers.modbus import ModbusTcpDriver
 from drivers.modbus_config import ModbusPoint, ModbusTcpConfig
+from gateway.config import ConfigError, load_settings
 from rules.matrix import RelayDemand
 from simulators.warehouse import WarehouseServer
 from tests.lab import EventList, until, warehouse_server
@@ -15,7 +22,10 @@ HOT = RelayDemand(True, ("store.temperature.high",))
 REST = RelayDemand(False, ())
 
 
-def relay_driver(sim: WarehouseServer) -> ModbusTcpDriver:
+EXAMPLE = Path(__file__).resolve().parent.parent / "config" / "example.toml"
+
+
+def relay_driver(sim: WarehouseServer, key: str = "fan") -> ModbusTcpDriver:
     return ModbusTcpDriver(
         ModbusTcpConfig(
             name="relay-module",
@@ -23,7 +33,7 @@ def relay_driver(sim: WarehouseServer) -> ModbusTcpDriver:
             host="127.0.0.1",
             port=sim.port,
             unit_id=2,
-            points=[ModbusPoint(key="fan", table="coil", address=0, type="bool")],
+            points=[ModbusPoint(key=key, table="coil", address=0, type="bool")],
         )
     )
 
@@ -177,3 +187,60 @@ def test_an_output_changed_behind_its_back_is_put_right() -> None:
         assert sink.types() == ["actuator.switched", "actuator.switched"]
 
     asyncio.run(go())
+
+
+def configured_relay(tmp_path: Path, **keys: object) -> RelaySpec:
+    """The example's exhaust fan (coil 0 of the relay module), ``keys`` set in its table."""
+    data = tomllib.loads(EXAMPLE.read_text())
+    data["relays"][0].update(keys)
+    data["relays"][0]["feedback"] = []
+    path = tmp_path / "site.toml"
+    path.write_text(tomli_w.dumps(data))
+    return load_settings(path).relays[0].to_spec()
+
+
+async def seconds_to_put_right(spec: RelaySpec) -> float:
+    """Switch on, drop the coil behind the relay's back at once, time until it is on again."""
+    sink = EventList()
+    async with warehouse_server() as sim:
+        driver = relay_driver(sim, spec.point)
+        relay = Relay(spec, driver, sink, sink.condition)
+        task = asyncio.create_task(relay.run())
+        try:
+            relay.request(HOT)
+            async with asyncio.timeout(5):
+                await until(lambda: len(sink.events) == 1)
+            sim.warehouse.module.coils[0] = False  # the idle wait has only just begun
+            dropped = time.monotonic()
+            async with asyncio.timeout(spec.retry_after + 5):
+                await until(lambda: len(sink.events) == 2)
+            return time.monotonic() - dropped
+        finally:
+            task.cancel()
+            await driver.close()
+
+
+def test_retry_after_from_the_config_file_paces_the_read_back(tmp_path: Path) -> None:
+    default = configured_relay(tmp_path)
+    quick = configured_relay(tmp_path, retry_after=0.5)
+    assert default.retry_after == 5.0
+    assert quick.retry_after == 0.5
+    # Put right within about half a second, where the default would wait five.
+    assert asyncio.run(seconds_to_put_right(quick)) < 2.0
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (0, "relays[0].retry_after: Input should be greater than 0"),
+        (-1.0, "relays[0].retry_after: Input should be greater than 0"),
+        (7200, "relays[0].retry_after: Input should be less than or equal to 3600"),
+        ("soon", "relays[0].retry_after: Input should be a valid number"),
+    ],
+)
+def test_retry_after_is_validated(tmp_path: Path, value: object, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        configured_relay(tmp_path, retry_after=value)
+    assert any(line.startswith(f"site.toml: {message}") for line in caught.value.lines()), (
+        caught.value.lines()
+    )

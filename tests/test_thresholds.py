@@ -106,7 +106,7 @@ def test_bad_data_interrupts_an_on_delay() -> None:
 
 
 def test_out_of_range_is_a_fault_not_a_fire() -> None:
-    ev = ThresholdEvaluator(spec(valid_range=(-40.0, 125.0), fault_delay=0.0))
+    ev = ThresholdEvaluator(spec(range=(-40.0, 125.0), fault_delay=0.0))
     assert feed(ev, [(0, 3276.7), (1, 22.0)]) == [
         "raised:store.temperature.fault@0",
         "cleared:store.temperature.fault@1",
@@ -168,7 +168,7 @@ def test_slow_warming_is_not_a_rate_of_rise() -> None:
 
 def test_fire_panel_input() -> None:
     ev = DiscreteEvaluator(
-        DiscreteSpec(zone="store", key="panel-fire", point=POINT, on_delay=1.0, fault_delay=3.0)
+        DiscreteSpec(zone="store", name="panel-fire", point=POINT, on_delay=1.0, fault_delay=3.0)
     )
     assert feed(ev, [(0, False), (1, True), (1.5, True), (2, True), (3, False)]) == [
         "raised:store.panel-fire.alarm@2",

@@ -1,4 +1,9 @@
-"""Config tables for detection and the alarm lifecycle: thresholds, inputs, policies.
+"""Config tables for detection and the alarm lifecycle: thresholds and the alarm policy.
+
+Each option is declared once, next to the logic that uses it (``rules/thresholds.py``,
+``rules/alarms.py``); the tables here add only what is the configuration's own: which
+point, the hazard class a threshold takes its defaults from, and limits written as plain
+numbers.
 
 A threshold may name a ``quantity``; the zone's hazard class then supplies every key the
 threshold leaves out, from ``[hazard_classes.<class>.<quantity>]`` (shipped with cited
@@ -8,111 +13,114 @@ and can still override any one of them on the point.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
-import re
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.dataclasses import dataclass
 
-from rules.alarms import AlarmDefinition, FloodPolicy, Priority
-from rules.discrete import DiscreteSpec
-from rules.thresholds import LIMIT_LEVELS, LimitLevel, LimitSpec, RateSpec, ThresholdSpec
+from rules.alarms import AlarmDefinition, FloodPolicy
+from rules.thresholds import (
+    LIMIT_LEVELS,
+    LimitLevel,
+    LimitSpec,
+    RateSpec,
+    SensorChecks,
+    ThresholdSpec,
+)
 from vocab.ids import NAME_PATTERN, parse_point_id
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 HazardClass = Literal["cells", "electrolyte", "powder", "general"]
 Quantity = Literal[
     "temperature", "humidity", "dew_point", "h2", "co", "hf", "voc", "smoke", "other"
 ]
-_PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
 
 
 class _Table(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-Deadband = float | str
+_PYDANTIC_TABLE = ConfigDict(extra="forbid")
+
+# A threshold may set these options of a limit once for all its limits; a limit's own
+# table wins over them. They are declared on ``LimitSpec``, not here.
+LIMIT_DEFAULTS = ("deadband", "on_delay", "off_delay")
 
 
-def _deadband_value(deadband: Deadband, limit: float) -> float:
-    if isinstance(deadband, str):
-        match = _PERCENT.match(deadband)
-        assert match is not None  # validated on load
-        return abs(limit) * float(match.group(1)) / 100
-    return deadband
+def options(table: object, shape: type[DataclassInstance]) -> dict[str, Any]:
+    """The values of ``table`` for every option declared by the dataclass ``shape``."""
+    return {f.name: getattr(table, f.name) for f in dataclasses.fields(shape)}
 
 
-def _check_deadband(value: Deadband | None) -> Deadband | None:
-    if isinstance(value, str) and not _PERCENT.match(value):
-        raise ValueError('a deadband is a number or a percentage such as "5%"')
-    if isinstance(value, float | int) and value < 0:
-        raise ValueError("a deadband cannot be negative")
-    return value
+def _limit_tables(data: dict[str, Any]) -> dict[str, Any]:
+    """Numbers to tables, and the threshold's limit defaults under each limit's own keys."""
+    shared = {k: data[k] for k in LIMIT_DEFAULTS if k in data}
+    result = {k: v for k, v in data.items() if k not in LIMIT_DEFAULTS}
+    for level in LIMIT_LEVELS:
+        value = data.get(level)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = {"limit": value}
+        if isinstance(value, dict):
+            result[level] = {**shared, **value}
+    rate = data.get("rate_of_rise")
+    if isinstance(rate, int | float) and not isinstance(rate, bool):
+        result["rate_of_rise"] = {"per_minute": rate}
+    return result
 
 
-class LimitConfig(_Table):
-    """One limit with settings of its own; a plain number takes the threshold's settings."""
+@dataclass(frozen=True, slots=True, kw_only=True, config=_PYDANTIC_TABLE)
+class ThresholdPolicy(SensorChecks):
+    """Everything a threshold can say except which point: the shape of a class default.
 
-    limit: float
-    priority: Priority | None = None
-    deadband: Deadband | None = None
-    on_delay: float | None = Field(None, ge=0, le=3600)
-    off_delay: float | None = Field(None, ge=0, le=3600)
+    A limit is a number or a table of ``LimitSpec`` options; ``deadband``, ``on_delay`` and
+    ``off_delay`` set beside the limits apply to every limit that does not set its own.
+    ``rate_of_rise`` is a rise per minute, or a table of ``RateSpec`` options.
+    """
 
-    _deadband = field_validator("deadband")(_check_deadband)
-
-
-class RateConfig(_Table):
-    per_minute: float = Field(gt=0, description="rise in the point's unit per minute")
-    window: float = Field(60.0, ge=5, le=3600, description="seconds of data the rate is fitted on")
-    priority: Priority | None = None
-
-
-class ThresholdPolicy(_Table):
-    """Everything a threshold can say except which point: the shape of a class default."""
-
-    low_low: float | LimitConfig | None = None
-    low: float | LimitConfig | None = None
-    high: float | LimitConfig | None = None
-    high_high: float | LimitConfig | None = None
-    rate_of_rise: float | RateConfig | None = Field(
-        None, description="per minute, or a table with per_minute and window"
+    low_low: LimitSpec | None = Field(default=None, description="the lowest limit")
+    low: LimitSpec | None = Field(default=None, description="the low limit")
+    high: LimitSpec | None = Field(default=None, description="the high limit")
+    high_high: LimitSpec | None = Field(default=None, description="the highest limit")
+    rate_of_rise: RateSpec | None = Field(
+        default=None, description="rise in the point's unit per minute, or a table"
     )
-    deadband: Deadband = Field(0.0, description="absolute, or a percentage of the limit")
-    on_delay: float = Field(0.0, ge=0, le=3600, description="seconds beyond a limit to raise")
-    off_delay: float = Field(0.0, ge=0, le=3600, description="seconds back inside to clear")
-    fault_delay: float = Field(10.0, ge=0, le=3600, description="seconds of bad data to fault")
-    stale_after: float = Field(30.0, gt=0, le=86400, description="seconds with no good sample")
-    frozen_after: float | None = Field(None, gt=0, description="seconds with no change: fault")
-    frozen_band: float = Field(0.0, ge=0, description="changes within this count as none")
-    range: tuple[float, float] | None = Field(None, description="the sensor's physical range")
-    fault_priority: Priority | None = None
 
-    _deadband = field_validator("deadband")(_check_deadband)
+    @model_validator(mode="before")
+    @classmethod
+    def _limits_as_tables(cls, data: Any) -> Any:
+        return _limit_tables(data) if isinstance(data, dict) else data
 
     @model_validator(mode="after")
-    def _limits_in_order(self) -> ThresholdPolicy:
-        present = [(lvl, self._limit(lvl)) for lvl in LIMIT_LEVELS if self._limit(lvl) is not None]
-        for (lower_name, lower), (upper_name, upper) in itertools.pairwise(present):
-            assert lower is not None and upper is not None
-            if lower >= upper:
-                raise ValueError(f"{lower_name} ({lower}) must be below {upper_name} ({upper})")
-        if self.range is not None and self.range[0] >= self.range[1]:
-            raise ValueError("range must be [lowest, highest]")
+    def _limits_in_order(self) -> Self:
+        for (lower_name, lower), (upper_name, upper) in itertools.pairwise(self.limits().items()):
+            if lower.limit >= upper.limit:
+                raise ValueError(
+                    f"{lower_name} ({lower.limit}) must be below {upper_name} ({upper.limit})"
+                )
         return self
 
-    def _limit(self, level: LimitLevel) -> float | None:
-        value: float | LimitConfig | None = getattr(self, level)
-        return value.limit if isinstance(value, LimitConfig) else value
+    def limits(self) -> dict[LimitLevel, LimitSpec]:
+        found = {lvl: getattr(self, lvl) for lvl in LIMIT_LEVELS}
+        return {lvl: limit for lvl, limit in found.items() if limit is not None}
 
 
+@dataclass(frozen=True, slots=True, kw_only=True, config=_PYDANTIC_TABLE)
 class ThresholdConfig(ThresholdPolicy):
     point: str = Field(description="point id, '<device>.<key>'")
-    name: str | None = Field(None, pattern=NAME_PATTERN, description="default: the point's key")
-    quantity: Quantity | None = Field(None, description="take unset keys from the hazard class")
+    name: str | None = Field(
+        default=None, pattern=NAME_PATTERN, description="default: the point's key"
+    )
+    quantity: Quantity | None = Field(
+        default=None, description="take unset keys from the hazard class"
+    )
 
     @model_validator(mode="after")
-    def _something_to_watch(self) -> ThresholdConfig:
-        if all(self._limit(lvl) is None for lvl in LIMIT_LEVELS) and self.rate_of_rise is None:
+    def _something_to_watch(self) -> Self:
+        if not self.limits() and self.rate_of_rise is None:
             hint = "" if self.quantity else " (or a quantity with class defaults)"
             raise ValueError(f"set a limit or rate_of_rise{hint}")
         return self
@@ -122,66 +130,14 @@ class ThresholdConfig(ThresholdPolicy):
         return self.name or parse_point_id(self.point)[1]
 
     def to_spec(self, zone: str, unit: str | None = None) -> ThresholdSpec:
-        limits: dict[LimitLevel, LimitSpec] = {}
-        for level in LIMIT_LEVELS:
-            raw: float | LimitConfig | None = getattr(self, level)
-            if raw is None:
-                continue
-            own = raw if isinstance(raw, LimitConfig) else LimitConfig(limit=raw)
-            deadband = own.deadband if own.deadband is not None else self.deadband
-            limits[level] = LimitSpec(
-                limit=own.limit,
-                deadband=_deadband_value(deadband, own.limit),
-                on_delay=own.on_delay if own.on_delay is not None else self.on_delay,
-                off_delay=own.off_delay if own.off_delay is not None else self.off_delay,
-                priority=own.priority,
-            )
-        rate = self.rate_of_rise
         return ThresholdSpec(
             zone=zone,
             key=self.key,
             point=self.point,
-            limits=limits,
-            rate_of_rise=(
-                None
-                if rate is None
-                else RateSpec(
-                    per_minute=rate.per_minute, window=rate.window, priority=rate.priority
-                )
-                if isinstance(rate, RateConfig)
-                else RateSpec(per_minute=rate)
-            ),
-            fault_delay=self.fault_delay,
-            stale_after=self.stale_after,
-            frozen_after=self.frozen_after,
-            frozen_band=self.frozen_band,
-            valid_range=self.range,
+            limits=self.limits(),
+            rate_of_rise=self.rate_of_rise,
             unit=unit,
-            fault_priority=self.fault_priority,
-        )
-
-
-class InputConfig(_Table):
-    """A binary input that is an alarm: a fire panel's fire/trouble output, a gas relay."""
-
-    point: str
-    name: str = Field(pattern=NAME_PATTERN, max_length=64)
-    active_when: bool = True
-    on_delay: float = Field(0.0, ge=0, le=3600)
-    priority: Priority = "high"
-    latching: bool = False
-    fault_delay: float = Field(10.0, ge=0, le=3600)
-
-    def to_spec(self, zone: str) -> DiscreteSpec:
-        return DiscreteSpec(
-            zone=zone,
-            key=self.name,
-            point=self.point,
-            active_when=self.active_when,
-            on_delay=self.on_delay,
-            priority=self.priority,
-            latching=self.latching,
-            fault_delay=self.fault_delay,
+            **options(self, SensorChecks),
         )
 
 
@@ -192,23 +148,15 @@ class SuppressionConfig(_Table):
     while_active: list[str] = Field(min_length=1)
 
 
-class AlarmsSection(_Table):
-    chatter_count: int = Field(3, ge=2, description="raises within chatter_window: chattering")
-    chatter_window: float = Field(60.0, gt=0)
-    flood_count: int = Field(10, ge=1, description="more raises than this in flood_window")
-    flood_window: float = Field(600.0, gt=0)
-    max_shelve: float = Field(8 * 3600.0, gt=0, description="longest shelve, seconds")
-    latching: list[str] = Field(default_factory=list, description="alarm id patterns")
-    suppress: list[SuppressionConfig] = Field(default_factory=list)
+@dataclass(frozen=True, slots=True, kw_only=True, config=_PYDANTIC_TABLE)
+class AlarmsSection(FloodPolicy):
+    """``[alarms]``: the flood policy's options, then latching and suppression by pattern."""
+
+    latching: tuple[str, ...] = Field(default=(), description="alarm id patterns")
+    suppress: tuple[SuppressionConfig, ...] = Field(default=(), description="suppression by design")
 
     def flood_policy(self) -> FloodPolicy:
-        return FloodPolicy(
-            chatter_count=self.chatter_count,
-            chatter_window=self.chatter_window,
-            flood_count=self.flood_count,
-            flood_window=self.flood_window,
-            max_shelve=self.max_shelve,
-        )
+        return self
 
     def apply(self, definitions: list[AlarmDefinition]) -> list[AlarmDefinition]:
         """Latching and suppression are decided per alarm id pattern."""

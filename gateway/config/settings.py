@@ -1,5 +1,9 @@
 """The gateway's configuration: one pydantic-settings class, one plain model per TOML table.
 
+The tables of rules, relays and the matrix are the runtime types themselves (declared in
+``rules/`` and ``actuators/``, each option once with its unit and default), so what the
+file says is what runs.
+
 Values come, first source winning, from init arguments, ``CELLSAFE_*`` environment
 variables (``CELLSAFE_MQTT__PORT=8883`` overrides one key), credential files (systemd's
 ``$CREDENTIALS_DIRECTORY``) and the TOML file. Every table forbids unknown keys, so a typo
@@ -15,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic.dataclasses import dataclass
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -23,27 +28,21 @@ from pydantic_settings import (
 )
 
 import drivers  # noqa: F401  (registers the built-in drivers)
-from actuators.relay import FeedbackSpec, RelaySpec
+from actuators.relay import RelaySpec
 from drivers import registry
 from drivers.base import DeviceConfig
 from gateway.config.alarms import (
     AlarmsSection,
     HazardClass,
-    InputConfig,
     Quantity,
     ThresholdConfig,
     ThresholdPolicy,
     apply_class_defaults,
+    options,
 )
-from gateway.config.safety import (
-    InterlockConfig,
-    MatrixRowConfig,
-    SafetySection,
-    WatchdogConfig,
-)
-from rules.discrete import DiscreteSpec
-from rules.matrix import EffectSpec as MatrixEffect
-from rules.matrix import RowSpec
+from gateway.config.safety import InterlockConfig, SafetySection, WatchdogConfig
+from rules.discrete import DiscreteInput, DiscreteSpec
+from rules.matrix import EffectSpec, RowSpec
 from rules.thresholds import ThresholdSpec
 from vocab.ids import NAME_PATTERN
 
@@ -170,72 +169,35 @@ class ZoneConfig(_Section):
     hazard_class: HazardClass = "general"
     description: str = ""
     thresholds: list[ThresholdConfig] = Field(default_factory=list)
-    inputs: list[InputConfig] = Field(default_factory=list)
+    inputs: list[DiscreteInput] = Field(default_factory=list)
 
     def threshold_specs(self, units: Mapping[str, str | None]) -> list[ThresholdSpec]:
         return [t.to_spec(self.name, units.get(t.point)) for t in self.thresholds]
 
     def input_specs(self) -> list[DiscreteSpec]:
-        return [i.to_spec(self.name) for i in self.inputs]
+        return [DiscreteSpec(zone=self.name, **options(i, DiscreteInput)) for i in self.inputs]
 
 
-class FeedbackConfig(_Section):
-    """An independent confirmation: a contactor's auxiliary contact, an airflow switch."""
-
-    point: str = Field(description="'<device>.<key>' of a binary input")
-    timeout: float = Field(5.0, gt=0, le=600, description="seconds to confirm")
-    active_when: bool = Field(True, description="its value while the output is on")
+_TABLE = ConfigDict(extra="forbid")
 
 
-class RelayConfig(_Section):
-    """An output on a writable binary point, e.g. an exhaust fan's contactor coil."""
-
-    name: str = Field(pattern=NAME_PATTERN, max_length=64)
-    device: str
-    point: str = Field(description="key of a coil point on that device")
-    resting: bool = Field(False, description="the state with no cause active")
-    trip: Literal["energise", "de-energise"] = Field(
-        "energise", description="de-energise: the coil drops to turn the output on (fail-safe)"
-    )
-    verify_timeout: float = Field(2.0, gt=0, le=120, description="seconds for the read-back")
-    retries: int = Field(2, ge=0, le=10, description="re-sends after a failed verification")
-    feedback: list[FeedbackConfig] = Field(default_factory=list)
-    on_stop: Literal["hold", "safe"] = Field(
-        "hold", description="on a clean stop of the gateway: leave it, or drive it to `safe`"
-    )
-    safe: bool = Field(False, description="the output's safe state (on for a dilution fan)")
+@dataclass(frozen=True, slots=True, kw_only=True, config=_TABLE)
+class RelayConfig(RelaySpec):
+    """A ``[[relays]]`` table is a ``RelaySpec``; the gateway asks each for its spec."""
 
     def to_spec(self) -> RelaySpec:
-        return RelaySpec(
-            name=self.name,
-            device=self.device,
-            point=self.point,
-            resting=self.resting,
-            energise_to_trip=self.trip == "energise",
-            verify_timeout=self.verify_timeout,
-            retries=self.retries,
-            feedback=tuple(
-                FeedbackSpec(point=f.point, timeout=f.timeout, active_when=f.active_when)
-                for f in self.feedback
-            ),
-            on_stop=self.on_stop,
-            safe=self.safe,
-        )
+        return self
 
 
-class EffectConfig(_Section):
+@dataclass(frozen=True, slots=True, kw_only=True, config=_TABLE)
+class EffectConfig(EffectSpec):
     """Shorthand for a 1ooN matrix row: while an alarm matching ``when`` holds, drive it."""
 
-    when: list[str] = Field(min_length=1, description="alarm id patterns, '*' allowed")
-    relay: str
-    state: bool = True
+    when: tuple[str, ...] = Field(min_length=1, description="alarm id patterns, '*' allowed")
 
     def to_row(self, index: int) -> RowSpec:
-        return RowSpec(
-            name=f"effect-{index}",
-            causes=tuple(self.when),
-            effects=(MatrixEffect(relay=self.relay, state=self.state),),
-        )
+        effect = EffectSpec(**options(self, EffectSpec))
+        return RowSpec(name=f"effect-{index}", causes=self.when, effects=(effect,))
 
 
 if TYPE_CHECKING:
@@ -276,7 +238,7 @@ class GatewaySettings(BaseSettings):
     zones: list[ZoneConfig] = Field(default_factory=list)
     relays: list[RelayConfig] = Field(default_factory=list)
     effects: list[EffectConfig] = Field(default_factory=list)
-    matrix: list[MatrixRowConfig] = Field(default_factory=list)
+    matrix: list[RowSpec] = Field(default_factory=list)
     interlocks: list[InterlockConfig] = Field(default_factory=list)
     watchdogs: list[WatchdogConfig] = Field(default_factory=list)
     safety: SafetySection = SafetySection()
@@ -309,8 +271,7 @@ class GatewaySettings(BaseSettings):
 
     def matrix_rows(self) -> list[RowSpec]:
         """The matrix as configured, with the simple ``[[effects]]`` as rows after it."""
-        rows = [r.to_spec() for r in self.matrix]
-        return rows + [e.to_row(i) for i, e in enumerate(self.effects)]
+        return [*self.matrix, *(e.to_row(i) for i, e in enumerate(self.effects))]
 
     @property
     def mqtt_client_id(self) -> str:

@@ -6,7 +6,7 @@ the line to fix, e.g. ``relays[0].point: 'fan9' is not a point of device 'relay-
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
@@ -133,7 +133,7 @@ def check_references(settings: GatewaySettings) -> list[Problem]:
                     )
                 )
 
-    def check_patterns(path: str, patterns: list[str]) -> None:
+    def check_patterns(path: str, patterns: Sequence[str]) -> None:
         for i, pattern in enumerate(patterns):
             if not any(fnmatchcase(a, pattern) for a in alarm_ids):
                 problems.append(Problem(f"{path}[{i}]", f"{pattern!r} matches no alarm"))
