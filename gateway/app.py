@@ -240,12 +240,12 @@ class Gateway:
 
             conditions = ConditionBus()
             read_point = functools.partial(_read_point, drivers)
-            relay_specs = [r.to_spec() for r in s.relays]
+            relay_specs = s.relays
             self.relays = {
                 spec.name: Relay(spec, drivers[spec.device], log, conditions, read_point)
                 for spec in relay_specs
             }
-            watchdog_specs = [w.to_spec() for w in s.watchdogs]
+            watchdog_specs = s.watchdogs
             watchdogs = [ModuleWatchdog(w, drivers[w.device], conditions) for w in watchdog_specs]
 
             units = {point_id(d.name, p.key): p.unit for d in s.devices for p in d.point_infos()}
@@ -257,13 +257,13 @@ class Gateway:
             definitions = engine.definitions + [d for r in relay_specs for d in r.definitions()]
             definitions += [d for w in watchdog_specs for d in w.definitions()]
             saved = Pipeline.saved_alarms(log)
-            alarms = AlarmManager(s.alarms.apply(definitions), saved, s.alarms.flood_policy())
+            alarms = AlarmManager(s.alarms.apply(definitions), saved, s.alarms)
             engine.restore(alarms.conditions())
             if saved:
                 _logger.info("restored alarm states: %d annunciated", len(alarms.annunciated()))
             matrix = CauseEffectMatrix(
                 s.matrix_rows(),
-                (i.to_spec() for i in s.interlocks),
+                s.interlocks,
                 {r.name: r.resting for r in s.relays},
             )
             matrix.restore(Pipeline.saved_matrix(log), time.time())

@@ -69,7 +69,7 @@ def example_matrix() -> CauseEffectMatrix:
     settings = load_settings(EXAMPLE)
     return CauseEffectMatrix(
         settings.matrix_rows(),
-        (i.to_spec() for i in settings.interlocks),
+        settings.interlocks,
         {r.name: r.resting for r in settings.relays},
     )
 

@@ -20,8 +20,7 @@ from pydantic.fields import FieldInfo
 from actuators.relay import FeedbackSpec, RelaySpec
 from actuators.watchdog import WatchdogSpec
 from gateway.config.alarms import AlarmsSection, ThresholdConfig, ThresholdPolicy
-from gateway.config.safety import InterlockConfig, WatchdogConfig
-from gateway.config.settings import EffectConfig, GatewaySettings, RelayConfig, ZoneConfig
+from gateway.config.settings import EffectConfig, GatewaySettings, ZoneConfig
 from rules.alarms import FloodPolicy
 from rules.discrete import DiscreteInput
 from rules.matrix import EffectSpec, InterlockSpec, Permit, RowSpec
@@ -46,17 +45,14 @@ TABLES: list[type[Any]] = [
     DiscreteInput,
     FloodPolicy,
     AlarmsSection,
-    RelayConfig,
+    RelaySpec,
     EffectConfig,
-    InterlockConfig,
-    WatchdogConfig,
+    InterlockSpec,
+    WatchdogSpec,
 ]
 
 # What a config class may add to the runtime type it extends, and nothing else.
 OWN_KEYS: dict[type[Any], tuple[type[Any], set[str]]] = {
-    RelayConfig: (RelaySpec, set()),
-    WatchdogConfig: (WatchdogSpec, set()),
-    InterlockConfig: (InterlockSpec, set()),
     EffectConfig: (EffectSpec, {"when"}),
     AlarmsSection: (FloodPolicy, {"latching", "suppress"}),
     ThresholdPolicy: (SensorChecks, {"low_low", "low", "high", "high_high", "rate_of_rise"}),
@@ -89,9 +85,9 @@ def test_the_settings_read_the_runtime_types() -> None:
         return get_args(GatewaySettings.model_fields[section].annotation)[0]
 
     assert item("matrix") is RowSpec
-    assert item("relays") is RelayConfig
-    assert item("interlocks") is InterlockConfig
-    assert item("watchdogs") is WatchdogConfig
+    assert item("relays") is RelaySpec
+    assert item("interlocks") is InterlockSpec
+    assert item("watchdogs") is WatchdogSpec
     assert item("effects") is EffectConfig
     assert GatewaySettings.model_fields["alarms"].annotation is AlarmsSection
     assert get_args(ZoneConfig.model_fields["inputs"].annotation)[0] is DiscreteInput

@@ -196,7 +196,7 @@ def configured_relay(tmp_path: Path, **keys: object) -> RelaySpec:
     data["relays"][0]["feedback"] = []
     path = tmp_path / "site.toml"
     path.write_text(tomli_w.dumps(data))
-    return load_settings(path).relays[0].to_spec()
+    return load_settings(path).relays[0]
 
 
 async def seconds_to_put_right(spec: RelaySpec) -> float:

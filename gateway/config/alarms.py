@@ -155,9 +155,6 @@ class AlarmsSection(FloodPolicy):
     latching: tuple[str, ...] = Field(default=(), description="alarm id patterns")
     suppress: tuple[SuppressionConfig, ...] = Field(default=(), description="suppression by design")
 
-    def flood_policy(self) -> FloodPolicy:
-        return self
-
     def apply(self, definitions: list[AlarmDefinition]) -> list[AlarmDefinition]:
         """Latching and suppression are decided per alarm id pattern."""
         from dataclasses import replace

@@ -29,6 +29,7 @@ from pydantic_settings import (
 
 import drivers  # noqa: F401  (registers the built-in drivers)
 from actuators.relay import RelaySpec
+from actuators.watchdog import WatchdogSpec
 from drivers import registry
 from drivers.base import DeviceConfig
 from gateway.config.alarms import (
@@ -40,9 +41,9 @@ from gateway.config.alarms import (
     apply_class_defaults,
     options,
 )
-from gateway.config.safety import InterlockConfig, SafetySection, WatchdogConfig
+from gateway.config.safety import SafetySection
 from rules.discrete import DiscreteInput, DiscreteSpec
-from rules.matrix import EffectSpec, RowSpec
+from rules.matrix import EffectSpec, InterlockSpec, RowSpec
 from rules.thresholds import ThresholdSpec
 from vocab.ids import NAME_PATTERN
 
@@ -182,14 +183,6 @@ _TABLE = ConfigDict(extra="forbid")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, config=_TABLE)
-class RelayConfig(RelaySpec):
-    """A ``[[relays]]`` table is a ``RelaySpec``; the gateway asks each for its spec."""
-
-    def to_spec(self) -> RelaySpec:
-        return self
-
-
-@dataclass(frozen=True, slots=True, kw_only=True, config=_TABLE)
 class EffectConfig(EffectSpec):
     """Shorthand for a 1ooN matrix row: while an alarm matching ``when`` holds, drive it."""
 
@@ -236,11 +229,11 @@ class GatewaySettings(BaseSettings):
         default_factory=dict, description="defaults by zone class and quantity"
     )
     zones: list[ZoneConfig] = Field(default_factory=list)
-    relays: list[RelayConfig] = Field(default_factory=list)
+    relays: list[RelaySpec] = Field(default_factory=list)
     effects: list[EffectConfig] = Field(default_factory=list)
     matrix: list[RowSpec] = Field(default_factory=list)
-    interlocks: list[InterlockConfig] = Field(default_factory=list)
-    watchdogs: list[WatchdogConfig] = Field(default_factory=list)
+    interlocks: list[InterlockSpec] = Field(default_factory=list)
+    watchdogs: list[WatchdogSpec] = Field(default_factory=list)
     safety: SafetySection = SafetySection()
 
     @classmethod
