@@ -5,9 +5,12 @@ being verified, the next command is the newest wish, not a queue of stale ones. 
 counts as done when the coil reads back as commanded within ``verify_timeout`` and every
 independent feedback (a contactor's auxiliary contact, an airflow switch) confirms within
 its own timeout. Otherwise it is re-sent ``retries`` times; then the relay raises its
-fault alarm and keeps trying every ``retry_after`` seconds until the output obeys, which
-clears it. An idle relay reads its output back as often, to put right what changed behind
-its back.
+fault alarm, saying why, and keeps trying every ``retry_after`` seconds until the output
+obeys, which clears it. An idle relay reads its output back as often, to put right what
+changed behind its back. A write the link cannot carry (a device reconnecting) does not
+use up an attempt at once: it is tried again every ``_WRITE_RETRY`` seconds until the
+attempt's ``verify_timeout`` has passed, so a link that flaps for a second costs no
+attempt at all.
 
 States here are the output's, not the coil's: with ``trip = "de-energise"`` (wired
 de-energise to trip, as a gas-dilution fan should be) "on" means the coil dropped, so a
@@ -33,7 +36,8 @@ from vocab.ids import NAME_PATTERN, point_id, relay_fault_id
 
 _logger = logging.getLogger(__name__)
 
-_READBACK_INTERVAL = 0.05
+_READBACK_INTERVAL = 0.05  # seconds between read-backs while verifying
+_WRITE_RETRY = 0.2  # seconds between writes the link did not carry, within one attempt
 
 PointReader = Callable[[str], Awaitable[bool | None]]
 
@@ -176,10 +180,8 @@ class Relay:
         for attempt in range(1, tries + 1):
             if self._demand is not None and self._demand.state != demand.state:
                 return  # the rules changed their mind: run() takes the newest demand
-            try:
-                await self._driver.write(self.spec.point, self.spec.coil(demand.state))
-            except WriteError as err:
-                failure = f"write failed: {err}"
+            failure = await self._write(demand.state)
+            if failure:
                 _logger.warning("relay %s attempt %d: %s", self.spec.name, attempt, failure)
                 continue
             seen = await self._verify(demand.state)
@@ -208,6 +210,21 @@ class Relay:
         body = self._body(demand, tries, elapsed_ms, False)
         self._emit(Event("actuator.failed", {**body, "error": failure}))
         self._fault(True, f"relay {self.spec.name} does not obey: {failure}")
+
+    async def _write(self, state: bool) -> str:
+        """'' once the device took the command, else why it could not, after trying for
+        up to ``verify_timeout`` seconds (monotonic)."""
+        deadline = time.monotonic() + self.spec.verify_timeout
+        while True:
+            try:
+                await self._driver.write(self.spec.point, self.spec.coil(state))
+            except WriteError as err:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return f"write not taken within {self.spec.verify_timeout:g} s: {err}"
+                await asyncio.sleep(min(_WRITE_RETRY, left))
+            else:
+                return ""
 
     async def _verify(self, expected: bool) -> bool | None:
         deadline = time.monotonic() + self.spec.verify_timeout

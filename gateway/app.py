@@ -33,8 +33,14 @@ from gateway.core.poller import Poller, phases
 from gateway.core.tasks import cancel_all
 from gateway.core.telemetry import Telemetry
 from gateway.sinks.file import EventFileSink
+from gateway.storage.health import (
+    POLL_INTERVAL,
+    STORAGE_ALARM,
+    LogQuota,
+    storage_condition,
+    usage_threshold,
+)
 from gateway.storage.log import EventLog, iso_utc
-from gateway.storage.quota import POLL_INTERVAL, LogQuota, usage_threshold
 from gateway.uplink.commands import MqttCommands
 from gateway.uplink.mqtt import MqttUplink
 from gateway.uplink.topics import Topics
@@ -256,6 +262,7 @@ class Gateway:
             )
             definitions = engine.definitions + [d for r in relay_specs for d in r.definitions()]
             definitions += [d for w in watchdog_specs for d in w.definitions()]
+            definitions.append(STORAGE_ALARM)
             saved = Pipeline.saved_alarms(log)
             alarms = AlarmManager(s.alarms.apply(definitions), saved, s.alarms)
             engine.restore(alarms.conditions())
@@ -269,6 +276,7 @@ class Gateway:
             matrix.restore(Pipeline.saved_matrix(log), time.time())
             self.pipeline = pipeline = Pipeline(engine, alarms, matrix, self.relays, log)
             conditions.subscribe(pipeline.condition)
+            log.watch(lambda reason: conditions(storage_condition(reason)))
 
             router = CommandRouter(pipeline, self.status, self._reload, s.safety.max_override)
             await stack.enter_async_context(ControlServer(s.gateway.data_dir / SOCKET_NAME, router))

@@ -148,8 +148,15 @@ class CauseEffectMatrix:
         }
 
     def export(self) -> dict[str, Any]:
-        """What must survive a restart: latches, operator aborts, overrides."""
+        """What must survive a restart: tripped rows (so that a restart repeats no
+        ``safety.tripped`` for the same incident), latches, operator aborts, overrides.
+        Times are Unix seconds: a restart may come after a reboot."""
         return {
+            "tripped": {
+                n: {"since": r.countdown_from, "votes": list(r.votes), "fired": r.fired}
+                for n, r in self._rows.items()
+                if r.countdown_from is not None
+            },
             "latched": sorted(n for n, r in self._rows.items() if r.latched),
             "aborted": {
                 n: r.aborted_by.as_dict() for n, r in self._rows.items() if r.aborted_by is not None
@@ -161,12 +168,20 @@ class CauseEffectMatrix:
         }
 
     def restore(self, saved: Mapping[str, Any], now: float) -> None:
+        for name, tripped in saved.get("tripped", {}).items():
+            row = self._rows.get(name)
+            if row is not None:
+                row.countdown_from = float(tripped["since"])
+                row.votes = tuple(tripped["votes"])
+                row.fired = {int(i): float(t) for i, t in tripped["fired"].items()}
         for name in saved.get("latched", []):
             row = self._rows.get(name)
             if row is not None:
                 row.latched = True
                 # Held as fired, so that a latched release stays released after a restart.
-                row.fired = {i: now for i, e in enumerate(row.spec.effects) if e.latch}
+                row.fired = {
+                    i: row.fired.get(i, now) for i, e in enumerate(row.spec.effects) if e.latch
+                } | row.fired
         for name, by in saved.get("aborted", {}).items():
             if name in self._rows:
                 self._rows[name].aborted_by = Cause(**by)

@@ -217,3 +217,20 @@ def test_latches_aborts_and_overrides_survive_a_restart() -> None:
     expired = matrix()
     expired.restore(saved, 600)
     assert "fan" not in states(expired, set(), 601)
+
+
+def test_a_restart_during_a_trip_repeats_no_transition() -> None:
+    m = matrix()
+    fire = {DETECTORS[0], DETECTORS[1]}
+    _, events = m.evaluate(fire, 0, {"fan": False})
+    assert [e.type for e in events] == ["safety.tripped", "safety.tripped"]
+    saved = m.export()
+
+    again = matrix()  # a restart (kill -9) while both rows hold
+    again.restore(saved, 5)
+    demands, events = again.evaluate(fire, 6, {"fan": True})
+    assert events == []  # the same incident: nothing tripped anew
+    assert demands["siren"].state and demands["fan"].state
+    assert "deluge" in states(again, fire, 31)  # the countdown runs on from the trip at 0
+    _, events = again.evaluate(set(), 40, {"fan": True})
+    assert [e.type for e in events].count("safety.cleared") == 2  # and it ends once

@@ -24,11 +24,22 @@ state whose events it had stored, so it neither repeats nor forgets a transition
 Telemetry shares the log (one order for every sink) but not the event numbering: under
 the quota the oldest telemetry is dropped first, and that must not look like a lost event
 to a receiver. Events are never dropped.
+
+A disk that fills up, turns read-only or fails never stops the gateway: detection and
+relays go on. Events (numbered as usual) and their state wait in memory, in order, and
+telemetry is dropped; cursor moves are kept in memory. Every write tries the held events
+first, and ``heal`` (called every few seconds) tries again, reopening the file if it could
+not be opened at start-up; when the disk takes them, everything resumes. ``watch``
+listeners hear when writing fails and when it works again (the gateway raises
+``gateway.storage.fault``). A file that is not a database, or is damaged, is set aside as
+``<name>.damaged-<time>`` (kept for recovery) and a new log is begun, numbering on from
+the last sequence number that could be read from it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sqlite3
@@ -44,6 +55,8 @@ from typing import Any, Literal
 from vocab.events import Event
 
 _logger = logging.getLogger(__name__)
+
+StorageWatcher = Callable[[str | None], None]  # why writing fails, or None once it works
 
 Kind = Literal["event", "telemetry"]
 EVENTS: frozenset[Kind] = frozenset({"event"})
@@ -132,12 +145,24 @@ class EventLog:
     """Open with ``EventLog.open(path, source)``; ``source`` (site, gateway) goes into every
     record. Sinks take a ``cursor(name, kinds)`` each before the first ``emit``."""
 
-    def __init__(self, connection: sqlite3.Connection, source: dict[str, str]) -> None:
+    def __init__(
+        self,
+        connection: sqlite3.Connection,
+        source: dict[str, str],
+        path: Path | None = None,
+        fault: str | None = None,
+    ) -> None:
         self._db = connection
         self._source = dict(source)
+        self._path = path
         self._listeners: list[tuple[Callable[[], None], bool]] = []
+        self._watchers: list[StorageWatcher] = []
         self._cursors: dict[str, Cursor] = {}
         self._synchronous = "FULL"
+        # Events and state the disk did not take yet, in order: (rows, state) per emit.
+        self._held: list[tuple[list[tuple[int, str, bytes]], dict[str, Any]]] = []
+        self._fault = fault  # why the file cannot be written; None while it can
+        self._writable = fault is None
         (self._last_seq,) = self._db.execute(
             "SELECT value FROM counters WHERE name = 'last_seq'"
         ).fetchone()
@@ -145,19 +170,80 @@ class EventLog:
     @classmethod
     @contextmanager
     def open(cls, path: Path, source: dict[str, str]) -> Iterator[EventLog]:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(path, isolation_level=None)
+        """The log in ``path``; if the disk cannot take it now, a stand-in in memory that
+        holds every write until ``heal`` can open the file (see the module's doc)."""
         try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            (version,) = db.execute("PRAGMA user_version").fetchone()
-            if version > _SCHEMA_VERSION:
-                raise RuntimeError(f"{path}: log schema {version} is newer than this gateway")
-            db.executescript(f"BEGIN; {_SCHEMA} {_FROM_V1 if version == 1 else ''} COMMIT;")
-            db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
-            yield cls(db, source)
+            try:
+                db = _open_file(path)
+            except sqlite3.OperationalError:
+                raise  # a full or read-only disk: not the file's fault
+            except sqlite3.DatabaseError as err:  # not a database, or damaged
+                db = _set_aside(path, err)
+        except (sqlite3.OperationalError, OSError) as err:
+            _logger.error(
+                "event log %s cannot be opened for writing (%s): detection and relays run on;"
+                " events wait in memory until the disk takes them",
+                path,
+                err,
+            )
+            log = cls(_stand_in(path), source, path, f"cannot open {path}: {err}")
+        else:
+            log = cls(db, source, path)
+        try:
+            yield log
         finally:
-            db.close()
+            log._db.close()
+
+    @property
+    def fault(self) -> str | None:
+        """Why the log cannot be written now; None while it can."""
+        return self._fault
+
+    @property
+    def held(self) -> int:
+        """Events waiting in memory for the disk."""
+        return sum(len(rows) for rows, _ in self._held)
+
+    def watch(self, watcher: StorageWatcher) -> None:
+        """``watcher(reason)`` when writing starts to fail, ``watcher(None)`` when it works
+        again; called at once with the current state (a restart may find a healthy disk
+        where the last run left an alarm)."""
+        self._watchers.append(watcher)
+        watcher(self._fault)
+
+    def heal(self) -> bool:
+        """Try the disk again: reopen the file if need be, store what is held, move the
+        cursors. True when the log is on disk and nothing waits in memory."""
+        if not self._writable:
+            assert self._path is not None
+            try:
+                db = _open_file(self._path)
+            except (sqlite3.DatabaseError, OSError):
+                return False
+            stand_in, self._db = self._db, db
+            stand_in.close()
+            self._writable = True
+            self._synchronous = "FULL"
+            for cursor in self._cursors.values():  # nothing was read from the stand-in
+                cursor.restart(self._register(cursor.name))
+        self._notify(self._store_held(), events=True)
+        if self._fault is not None and not self._held:
+            self._write_cursors()
+        return self._fault is None and not self._held
+
+    def _write_cursors(self) -> None:
+        """After a failure: every sink's position, then the trim it allows."""
+        try:
+            with self._transaction(durable=False):
+                self._db.executemany(
+                    "UPDATE cursors SET row = ? WHERE sink = ?",
+                    [(c.committed, c.name) for c in self._cursors.values()],
+                )
+                self._trim()
+        except sqlite3.Error as err:
+            self._failed(err)
+            return
+        self._healed()
 
     @property
     def last_seq(self) -> int:
@@ -171,25 +257,35 @@ class EventLog:
         starts at the oldest row still on disk: whatever is stored is delivered to it."""
         if sink in self._cursors:
             raise ValueError(f"sink {sink!r} already has a cursor")
-        found = self._db.execute("SELECT row FROM cursors WHERE sink = ?", (sink,)).fetchone()
-        if found is None:
-            start = 0
-            self._db.execute("INSERT INTO cursors (sink, row) VALUES (?, ?)", (sink, start))
-        else:
-            (start,) = found
-        cursor = Cursor(self, sink, frozenset(kinds), int(start))
+        cursor = Cursor(self, sink, frozenset(kinds), self._register(sink))
         self._cursors[sink] = cursor
         return cursor
+
+    def _register(self, sink: str) -> int:
+        found = self._db.execute("SELECT row FROM cursors WHERE sink = ?", (sink,)).fetchone()
+        if found is not None:
+            return int(found[0])
+        if self._writable:
+            try:
+                self._db.execute("INSERT INTO cursors (sink, row) VALUES (?, ?)", (sink, 0))
+            except sqlite3.Error as err:
+                self._failed(err)
+        return 0
 
     def forget_other_sinks(self) -> list[str]:
         """Drop the positions of sinks that have no cursor in this run (a sink removed from
         the configuration), so that they hold no rows on disk; returns their names."""
         names = [r[0] for r in self._db.execute("SELECT sink FROM cursors").fetchall()]
         gone = [n for n in names if n not in self._cursors]
-        if gone:
-            self._db.executemany("DELETE FROM cursors WHERE sink = ?", [(n,) for n in gone])
+        if gone and self._writable:
+            try:
+                with self._transaction(durable=False):
+                    self._db.executemany("DELETE FROM cursors WHERE sink = ?", [(n,) for n in gone])
+                    self._trim()
+            except sqlite3.Error as err:
+                self._failed(err)
+                return []
             _logger.info("log: sinks no longer configured, positions dropped: %s", gone)
-            self._trim()
         return gone
 
     def lag(self, sink: str) -> SinkLag:
@@ -230,33 +326,61 @@ class EventLog:
                 **event.body,
             }
             rows.append((seq, event.type, _json(body)))
+        self._last_seq = seq  # numbered now, in memory if the disk does not take them
+        self._held.append((rows, dict(state or {})))
+        stored = self._store_held()
+        self._notify(stored, events=True, held=bool(rows))
+        return stored
+
+    def _store_held(self) -> list[StoredRecord]:
+        """Everything held, in one durable transaction; [] and held on if it fails."""
+        if not self._held or not self._writable:
+            return []
         now = time.time()
-        with self._transaction():
-            stored = [self._insert(s, "event", t, "", r, now) for s, t, r in rows]
-            self._db.execute("UPDATE counters SET value = ? WHERE name = 'last_seq'", (seq,))
-            if state:
-                self._db.executemany(
-                    "INSERT INTO state (key, value) VALUES (?, ?)"
-                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    [(k, json.dumps(v, separators=(",", ":"))) for k, v in state.items()],
+        try:
+            with self._transaction():
+                stored = [
+                    self._insert(s, "event", t, "", r, now)
+                    for rows, _ in self._held
+                    for s, t, r in rows
+                ]
+                self._db.execute(
+                    "UPDATE counters SET value = ? WHERE name = 'last_seq'", (self._last_seq,)
                 )
-        self._last_seq = seq
-        self._notify(stored, events=True)
+                state = {k: v for _, held_state in self._held for k, v in held_state.items()}
+                if state:
+                    self._db.executemany(
+                        "INSERT INTO state (key, value) VALUES (?, ?)"
+                        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                        [(k, json.dumps(v, separators=(",", ":"))) for k, v in state.items()],
+                    )
+        except sqlite3.Error as err:
+            self._failed(err)
+            return []
+        self._held.clear()
+        if self._fault is not None:
+            self._write_cursors()
         return stored
 
     def emit_telemetry(self, messages: Mapping[str, Mapping[str, Any]]) -> list[StoredRecord]:
         """Store telemetry, ``{device: body}``; it carries no event sequence number, and is
         not stored at all when no sink wants it."""
-        if not any("telemetry" in c.kinds for c in self._cursors.values()):
-            return []
+        if self._fault is not None or not any(
+            "telemetry" in c.kinds for c in self._cursors.values()
+        ):
+            return []  # telemetry is the first thing a failing disk costs
         now = time.time()
-        with self._transaction(durable=False):
-            stored = [
-                self._insert(
-                    None, "telemetry", "telemetry", device, _json({**self._source, **body}), now
-                )
-                for device, body in messages.items()
-            ]
+        try:
+            with self._transaction(durable=False):
+                stored = [
+                    self._insert(
+                        None, "telemetry", "telemetry", device, _json({**self._source, **body}), now
+                    )
+                    for device, body in messages.items()
+                ]
+        except sqlite3.Error as err:
+            self._failed(err)
+            return []
         self._notify(stored, events=False)
         return stored
 
@@ -264,7 +388,10 @@ class EventLog:
         rows = self._db.execute(
             "SELECT key, value FROM state WHERE substr(key, 1, ?) = ?", (len(prefix), prefix)
         ).fetchall()
-        return {key[len(prefix) :]: json.loads(value) for key, value in rows}
+        found = {key[len(prefix) :]: json.loads(value) for key, value in rows}
+        for _, state in self._held:
+            found.update({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
+        return found
 
     # -- reading and trimming ------------------------------------------------------------
 
@@ -314,15 +441,45 @@ class EventLog:
                 excess -= length
                 if excess <= 0:
                     break
+            if not self._writable:
+                break
             with self._transaction(durable=False):
                 self._db.executemany("DELETE FROM log WHERE row = ?", victims)
             dropped += len(victims)
         return dropped
 
     def _commit_cursor(self, sink: str, row: int) -> None:
-        with self._transaction(durable=False):
-            self._db.execute("UPDATE cursors SET row = ? WHERE sink = ?", (row, sink))
-            self._trim()
+        if self._fault is not None:
+            return  # kept in memory; ``heal`` writes every position once the disk takes it
+        try:
+            with self._transaction(durable=False):
+                self._db.execute("UPDATE cursors SET row = ? WHERE sink = ?", (row, sink))
+                self._trim()
+        except sqlite3.Error as err:
+            self._failed(err)
+
+    def _failed(self, err: sqlite3.Error) -> None:
+        if self._fault is not None:
+            return  # said once, when it began
+        self._fault = f"cannot write the event log: {err}"
+        _logger.error(
+            "%s; detection and relays run on, %d events wait in memory, telemetry is dropped",
+            self._fault,
+            self.held,
+        )
+        self._tell(self._fault)
+
+    def _healed(self) -> None:
+        _logger.info("event log writable again: every held event is on disk")
+        self._fault = None
+        self._tell(None)
+
+    def _tell(self, reason: str | None) -> None:
+        for watcher in self._watchers:
+            try:  # a watcher reacts on its own turn of the loop, never inside a write
+                asyncio.get_running_loop().call_soon(watcher, reason)
+            except RuntimeError:
+                watcher(reason)
 
     def _trim(self) -> None:
         """Delete the rows of each kind that every sink wanting that kind has."""
@@ -344,13 +501,16 @@ class EventLog:
         assert cursor.lastrowid is not None
         return StoredRecord(cursor.lastrowid, seq, kind, type_, source, record, now)
 
-    def _notify(self, stored: list[StoredRecord], events: bool) -> None:
-        if not stored:
-            return
+    def _notify(self, stored: list[StoredRecord], events: bool, held: bool = False) -> None:
+        """Wake the sinks for what was stored; tell listeners of what was emitted, on disk
+        or held (the retained state must show an alarm raised while the disk is full)."""
         kind: Kind = "event" if events else "telemetry"
-        for cursor in self._cursors.values():
-            if kind in cursor.kinds:
-                cursor.wake.set()
+        if stored:
+            for cursor in self._cursors.values():
+                if kind in cursor.kinds:
+                    cursor.wake.set()
+        elif not held:
+            return
         for listener, events_only in self._listeners:
             if events or not events_only:
                 listener()
@@ -364,10 +524,11 @@ class EventLog:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield
+            self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            if self._db.in_transaction:  # SQLite may have rolled back by itself
+                self._db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
 
 
 class Cursor:
@@ -413,6 +574,12 @@ class Cursor:
             self._committed = upto
             self._log._commit_cursor(self.name, upto)
 
+    def restart(self, row: int) -> None:
+        """Start again at ``row``, as if newly opened (the log changed its file)."""
+        self._position = self._committed = row
+        self._out.clear()
+        self.wake.set()
+
     def rewind(self, row: int) -> None:
         """Read again from ``row`` on; rows already acknowledged after it come again."""
         self._position = min(self._position, row - 1)
@@ -422,3 +589,62 @@ class Cursor:
         """Until something new is stored (or a rewind asks for a re-read)."""
         await self.wake.wait()
         self.wake.clear()
+
+
+def _open_file(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, isolation_level=None)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        (version,) = db.execute("PRAGMA user_version").fetchone()
+        if version > _SCHEMA_VERSION:
+            raise RuntimeError(f"{path}: log schema {version} is newer than this gateway")
+        db.executescript(f"BEGIN; {_SCHEMA} {_FROM_V1 if version == 1 else ''} COMMIT;")
+        db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _last_seq_of(path: Path) -> int:
+    """The last sequence number a log file holds, 0 if it cannot be read."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            (last,) = db.execute("SELECT value FROM counters WHERE name = 'last_seq'").fetchone()
+            return int(last)
+    except (sqlite3.Error, TypeError):
+        return 0
+
+
+def _stand_in(path: Path) -> sqlite3.Connection:
+    """An empty log in memory that numbers on from the file's last sequence number."""
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    db.executescript(_SCHEMA)
+    db.execute("UPDATE counters SET value = ? WHERE name = 'last_seq'", (_last_seq_of(path),))
+    return db
+
+
+def _set_aside(path: Path, err: sqlite3.DatabaseError) -> sqlite3.Connection:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    aside = path.with_name(f"{path.name}.damaged-{stamp}")
+    last = _last_seq_of(path)
+    for suffix in ("", "-wal", "-shm"):
+        part = path.with_name(path.name + suffix)
+        if part.exists():
+            part.replace(aside.with_name(aside.name + suffix))
+    _logger.error(
+        "event log %s is damaged (%s). It is kept as %s; a new log begins, numbering on from"
+        " seq %d. Events it held that no sink had yet are not sent. To recover them: stop the"
+        " gateway, run `sqlite3 %s .recover > recovered.sql`, and hand the `log` rows to the"
+        " WMS by hand",
+        path,
+        err,
+        aside,
+        last,
+        aside,
+    )
+    db = _open_file(path)
+    db.execute("UPDATE counters SET value = ? WHERE name = 'last_seq'", (last,))
+    return db

@@ -1,11 +1,16 @@
-"""The log's disk quota, kept and watched like any other point.
+"""The log's health, watched like any other point: its quota and its disk.
 
 ``LogQuota`` is read like a device (the ``Driver`` protocol, polled every
-``POLL_INTERVAL`` seconds): each read drops the oldest telemetry beyond ``max_mb`` and
-returns one sample, ``gateway.outbox`` = the share of the quota in use, in percent. A
-threshold on that point (``usage_threshold``) raises ``gateway.outbox.high`` at
-``warn_at`` and clears it ten points below, through the same alarm lifecycle as any
-sensor; a log that cannot be measured gives a bad sample, and so ``gateway.outbox.fault``.
+``POLL_INTERVAL`` seconds): each read lets the log retry a failing disk (``heal``), drops
+the oldest telemetry beyond ``max_mb`` and returns one sample, ``gateway.outbox`` = the
+share of the quota in use, in percent. A threshold on that point (``usage_threshold``)
+raises ``gateway.outbox.high`` at ``warn_at`` and clears it ten points below, through the
+same alarm lifecycle as any sensor; a log that cannot be measured gives a bad sample, and
+so ``gateway.outbox.fault``.
+
+A disk that does not take the log's writes (full, read-only, failing) raises
+``gateway.storage.fault`` (``storage_condition``) at once and clears it when every held
+event is on disk again.
 """
 
 from __future__ import annotations
@@ -17,15 +22,16 @@ from collections.abc import Collection
 
 from drivers.base import WriteError
 from gateway.storage.log import EventLog
+from rules.alarms import AlarmDefinition, ConditionChange
 from rules.thresholds import LimitSpec, ThresholdSpec
-from vocab.ids import GATEWAY, point_id
+from vocab.ids import GATEWAY, gateway_alarm_id, point_id
 from vocab.samples import Sample, Value
 
 _logger = logging.getLogger(__name__)
 
 KEY = "outbox"
 POINT = point_id(GATEWAY, KEY)
-POLL_INTERVAL = 10.0  # seconds
+POLL_INTERVAL = 5.0  # seconds
 HYSTERESIS = 10.0  # percentage points below warn_at at which the alarm clears
 
 
@@ -39,6 +45,7 @@ class LogQuota:
     async def read(self, keys: Collection[str] | None = None) -> list[Sample]:
         now = time.time()
         try:
+            self._log.heal()
             dropped = self._log.enforce_quota(self._max_bytes)
             used = self._log.size() / self._max_bytes
         except sqlite3.Error as err:
@@ -66,4 +73,19 @@ def usage_threshold(warn_at: float) -> ThresholdSpec:
         fault_delay=POLL_INTERVAL * 3,
         stale_after=POLL_INTERVAL * 6,
         unit="%",
+    )
+
+
+STORAGE_ALARM = AlarmDefinition(
+    id=gateway_alarm_id("storage", "fault"), priority="high", level="fault"
+)
+
+
+def storage_condition(reason: str | None) -> ConditionChange:
+    """The ``gateway.storage.fault`` condition for what ``EventLog.watch`` reports."""
+    return ConditionChange(
+        alarm_id=STORAGE_ALARM.id,
+        active=reason is not None,
+        ts=time.time(),
+        message=reason or "event log writable again: every held event is on disk",
     )
