@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
+from drivers import registry
 from drivers.base import PointInfo
 from gateway.config.settings import GatewaySettings
 from vocab.ids import device_comm_id, point_id, relay_fault_id
@@ -36,6 +37,7 @@ def check_references(settings: GatewaySettings) -> list[Problem]:
     problems += _duplicates((d.name for d in settings.devices), "devices")
     problems += _duplicates((z.name for z in settings.zones), "zones")
     problems += _duplicates((r.name for r in settings.relays), "relays")
+    problems += [Problem(path, msg) for path, msg in registry.check_devices(settings.devices)]
 
     points: dict[str, PointInfo] = {
         point_id(d.name, p.key): p for d in settings.devices for p in d.point_infos()
