@@ -88,7 +88,7 @@ def lab_config(tmp_path: Path, sim_port: int, mqtt_port: int, **zone_overrides: 
     data["gateway"]["data_dir"] = str(tmp_path / "state")
     data["mqtt"]["port"] = mqtt_port
     for device in data["devices"]:
-        device["port"] = sim_port
+        device["transport"]["port"] = sim_port
     data["zones"][0]["thresholds"][0].update(zone_overrides)
     path = tmp_path / "gateway.toml"
     path.write_text(tomli_w.dumps(data))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from actuators.relay import FeedbackSpec, Relay, RelaySpec
-from drivers.modbus import ModbusTcpDriver
-from drivers.modbus_config import ModbusPoint, ModbusTcpConfig
+from drivers.modbus import ModbusDriver
+from drivers.modbus_config import ModbusConfig, ModbusPoint, TcpTransport
 from rules.matrix import RelayDemand
 from simulators.warehouse import WarehouseServer
 from tests.lab import EventList, until, warehouse_server
@@ -15,13 +15,12 @@ HOT = RelayDemand(True, ("store.temperature.high",))
 REST = RelayDemand(False, ())
 
 
-def relay_driver(sim: WarehouseServer) -> ModbusTcpDriver:
-    return ModbusTcpDriver(
-        ModbusTcpConfig(
+def relay_driver(sim: WarehouseServer) -> ModbusDriver:
+    return ModbusDriver(
+        ModbusConfig(
             name="relay-module",
-            driver="modbus_tcp",
-            host="127.0.0.1",
-            port=sim.port,
+            driver="modbus",
+            transport=TcpTransport(type="tcp", host="127.0.0.1", port=sim.port),
             unit_id=2,
             points=[ModbusPoint(key="fan", table="coil", address=0, type="bool")],
         )
@@ -106,12 +105,11 @@ def test_missing_feedback_keeps_the_fault_until_it_confirms() -> None:
         sink = EventList()
         async with warehouse_server() as sim:
             sim.warehouse.module.dead_feedback.add(0)  # the contactor's aux contact is dead
-            driver = ModbusTcpDriver(
-                ModbusTcpConfig(
+            driver = ModbusDriver(
+                ModbusConfig(
                     name="relay-module",
-                    driver="modbus_tcp",
-                    host="127.0.0.1",
-                    port=sim.port,
+                    driver="modbus",
+                    transport=TcpTransport(type="tcp", host="127.0.0.1", port=sim.port),
                     unit_id=2,
                     points=[
                         ModbusPoint(key="fan", table="coil", address=0, type="bool"),
