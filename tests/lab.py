@@ -58,8 +58,13 @@ def quiet_scenario() -> Scenario:
 
 
 @contextlib.asynccontextmanager
-async def warehouse_server(scenario: Scenario | None = None) -> AsyncIterator[WarehouseServer]:
-    server = WarehouseServer(Warehouse(scenario or quiet_scenario()), "127.0.0.1", free_port())
+async def warehouse_server(
+    scenario: Scenario | None = None, rtu_port: str | None = None
+) -> AsyncIterator[WarehouseServer]:
+    """The simulator on a free loopback port, and as RTU slaves on ``rtu_port`` if given."""
+    server = WarehouseServer(
+        Warehouse(scenario or quiet_scenario()), "127.0.0.1", free_port(), rtu_port=rtu_port
+    )
     await server.start()
     try:
         yield server
