@@ -80,9 +80,8 @@ def gateway_config(
 ) -> Path:
     probe = {
         "name": "probe",
-        "driver": "modbus_tcp",
-        "host": "127.0.0.1",
-        "port": server_port,
+        "driver": "modbus",
+        "transport": {"type": "tcp", "host": "127.0.0.1", "port": server_port},
         "unit_id": PROBE_UNIT,
         "poll_interval": interval,
         "points": [
@@ -94,9 +93,8 @@ def gateway_config(
     load = [
         {
             "name": f"load{unit}",
-            "driver": "modbus_tcp",
-            "host": "127.0.0.1",
-            "port": server_port,
+            "driver": "modbus",
+            "transport": {"type": "tcp", "host": "127.0.0.1", "port": server_port},
             "unit_id": unit,
             "poll_interval": 1.0,
             "points": [

@@ -81,9 +81,8 @@ def gateway_config(
         "devices": [
             {
                 "name": f"dev{unit}",
-                "driver": "modbus_tcp",
-                "host": "127.0.0.1",
-                "port": server_port,
+                "driver": "modbus",
+                "transport": {"type": "tcp", "host": "127.0.0.1", "port": server_port},
                 "unit_id": unit,
                 "poll_interval": interval,
                 "timeout": 5.0,

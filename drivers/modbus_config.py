@@ -1,4 +1,13 @@
-"""The ``modbus_tcp`` device table: what a plant engineer writes in TOML.
+"""The ``modbus`` device table: what a plant engineer writes in TOML.
+
+One table per device (one unit id). How the device is reached is the ``transport``
+sub-table, a union told apart by its ``type``: ``tcp`` (Modbus TCP), ``rtu_over_tcp`` (RTU
+frames through a serial-to-Ethernet converter) or ``rtu`` (a local serial port). The rest,
+points, planning and timing, is the same for all three.
+
+The older flat form, ``driver = "modbus_tcp"`` with ``host`` and ``port`` beside the other
+keys, is still read: it is rewritten into ``transport = {type = "tcp", ...}`` and logs one
+deprecation warning per device.
 
 The commented sample lives in ``config/drivers/modbus.toml``; a test loads it through this
 model so that the two cannot drift apart.
@@ -6,16 +15,21 @@ model so that the two cannot drift apart.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.dataclasses import dataclass
 
 from drivers.base import DeviceConfig, PointInfo
 from drivers.modbus_codec import DataType, WordOrder, register_count
 from drivers.modbus_plan import BIT_TABLES, Optimization, Table
 from vocab.ids import NAME_PATTERN
+
+_logger = logging.getLogger(__name__)
+
+DEPRECATED_DRIVER = "modbus_tcp"
 
 
 # A slotted dataclass, not a model: a device map may list thousands of points, and a
@@ -52,16 +66,113 @@ class ModbusPoint:
         return self.table in ("coil", "holding")
 
 
-class ModbusTcpConfig(DeviceConfig):
-    driver: Literal["modbus_tcp"]
+class _Transport(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @property
+    def line(self) -> tuple[str, ...] | None:
+        """What devices on one shared line have in common, or ``None`` for a connection
+        of the device's own."""
+        return None
+
+    def describe(self) -> str:
+        """Where the device is, for log lines: ``host:port`` or a device path."""
+        raise NotImplementedError
+
+
+class TcpTransport(_Transport):
+    """Modbus TCP: each device table gets a TCP connection of its own."""
+
+    type: Literal["tcp"]
     host: str = Field(min_length=1)
     port: int = Field(502, ge=1, le=65535)
+
+    def describe(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+class RtuOverTcpTransport(_Transport):
+    """RTU frames (unit id and CRC, no MBAP header) over TCP, as serial-to-Ethernet
+    converters in transparent mode expect. Behind the converter is one RS-485 line, so
+    every device naming the same ``host:port`` shares one connection."""
+
+    type: Literal["rtu_over_tcp"]
+    host: str = Field(min_length=1)
+    port: int = Field(502, ge=1, le=65535)
+
+    @property
+    def line(self) -> tuple[str, ...]:
+        return ("rtu_over_tcp", self.host, str(self.port))
+
+    def describe(self) -> str:
+        return f"{self.host}:{self.port} (RTU over TCP)"
+
+
+Parity = Literal["N", "E", "O"]
+
+
+class RtuTransport(_Transport):
+    """Modbus RTU on a local serial port (an RS-485 adapter). Every device naming the same
+    ``port`` shares the one open port; they must agree on its settings."""
+
+    type: Literal["rtu"]
+    port: str = Field(min_length=1, description="device path, e.g. /dev/ttyUSB0")
+    baudrate: int = Field(19200, ge=300, le=4_000_000, description="bits per second")
+    bytesize: Literal[7, 8] = 8
+    parity: Parity = "N"
+    stopbits: Literal[1, 2] = 1
+
+    @property
+    def line(self) -> tuple[str, ...]:
+        return ("rtu", self.port)
+
+    def describe(self) -> str:
+        return self.port
+
+
+Transport = Annotated[
+    TcpTransport | RtuOverTcpTransport | RtuTransport, Field(discriminator="type")
+]
+
+# The keys a shared line is opened and paced with: every device on it must give the same.
+LINE_SETTINGS = ("baudrate", "bytesize", "parity", "stopbits")
+LINE_DEVICE_SETTINGS = ("timeout", "reconnect_min", "reconnect_max")
+
+
+class ModbusConfig(DeviceConfig):
+    driver: Literal["modbus", "modbus_tcp"]
+    transport: Transport
     unit_id: int = Field(1, ge=0, le=255)
     optimization: Optimization = "none"
     max_register_fill: int = Field(50, ge=0, le=125)
     reconnect_min: float = Field(0.5, gt=0, le=60, description="first reconnect delay, seconds")
     reconnect_max: float = Field(30.0, gt=0, le=3600, description="longest reconnect delay")
     points: list[ModbusPoint] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _deprecated_flat_form(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("driver") != DEPRECATED_DRIVER:
+            return data
+        if "transport" in data:
+            raise ValueError(
+                f'driver = "{DEPRECATED_DRIVER}" takes host and port beside the other keys; '
+                'with a transport table write driver = "modbus"'
+            )
+        data = dict(data)
+        transport: dict[str, Any] = {"type": "tcp"}
+        for key in ("host", "port"):
+            if key in data:
+                transport[key] = data.pop(key)
+        data["driver"] = "modbus"
+        data["transport"] = transport
+        _logger.warning(
+            'device %s: driver = "%s" with host and port is deprecated; write '
+            'driver = "modbus" and transport = {type = "tcp", host = ..., port = ...}',
+            data.get("name", "?"),
+            DEPRECATED_DRIVER,
+        )
+        return data
 
     @field_validator("points")
     @classmethod
@@ -78,3 +189,51 @@ class ModbusTcpConfig(DeviceConfig):
             PointInfo(key=p.key, binary=p.binary, writable=p.writable, unit=p.unit)
             for p in self.points
         ]
+
+
+def check_shared_lines(devices: Sequence[tuple[int, ModbusConfig]]) -> list[tuple[str, str]]:
+    """Cross-device checks: devices on one line must open it alike and not share a unit id.
+
+    ``devices`` holds ``(index in [[devices]], config)``; the answer is ``(key path,
+    message)`` pairs, e.g. ``("devices[3].transport.baudrate", "9600 differs from ...")``.
+    """
+    problems: list[tuple[str, str]] = []
+    first: dict[tuple[str, ...], tuple[int, ModbusConfig]] = {}
+    units: dict[tuple[tuple[str, ...], int], str] = {}
+    for index, device in devices:
+        line = device.transport.line
+        if line is None:
+            continue
+        where = device.transport.describe()
+        if line in first:
+            _, owner = first[line]
+            keys = [("transport", k) for k in LINE_SETTINGS if hasattr(device.transport, k)]
+            for path in [*keys, *(("", k) for k in LINE_DEVICE_SETTINGS)]:
+                mine, theirs = _dig(device, path), _dig(owner, path)
+                if mine != theirs:
+                    problems.append(
+                        (
+                            f"devices[{index}].{'.'.join(p for p in path if p)}",
+                            f"{mine!r} differs from {theirs!r} of device {owner.name!r} "
+                            f"on the same line {where}",
+                        )
+                    )
+        else:
+            first[line] = (index, device)
+        other = units.setdefault((line, device.unit_id), device.name)
+        if other != device.name:
+            problems.append(
+                (
+                    f"devices[{index}].unit_id",
+                    f"unit id {device.unit_id} is also device {other!r} on the same line {where}",
+                )
+            )
+    return problems
+
+
+def _dig(device: ModbusConfig, path: tuple[str, str]) -> object:
+    table, key = path
+    return getattr(device.transport if table else device, key)
+
+
+# The old name, kept while other code still imports it.

@@ -13,7 +13,10 @@ from simulators.warehouse import Warehouse, WarehouseServer
 
 
 class SimulatorThread:
-    """``with SimulatorThread(scenario, port) as sim:`` serves until the block ends."""
+    """``with SimulatorThread(scenario, port) as sim:`` serves until the block ends.
+
+    With ``rtu_port`` (a serial device path) the units also answer as RTU slaves there.
+    """
 
     def __init__(
         self,
@@ -22,10 +25,12 @@ class SimulatorThread:
         host: str = "127.0.0.1",
         speed: float = 1.0,
         say: Callable[[float, str], None] | None = None,
+        rtu_port: str | None = None,
     ) -> None:
         self.warehouse = Warehouse(scenario, say)
         self.host = host
         self.port = port
+        self.rtu_port = rtu_port
         self._speed = speed
         self._loop = asyncio.new_event_loop()
         self._server: WarehouseServer | None = None
@@ -77,5 +82,7 @@ class SimulatorThread:
         self._loop.close()
 
     async def _start(self) -> None:
-        self._server = WarehouseServer(self.warehouse, self.host, self.port, self._speed)
+        self._server = WarehouseServer(
+            self.warehouse, self.host, self.port, self._speed, rtu_port=self.rtu_port
+        )
         await self._server.start()

@@ -1,5 +1,8 @@
 """The warehouse on a Modbus TCP port: zone sensors on one unit, a relay module on another.
 
+Given a serial device path as well (``rtu_port``, e.g. one end of a ``PtyPair``), the same
+two units also answer as RTU slaves on that line, the same warehouse behind both.
+
 Register map (protocol addresses, zero-based), zone ``i`` of the scenario at base ``10*i``:
 
 unit 1, sensors      holding base+0  temperature, int16, 0.1 degC
@@ -29,7 +32,7 @@ import time
 from collections.abc import Callable
 
 from pymodbus.constants import ExcCodes
-from pymodbus.server import ModbusTcpServer
+from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from simulators.physics import Zone
@@ -143,12 +146,32 @@ class Warehouse:
 
 
 class WarehouseServer:
-    def __init__(self, warehouse: Warehouse, host: str, port: int, speed: float = 1.0) -> None:
+    """Serves ``warehouse`` on ``host:port`` (Modbus TCP) and, when ``rtu_port`` names a
+    serial device path, as RTU slaves on it too (``rtu_baudrate`` bits per second, 8N1)."""
+
+    def __init__(
+        self,
+        warehouse: Warehouse,
+        host: str,
+        port: int,
+        speed: float = 1.0,
+        *,
+        rtu_port: str | None = None,
+        rtu_baudrate: int = 19200,
+    ) -> None:
         self.warehouse = warehouse
         self.host = host
         self.port = port
         self.speed = speed
+        self.rtu_port = rtu_port
         self._server = ModbusTcpServer(self._devices(), address=(host, port))
+        # Register images of its own (each server keeps one), filled from the same
+        # warehouse by the same actions on every request.
+        self._rtu = (
+            ModbusSerialServer(self._devices(), port=rtu_port, baudrate=rtu_baudrate)
+            if rtu_port is not None
+            else None
+        )
         self._tasks: list[asyncio.Task[None]] = []
 
     def _devices(self) -> list[SimDevice]:
@@ -213,14 +236,21 @@ class WarehouseServer:
 
     async def start(self) -> None:
         self._tasks.append(asyncio.create_task(self._server.serve_forever(), name="modbus-sim"))
+        if self._rtu is not None:
+            self._tasks.append(asyncio.create_task(self._rtu.serve_forever(), name="modbus-rtu"))
         self._tasks.append(asyncio.create_task(self._physics(), name="physics"))
         deadline = time.monotonic() + 10
-        while not await _listening(self.host, self.port):
+        while not await _listening(self.host, self.port) or not self._rtu_open():
             if time.monotonic() > deadline:
                 raise TimeoutError(f"simulator did not listen on {self.host}:{self.port}")
             await asyncio.sleep(0.05)
 
+    def _rtu_open(self) -> bool:
+        return self._rtu is None or self._rtu.transport is not None
+
     async def stop(self) -> None:
+        if self._rtu is not None:
+            await self._rtu.shutdown()  # type: ignore[no-untyped-call]
         await self._server.shutdown()  # type: ignore[no-untyped-call]
         for task in self._tasks:
             task.cancel()

@@ -9,6 +9,7 @@ import pytest
 from simulators.lab import SimulatorThread
 from simulators.mosquitto import MosquittoBroker
 from simulators.net import free_port
+from simulators.pty_pair import PtyPair
 from simulators.scenario import Scenario
 from tests.lab import GatewayProcess, WmsSubscriber
 
@@ -25,9 +26,18 @@ class Lab:
         self._simulators: list[SimulatorThread] = []
         self._gateways: list[GatewayProcess] = []
         self._subscribers: list[WmsSubscriber] = []
+        self._ptys: list[PtyPair] = []
 
-    def sim(self, scenario: Scenario, speed: float = 1.0) -> SimulatorThread:
-        sim = SimulatorThread(scenario, free_port(), speed=speed)
+    def pty_pair(self) -> PtyPair:
+        """A serial line in software: serve on ``server_path``, connect to ``client_path``."""
+        pair = PtyPair().__enter__()
+        self._ptys.append(pair)
+        return pair
+
+    def sim(
+        self, scenario: Scenario, speed: float = 1.0, rtu_port: str | None = None
+    ) -> SimulatorThread:
+        sim = SimulatorThread(scenario, free_port(), speed=speed, rtu_port=rtu_port)
         sim.__enter__()
         self._simulators.append(sim)
         return sim
@@ -50,6 +60,8 @@ class Lab:
             subscriber.close()
         for sim in self._simulators:
             sim.stop()
+        for pair in self._ptys:
+            pair.close()
         return [line for s in self._subscribers for line in s.invalid]
 
 

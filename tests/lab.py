@@ -58,8 +58,13 @@ def quiet_scenario() -> Scenario:
 
 
 @contextlib.asynccontextmanager
-async def warehouse_server(scenario: Scenario | None = None) -> AsyncIterator[WarehouseServer]:
-    server = WarehouseServer(Warehouse(scenario or quiet_scenario()), "127.0.0.1", free_port())
+async def warehouse_server(
+    scenario: Scenario | None = None, rtu_port: str | None = None
+) -> AsyncIterator[WarehouseServer]:
+    """The simulator on a free loopback port, and as RTU slaves on ``rtu_port`` if given."""
+    server = WarehouseServer(
+        Warehouse(scenario or quiet_scenario()), "127.0.0.1", free_port(), rtu_port=rtu_port
+    )
     await server.start()
     try:
         yield server
@@ -88,7 +93,7 @@ def lab_config(tmp_path: Path, sim_port: int, mqtt_port: int, **zone_overrides: 
     data["gateway"]["data_dir"] = str(tmp_path / "state")
     data["mqtt"]["port"] = mqtt_port
     for device in data["devices"]:
-        device["port"] = sim_port
+        device["transport"]["port"] = sim_port
     data["zones"][0]["thresholds"][0].update(zone_overrides)
     path = tmp_path / "gateway.toml"
     path.write_text(tomli_w.dumps(data))

@@ -38,9 +38,8 @@ def runaway_config(
             "devices": [
                 {
                     "name": "rack-sensors",
-                    "driver": "modbus_tcp",
-                    "host": "127.0.0.1",
-                    "port": sim_port,
+                    "driver": "modbus",
+                    "transport": {"type": "tcp", "host": "127.0.0.1", "port": sim_port},
                     "unit_id": 1,
                     "poll_interval": 0.25,
                     "points": [

@@ -11,8 +11,8 @@ import pytest
 import tomli_w
 
 from actuators.relay import FeedbackSpec, Relay, RelaySpec
-from drivers.modbus import ModbusTcpDriver
-from drivers.modbus_config import ModbusPoint, ModbusTcpConfig
+from drivers.modbus import ModbusDriver
+from drivers.modbus_config import ModbusConfig, ModbusPoint, TcpTransport
 from gateway.config import ConfigError, load_settings
 from rules.matrix import RelayDemand
 from simulators.warehouse import WarehouseServer
@@ -25,13 +25,12 @@ REST = RelayDemand(False, ())
 EXAMPLE = Path(__file__).resolve().parent.parent / "config" / "example.toml"
 
 
-def relay_driver(sim: WarehouseServer, key: str = "fan") -> ModbusTcpDriver:
-    return ModbusTcpDriver(
-        ModbusTcpConfig(
+def relay_driver(sim: WarehouseServer, key: str = "fan") -> ModbusDriver:
+    return ModbusDriver(
+        ModbusConfig(
             name="relay-module",
-            driver="modbus_tcp",
-            host="127.0.0.1",
-            port=sim.port,
+            driver="modbus",
+            transport=TcpTransport(type="tcp", host="127.0.0.1", port=sim.port),
             unit_id=2,
             points=[ModbusPoint(key=key, table="coil", address=0, type="bool")],
         )
@@ -116,12 +115,11 @@ def test_missing_feedback_keeps_the_fault_until_it_confirms() -> None:
         sink = EventList()
         async with warehouse_server() as sim:
             sim.warehouse.module.dead_feedback.add(0)  # the contactor's aux contact is dead
-            driver = ModbusTcpDriver(
-                ModbusTcpConfig(
+            driver = ModbusDriver(
+                ModbusConfig(
                     name="relay-module",
-                    driver="modbus_tcp",
-                    host="127.0.0.1",
-                    port=sim.port,
+                    driver="modbus",
+                    transport=TcpTransport(type="tcp", host="127.0.0.1", port=sim.port),
                     unit_id=2,
                     points=[
                         ModbusPoint(key="fan", table="coil", address=0, type="bool"),

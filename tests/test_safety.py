@@ -63,18 +63,16 @@ def config(
             "devices": [
                 {
                     "name": "sensors",
-                    "driver": "modbus_tcp",
-                    "host": "127.0.0.1",
-                    "port": sensors_port,
+                    "driver": "modbus",
+                    "transport": {"type": "tcp", "host": "127.0.0.1", "port": sensors_port},
                     "unit_id": 1,
                     "poll_interval": 0.25,
                     "points": [*smoke, contact("abort", 0)],
                 },
                 {
                     "name": "relays",
-                    "driver": "modbus_tcp",
-                    "host": "127.0.0.1",
-                    "port": relays_port,
+                    "driver": "modbus",
+                    "transport": {"type": "tcp", "host": "127.0.0.1", "port": relays_port},
                     "unit_id": 2,
                     "poll_interval": 0.5,
                     "timeout": 0.5,

@@ -71,7 +71,7 @@ def config(tmp_path: Path, sim_port: int, mqtt: dict[str, Any], gateway_id: str 
     data["gateway"].update({"id": gateway_id, "data_dir": str(tmp_path / "state")})
     data["mqtt"] = mqtt
     for device in data["devices"]:
-        device["port"] = sim_port
+        device["transport"]["port"] = sim_port
     return write_config(tmp_path, data)
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from drivers.base import DeviceConfig
 from gateway.app import Gateway
 from gateway.cli import logs
 from gateway.config import ConfigError, GatewaySettings, load_settings
@@ -44,12 +45,19 @@ def lab_settings(
         update={
             "gateway": settings.gateway.model_copy(update={"data_dir": data_dir}),
             "mqtt": settings.mqtt.model_copy(update={"host": "127.0.0.1", "port": mqtt_port}),
-            "devices": [
-                d.model_copy(update={"host": "127.0.0.1", "port": sim_port})
-                for d in settings.devices
-            ],
+            "devices": [_aimed_at(d, sim_port) for d in settings.devices],
         }
     )
+
+
+def _aimed_at(device: DeviceConfig, port: int) -> DeviceConfig:
+    """``device`` with its TCP transport, if it has one, pointed at 127.0.0.1:``port``."""
+    data = device.model_dump()
+    transport = data.get("transport")
+    if not isinstance(transport, dict) or transport.get("type") != "tcp":
+        return device
+    data["transport"] = {**transport, "host": "127.0.0.1", "port": port}
+    return type(device).model_validate(data)
 
 
 class _WmsView:

@@ -128,4 +128,10 @@ def _problem(error: Any) -> Problem:
             message = "required key is missing"
         case "value_error":
             message = message.removeprefix("Value error, ")
+        case "union_tag_invalid":  # e.g. a driver or a transport type nobody registered
+            ctx = error["ctx"]
+            tag_key = str(ctx["discriminator"]).strip("'")
+            path = format_loc([*error["loc"], tag_key])
+            known = str(ctx["expected_tags"])
+            return Problem(path, f"unknown {tag_key} {ctx['tag']!r}, expected one of {known}")
     return Problem(format_loc(error["loc"]), message)

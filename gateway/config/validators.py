@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
+from drivers import registry
 from drivers.base import PointInfo
 from gateway.config.settings import GatewaySettings
 from vocab.ids import RESERVED_NAMES, device_comm_id, point_id, relay_fault_id
@@ -49,6 +50,7 @@ def check_references(settings: GatewaySettings) -> list[Problem]:
                         f"{name!r} is reserved for the gateway's own ids; choose another",
                     )
                 )
+    problems += [Problem(path, msg) for path, msg in registry.check_devices(settings.devices)]
 
     points: dict[str, PointInfo] = {
         point_id(d.name, p.key): p for d in settings.devices for p in d.point_infos()

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 import pytest
 
 from drivers.base import WriteError
-from drivers.modbus import ModbusTcpDriver
-from drivers.modbus_config import ModbusPoint, ModbusTcpConfig
+from drivers.modbus import ModbusDriver
+from drivers.modbus_config import ModbusConfig, ModbusPoint, TcpTransport
 from gateway.core.poller import Poller
 from simulators.faults import FaultMode, FaultProxy
 from simulators.net import free_port
@@ -17,12 +17,11 @@ from tests.lab import until, warehouse_server
 from vocab.samples import Quality, Sample
 
 
-def sensor_config(port: int, timeout: float = 1.0, **extra: object) -> ModbusTcpConfig:
-    return ModbusTcpConfig(
+def sensor_config(port: int, timeout: float = 1.0, **extra: object) -> ModbusConfig:
+    return ModbusConfig(
         name="sensors",
-        driver="modbus_tcp",
-        host="127.0.0.1",
-        port=port,
+        driver="modbus",
+        transport=TcpTransport(type="tcp", host="127.0.0.1", port=port),
         unit_id=1,
         timeout=timeout,
         reconnect_min=0.1,
@@ -43,7 +42,7 @@ def by_point(samples: Sequence[Sample]) -> dict[str, Sample]:
 def test_one_block_read_gives_every_point() -> None:
     async def go() -> None:
         async with warehouse_server() as sim:
-            driver = ModbusTcpDriver(sensor_config(sim.port))
+            driver = ModbusDriver(sensor_config(sim.port))
             try:
                 assert len(driver.plan) == 1
                 samples = by_point(await driver.read())
@@ -60,18 +59,17 @@ def test_one_block_read_gives_every_point() -> None:
 def test_coil_write_and_read_back() -> None:
     async def go() -> None:
         async with warehouse_server() as sim:
-            config = ModbusTcpConfig(
+            config = ModbusConfig(
                 name="relays",
-                driver="modbus_tcp",
-                host="127.0.0.1",
-                port=sim.port,
+                driver="modbus",
+                transport=TcpTransport(type="tcp", host="127.0.0.1", port=sim.port),
                 unit_id=2,
                 points=[
                     ModbusPoint(key="fan", table="coil", address=1, type="bool"),
                     ModbusPoint(key="fan_fb", table="discrete_input", address=1, type="bool"),
                 ],
             )
-            driver = ModbusTcpDriver(config)
+            driver = ModbusDriver(config)
             try:
                 await driver.write("fan", True)
                 samples = by_point(await driver.read())
@@ -89,7 +87,7 @@ def test_coil_write_and_read_back() -> None:
 def test_unknown_unit_is_bad_quality_not_an_exception() -> None:
     async def go() -> None:
         async with warehouse_server() as sim:
-            driver = ModbusTcpDriver(sensor_config(sim.port).model_copy(update={"unit_id": 9}))
+            driver = ModbusDriver(sensor_config(sim.port).model_copy(update={"unit_id": 9}))
             try:
                 samples = await driver.read()
             finally:
@@ -102,7 +100,7 @@ def test_unknown_unit_is_bad_quality_not_an_exception() -> None:
 
 def test_unreachable_device_is_bad_quality_and_backs_off() -> None:
     async def go() -> None:
-        driver = ModbusTcpDriver(sensor_config(free_port()))
+        driver = ModbusDriver(sensor_config(free_port()))
         try:
             first = await driver.read()
             second = await driver.read()  # inside the back-off: no new connect attempt
@@ -120,7 +118,7 @@ def test_misbehaving_device_marks_quality_bad_and_the_loop_lives_on(mode: FaultM
         received: list[list[Sample]] = []
         async with warehouse_server() as sim:
             proxy = await FaultProxy("127.0.0.1", sim.port).start()
-            driver = ModbusTcpDriver(sensor_config(proxy.port, timeout=0.3))
+            driver = ModbusDriver(sensor_config(proxy.port, timeout=0.3))
             poller = Poller("sensors", driver, 0.05, [], lambda s: received.append(list(s)))
             task = asyncio.create_task(poller.run())
             try:
