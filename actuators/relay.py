@@ -31,6 +31,7 @@ from pydantic.dataclasses import dataclass
 from drivers.base import Driver, WriteError
 from rules.alarms import AlarmDefinition, ConditionChange
 from rules.matrix import RelayDemand
+from vocab.clock import steady
 from vocab.events import Event, EventSink
 from vocab.ids import NAME_PATTERN, point_id, relay_fault_id
 
@@ -267,7 +268,7 @@ class Relay:
     def _fault(self, active: bool, message: str) -> None:
         self._on_fault(
             ConditionChange(
-                alarm_id=self.spec.fault_alarm_id, active=active, ts=time.time(), message=message
+                alarm_id=self.spec.fault_alarm_id, active=active, ts=steady(), message=message
             )
         )
 

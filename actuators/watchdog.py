@@ -19,6 +19,7 @@ from pydantic.dataclasses import dataclass
 
 from drivers.base import Driver, WriteError
 from rules.alarms import AlarmDefinition, ConditionChange
+from vocab.clock import steady
 from vocab.ids import device_comm_id, point_id
 
 _logger = logging.getLogger(__name__)
@@ -91,6 +92,6 @@ class ModuleWatchdog:
         (_logger.error if active else _logger.info)("watchdog: %s", message)
         self._on_fault(
             ConditionChange(
-                alarm_id=self.spec.alarm_id, active=active, ts=time.time(), message=message
+                alarm_id=self.spec.alarm_id, active=active, ts=steady(), message=message
             )
         )

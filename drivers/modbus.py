@@ -36,6 +36,7 @@ from drivers.modbus_config import (
 )
 from drivers.modbus_line import LINES, LinePool
 from drivers.modbus_plan import BIT_TABLES, ReadBlock, plan_reads
+from vocab.clock import steady
 from vocab.ids import point_id
 from vocab.samples import GOOD, Sample, Value
 
@@ -114,9 +115,11 @@ class ModbusDriver:
         plan = self._plan if keys is None else self._plan_for(keys)
         async with self._line.lock:
             if not await self._line.ensure_connected():
-                now = time.time()
+                now, mono = time.time(), steady()
                 return [
-                    Sample.bad(self._ids[k], now, "not connected") for b in plan for k in b.keys
+                    Sample.bad(self._ids[k], now, mono, "not connected")
+                    for b in plan
+                    for k in b.keys
                 ]
             samples: list[Sample] = []
             for block in plan:
@@ -172,7 +175,7 @@ class ModbusDriver:
         except (ModbusException, OSError) as err:
             self._line.drop_if_lost()
             return self._bad_block(block, f"no reply: {err}")
-        now = time.time()
+        now, mono = time.time(), steady()
         if reply.isError():
             return self._bad_block(block, _describe_error(reply))
         if block.table in BIT_TABLES:
@@ -181,7 +184,7 @@ class ModbusDriver:
                 return self._bad_block(block, f"short reply: {len(bits)} of {block.count} bits")
             self._block_ok(block)
             return [
-                Sample.good(self._ids[k], bits[self._points[k].address - block.start], now)
+                Sample.good(self._ids[k], bits[self._points[k].address - block.start], now, mono)
                 for k in block.keys
             ]
         words = reply.registers
@@ -202,9 +205,9 @@ class ModbusDriver:
                     point.offset,
                 )
             except ValueError as err:
-                samples.append(Sample.bad(self._ids[point.key], now, str(err)))
+                samples.append(Sample.bad(self._ids[point.key], now, mono, str(err)))
             else:
-                samples.append(Sample(self._ids[point.key], value, GOOD, now))
+                samples.append(Sample(self._ids[point.key], value, GOOD, now, mono))
         return samples
 
     def _layout(self, block: ReadBlock) -> list[ModbusPoint]:
@@ -235,8 +238,8 @@ class ModbusDriver:
                 block.count,
                 reason,
             )
-        now = time.time()
-        return [Sample.bad(self._ids[k], now, reason) for k in block.keys]
+        now, mono = time.time(), steady()
+        return [Sample.bad(self._ids[k], now, mono, reason) for k in block.keys]
 
 
 def _describe_error(reply: ModbusPDU) -> str:

@@ -47,6 +47,7 @@ from gateway.uplink.topics import Topics
 from rules.alarms import AlarmManager
 from rules.engine import RuleEngine
 from rules.matrix import CauseEffectMatrix
+from vocab.clock import steady
 from vocab.ids import GATEWAY, parse_point_id, point_id
 from vocab.scans import Scan
 
@@ -273,7 +274,7 @@ class Gateway:
                 s.interlocks,
                 {r.name: r.resting for r in s.relays},
             )
-            matrix.restore(Pipeline.saved_matrix(log), time.time())
+            matrix.restore(Pipeline.saved_matrix(log), steady())
             self.pipeline = pipeline = Pipeline(engine, alarms, matrix, self.relays, log)
             conditions.subscribe(pipeline.condition)
             log.watch(lambda reason: conditions(storage_condition(reason)))

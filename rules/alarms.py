@@ -380,7 +380,7 @@ class AlarmManager:
         }
         if new.shelved_until is not None:
             body["shelved_until"] = new.shelved_until
-        return Event(event_type, {"alarm": body}, now)
+        return Event(event_type, {"alarm": body})  # stamped by the wall clock
 
     def _count_raise(self, alarm_id: str, now: float) -> Outcome:
         self.counters["raised"] += 1
@@ -402,7 +402,6 @@ class AlarmManager:
                             "window_s": self.policy.chatter_window,
                         }
                     },
-                    now,
                 )
             )
         if len(self._site_raises) > self.policy.flood_count and not self._flooding:
@@ -418,7 +417,6 @@ class AlarmManager:
                             "window_s": self.policy.flood_window,
                         }
                     },
-                    now,
                 )
             )
         return outcome
@@ -444,7 +442,6 @@ class AlarmManager:
                             "window_s": self.policy.flood_window,
                         }
                     },
-                    now,
                 )
             )
         return outcome

@@ -2,7 +2,9 @@
 
 A fire panel's "fire", "trouble" and "supervisory" outputs, wired to a Modbus input
 module, become alarms of the zone: the condition holds while the input shows
-``active_when`` for ``on_delay`` seconds. Bad data is a fault, as for analog points.
+``active_when`` for ``on_delay`` seconds. Bad data is a fault, as for analog points, and
+as there a bad reading restarts no delay, and an unreliable input is a fault
+(``rules/quality.py``). Times are the samples' ``mono`` stamps (steady clock).
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ from pydantic import ConfigDict, Field
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from rules.alarms import AlarmDefinition, ConditionChange, Priority
+from rules.quality import QualityWindow, ReadingChecks
 from vocab.ids import NAME_PATTERN
 from vocab.ids import zone_alarm_id as alarm_id
 from vocab.samples import Sample
 
 
 @pydantic_dataclass(frozen=True, slots=True, kw_only=True, config=ConfigDict(extra="forbid"))
-class DiscreteInput:
+class DiscreteInput(ReadingChecks):
     """A ``[[zones.inputs]]`` table: each option is declared here and nowhere else."""
 
     point: str = Field(description="'<device>.<key>' of a binary input")
@@ -77,6 +80,11 @@ class DiscreteEvaluator:
     _since: float | None = field(init=False, default=None)
     _fault: bool = field(init=False, default=False)
     _bad_since: float | None = field(init=False, default=None)
+    _last_good: float | None = field(init=False, default=None)
+    _quality: QualityWindow = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._quality = QualityWindow(self.spec)
 
     def restore(self, active_levels: set[str]) -> None:
         self._active = "alarm" in active_levels
@@ -86,41 +94,42 @@ class DiscreteEvaluator:
         return []
 
     def evaluate(self, sample: Sample) -> list[ConditionChange]:
-        name = f"{self.spec.zone} {self.spec.key}"
-        if not sample.is_good or sample.value is None:
-            self._since = None
-            self._bad_since = sample.ts if self._bad_since is None else self._bad_since
-            if self._fault or sample.ts - self._bad_since < self.spec.fault_delay:
-                return []
-            self._fault = True
-            return [
-                self._change(
-                    "fault",
-                    True,
-                    sample.ts,
-                    f"{name} input fault: {sample.reason or 'bad quality'}",
-                )
-            ]
-        changes = []
+        t = sample.mono
+        bad = not sample.is_good or sample.value is None
+        self._quality.add(t, bad)
+        if bad:
+            if self._bad_since is None:
+                self._bad_since = t
+            streak = sample.reason or "bad quality"
+            held = t - self._bad_since >= self.spec.fault_delay
+            return self._fault_is(t, streak if held else self._quality.unreliable())
+        if self._last_good is not None and t - self._last_good > self.spec.max_gap:
+            self._since = None  # too long without a reading to bridge
+        self._last_good = t
         self._bad_since = None
-        if self._fault:
-            self._fault = False
-            changes.append(self._change("fault", False, sample.ts, f"{name} input good again"))
+        changes = self._fault_is(t, self._quality.unreliable())
         shows = bool(sample.value) == self.spec.active_when
         if shows == self._active:
             self._since = None
             return changes
         if self._since is None:
-            self._since = sample.ts
-        if not shows or sample.ts - self._since >= self.spec.on_delay:
+            self._since = t
+        if not shows or t - self._since >= self.spec.on_delay:
             self._active = shows
             self._since = None
+            name = f"{self.spec.zone} {self.spec.key}"
             changes.append(
-                self._change(
-                    "alarm", shows, sample.ts, f"{name} {'active' if shows else 'back to normal'}"
-                )
+                self._change("alarm", shows, t, f"{name} {'active' if shows else 'back to normal'}")
             )
         return changes
+
+    def _fault_is(self, t: float, reason: str | None) -> list[ConditionChange]:
+        if (reason is not None) == self._fault:
+            return []
+        self._fault = reason is not None
+        name = f"{self.spec.zone} {self.spec.key}"
+        message = f"{name} input fault: {reason}" if reason else f"{name} input good again"
+        return [self._change("fault", self._fault, t, message)]
 
     def _change(self, level: str, active: bool, ts: float, message: str) -> ConditionChange:
         return ConditionChange(

@@ -203,7 +203,6 @@ class CauseEffectMatrix:
                 events.append(
                     self._event(
                         "safety.override_ended",
-                        now,
                         relay=relay,
                         by={"actor": "timer", "reason": "override expired"},
                     )
@@ -227,7 +226,6 @@ class CauseEffectMatrix:
                     events.append(
                         self._event(
                             "safety.blocked",
-                            now,
                             relay=relay,
                             state=_word(demand.state),
                             blocked_by=blocked_by,
@@ -235,7 +233,7 @@ class CauseEffectMatrix:
                     )
                 else:
                     del self._blocked[relay]
-                    events.append(self._event("safety.unblocked", now, relay=relay))
+                    events.append(self._event("safety.unblocked", relay=relay))
             if blocked_by:
                 demands[relay] = RelayDemand(self._resting[relay], ())
         return demands, events
@@ -249,12 +247,12 @@ class CauseEffectMatrix:
         if tripped and row.countdown_from is None:
             row.countdown_from = now
             events.append(
-                self._event("safety.tripped", now, row=spec.name, votes=list(votes), vote=spec.vote)
+                self._event("safety.tripped", row=spec.name, votes=list(votes), vote=spec.vote)
             )
         elif not tripped and row.countdown_from is not None:
             row.countdown_from = None
             row.aborted_by = None  # an abort belongs to its incident, not to the next one
-            events.append(self._event("safety.cleared", now, row=spec.name))
+            events.append(self._event("safety.cleared", row=spec.name))
         row.votes = votes if tripped else ()
 
         abort_alarms = sorted(a for a in active if _matches(a, spec.abort))
@@ -267,11 +265,11 @@ class CauseEffectMatrix:
                 if row.aborted_by
                 else {"actor": "process", "reason": ", ".join(abort_alarms)}
             )
-            events.append(self._event("safety.aborted", now, row=spec.name, by=by))
+            events.append(self._event("safety.aborted", row=spec.name, by=by))
         if row.abort_shown and not aborting:
             row.abort_shown = False
             row.countdown_from = now if tripped else None  # a released abort starts anew
-            events.append(self._event("safety.resumed", now, row=spec.name))
+            events.append(self._event("safety.resumed", row=spec.name))
 
         driven: list[tuple[EffectSpec, tuple[str, ...]]] = []
         for index, effect in enumerate(spec.effects):
@@ -322,27 +320,27 @@ class CauseEffectMatrix:
             raise CommandRefused("an override needs a reason")
         self._overrides[relay] = Override(state, until, cause)
         return self._event(
-            "safety.override", now, relay=relay, state=_word(state), until=until, by=cause.as_dict()
+            "safety.override", relay=relay, state=_word(state), until=until, by=cause.as_dict()
         )
 
     def end_override(self, relay: str, cause: Cause, now: float) -> Event:
         if self._overrides.pop(relay, None) is None:
             raise CommandRefused(f"{relay!r} has no override")
-        return self._event("safety.override_ended", now, relay=relay, by=cause.as_dict())
+        return self._event("safety.override_ended", relay=relay, by=cause.as_dict())
 
     def abort(self, row: str, cause: Cause, now: float) -> Event:
         target = self._target(row)
         if target.countdown_from is None:
             raise CommandRefused(f"row {row!r} has not tripped: nothing to abort")
         target.aborted_by = cause
-        return self._event("safety.abort_requested", now, row=row, by=cause.as_dict())
+        return self._event("safety.abort_requested", row=row, by=cause.as_dict())
 
     def resume(self, row: str, cause: Cause, now: float) -> Event:
         target = self._target(row)
         if target.aborted_by is None:
             raise CommandRefused(f"row {row!r} is not aborted by a command")
         target.aborted_by = None
-        return self._event("safety.resume_requested", now, row=row, by=cause.as_dict())
+        return self._event("safety.resume_requested", row=row, by=cause.as_dict())
 
     def reset(self, row: str, cause: Cause, now: float) -> Event:
         target = self._target(row)
@@ -352,7 +350,7 @@ class CauseEffectMatrix:
             raise CommandRefused(f"row {row!r} still has its causes: {', '.join(target.votes)}")
         target.latched = False
         target.aborted_by = None
-        return self._event("safety.reset", now, row=row, by=cause.as_dict())
+        return self._event("safety.reset", row=row, by=cause.as_dict())
 
     def _target(self, row: str) -> _Row:
         try:
@@ -361,5 +359,5 @@ class CauseEffectMatrix:
             raise CommandRefused(f"unknown matrix row {row!r}") from None
 
     @staticmethod
-    def _event(kind: str, now: float, **body: Any) -> Event:
-        return Event(kind, {"safety": body}, now)
+    def _event(kind: str, **body: Any) -> Event:
+        return Event(kind, {"safety": body})  # stamped by the wall clock

@@ -2,13 +2,22 @@
 
 Everything here answers one question per alarm: does its condition hold now? (The
 lifecycle, acknowledgement and shelving, is ``rules/alarms.py``.) Time is the samples' own
-timestamps, so a late poll neither shortens a delay nor fakes a rise.
+``mono`` stamps on the gateway's steady clock (``vocab.clock``), so a late poll neither
+shortens a delay nor fakes a rise, and a step of the wall clock moves nothing.
 
 Bad data never moves a process alarm: a bad-quality sample, a value outside the sensor's
 physical range, or no good sample at all holds every limit in its last state and, after
 ``fault_delay`` / ``stale_after`` seconds, raises the point's ``fault`` condition instead;
 so does a value frozen within ``frozen_band`` for ``frozen_after`` seconds. A broken
 sensor neither fakes a fire nor hides one silently.
+
+Bad data restarts nothing either. A delay counts from the first good sample beyond (or
+back inside) the limit, and the rate of rise is fitted on the good samples: a bad reply
+in between is a gap, bridged as long as the next good sample comes within ``max_gap``
+seconds of the last one; a longer gap restarts the delays and the fit. A link that loses
+one reply in seven therefore raises and clears its alarms on time, and it is reported:
+when more than ``bad_share`` of the readings in the last ``bad_window`` seconds were bad,
+the point's ``fault`` condition holds ("unreliable"), even with good readings in between.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ from pydantic import ConfigDict, Field, model_validator
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from rules.alarms import AlarmDefinition, ConditionChange, Priority
+from rules.quality import QualityWindow, ReadingChecks
 from vocab.ids import zone_alarm_id as alarm_id
 from vocab.samples import Sample
 
@@ -87,7 +97,7 @@ class RateSpec:
 
 
 @pydantic_dataclass(frozen=True, slots=True, kw_only=True, config=_TABLE)
-class SensorChecks:
+class SensorChecks(ReadingChecks):
     """What makes a point's data bad: the options behind its ``fault`` alarm."""
 
     fault_delay: float = Field(
@@ -172,6 +182,7 @@ class ThresholdEvaluator:
     _rate_active: bool = field(init=False, default=False)
     _history: deque[tuple[float, float]] = field(init=False, default_factory=deque)
     _fault: bool = field(init=False, default=False)
+    _quality: QualityWindow = field(init=False)
     _last_good: float | None = field(init=False, default=None)
     _bad_since: float | None = field(init=False, default=None)
     _frozen_ref: tuple[float, float] | None = field(init=False, default=None)
@@ -179,6 +190,7 @@ class ThresholdEvaluator:
 
     def __post_init__(self) -> None:
         self._limits = {level: _Pending() for level in self.spec.limits}
+        self._quality = QualityWindow(self.spec)
 
     def restore(self, active_levels: set[str]) -> None:
         """Resume after a restart with the conditions that held, so none is raised twice."""
@@ -188,27 +200,33 @@ class ThresholdEvaluator:
         self._fault = "fault" in active_levels
 
     def evaluate(self, sample: Sample) -> list[ConditionChange]:
+        t = sample.mono
         problem = self._data_problem(sample)
+        self._quality.add(t, problem is not None)
         if problem is not None:
-            return self._on_bad(sample.ts, problem)
+            if self._bad_since is None:
+                self._bad_since = t
+            streak = problem if t - self._bad_since >= self.spec.fault_delay else None
+            return self._fault_is(t, streak or self._quality.unreliable())
         value = float(sample.value)  # type: ignore[arg-type]  # _data_problem checked it
+        if self._last_good is not None and t - self._last_good > self.spec.max_gap:
+            self._restart_timers()  # too long without a reading to bridge
         self._bad_since = None
-        self._last_good = sample.ts
-        frozen = self._frozen(sample.ts, value)
+        self._last_good = t
+        frozen = self._frozen(t, value)
         if frozen is not None:
             # A frozen value is no reading: like bad data it holds the process alarms (and
             # forgets the rise it was fitting) instead of clearing them.
-            for state in self._limits.values():
-                state.since = None
-            self._history.clear()
-            return [] if self._fault else self._set_fault(sample.ts, True, frozen)
-        changes = self._set_fault(sample.ts, False, "sensor data good again") if self._fault else []
-        changes += self._limit_changes(sample.ts, value)
-        changes += self._rate_changes(sample.ts, value)
+            self._restart_timers()
+            return self._fault_is(t, frozen)
+        changes = self._fault_is(t, self._quality.unreliable())
+        changes += self._limit_changes(t, value)
+        changes += self._rate_changes(t, value)
         return changes
 
     def tick(self, now: float) -> list[ConditionChange]:
-        """A point that stops delivering samples at all is stale: that is a fault too."""
+        """A point that stops delivering samples at all is stale: that is a fault too.
+        ``now`` is on the steady clock."""
         if self._watching_since is None:
             self._watching_since = now
         if self._fault or self._bad_since is not None:
@@ -230,16 +248,15 @@ class ThresholdEvaluator:
             return f"{sample.value:g} outside the sensor's range {rng[0]:g}..{rng[1]:g}"
         return None
 
-    def _on_bad(self, ts: float, reason: str) -> list[ConditionChange]:
+    def _fault_is(self, t: float, reason: str | None) -> list[ConditionChange]:
+        if (reason is not None) == self._fault:
+            return []
+        return self._set_fault(t, reason is not None, reason or "")
+
+    def _restart_timers(self) -> None:
         for state in self._limits.values():
             state.since = None
         self._history.clear()
-        self._frozen_ref = None
-        if self._bad_since is None:
-            self._bad_since = ts
-        if self._fault or ts - self._bad_since < self.spec.fault_delay:
-            return []
-        return self._set_fault(ts, True, reason)
 
     def _frozen(self, ts: float, value: float) -> str | None:
         if self.spec.frozen_after is None:

@@ -24,6 +24,7 @@ from gateway.config.settings import EffectConfig, GatewaySettings, ZoneConfig
 from rules.alarms import FloodPolicy
 from rules.discrete import DiscreteInput
 from rules.matrix import EffectSpec, InterlockSpec, Permit, RowSpec
+from rules.quality import ReadingChecks
 from rules.thresholds import LimitSpec, RateSpec, SensorChecks
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config" / "example.toml"
@@ -39,6 +40,7 @@ TABLES: list[type[Any]] = [
     Permit,
     LimitSpec,
     RateSpec,
+    ReadingChecks,
     SensorChecks,
     ThresholdPolicy,
     ThresholdConfig,
@@ -55,12 +57,20 @@ TABLES: list[type[Any]] = [
 OWN_KEYS: dict[type[Any], tuple[type[Any], set[str]]] = {
     EffectConfig: (EffectSpec, {"when"}),
     AlarmsSection: (FloodPolicy, {"latching", "suppress"}),
+    SensorChecks: (
+        ReadingChecks,
+        {"fault_delay", "stale_after", "frozen_after", "frozen_band", "range", "fault_priority"},
+    ),
+    DiscreteInput: (
+        ReadingChecks,
+        {"point", "name", "active_when", "on_delay", "priority", "latching", "fault_delay"},
+    ),
     ThresholdPolicy: (SensorChecks, {"low_low", "low", "high", "high_high", "rate_of_rise"}),
     ThresholdConfig: (ThresholdPolicy, {"point", "name", "quantity"}),
 }
 
 # A number's description names its unit (or says it is a count).
-UNITS = ("seconds", "the point's unit", "per minute", "count")
+UNITS = ("seconds", "the point's unit", "per minute", "count", "fraction")
 
 
 def is_number(info: FieldInfo) -> bool:

@@ -20,7 +20,10 @@ class Clock:
 
 
 def poll(device: str, value: float) -> list[Sample]:
-    return [Sample.good(f"{device}.t", value, 0.0), Sample.good(f"{device}.rh", value, 0.0)]
+    return [
+        Sample.good(f"{device}.t", value, 0.0, 0.0),
+        Sample.good(f"{device}.rh", value, 0.0, 0.0),
+    ]
 
 
 def sent(outbox: EventLog) -> list[tuple[str, dict[str, float]]]:

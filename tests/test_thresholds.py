@@ -35,7 +35,9 @@ def feed(
     out = []
     for ts, value in series:
         sample = (
-            Sample.bad(POINT, ts, "timeout") if value is None else Sample.good(POINT, value, ts)
+            Sample.bad(POINT, ts, ts, "timeout")
+            if value is None
+            else Sample.good(POINT, value, ts, ts)
         )
         for c in evaluator.evaluate(sample):
             out.append(f"{'raised' if c.active else 'cleared'}:{c.alarm_id}@{ts:g}")
@@ -100,9 +102,51 @@ def test_bad_data_holds_process_alarms_and_raises_a_fault() -> None:
     ]
 
 
-def test_bad_data_interrupts_an_on_delay() -> None:
+def test_a_bad_reading_is_bridged_not_a_restart_of_the_on_delay() -> None:
     ev = ThresholdEvaluator(spec())
-    assert feed(ev, [(0, 31), (1, None), (2, 31), (3, 31)]) == []
+    assert feed(ev, [(0, 31), (1, None), (2, 31), (3, 31)]) == ["raised:store.temperature.high@2"]
+
+
+def test_a_gap_longer_than_max_gap_restarts_the_on_delay() -> None:
+    ev = ThresholdEvaluator(spec(max_gap=3.0, fault_delay=10.0))
+    series: list[tuple[float, float | bool | None]] = [(0, 31), (1, None), (2, None)]
+    series += [(3, None), (4, None), (5, 31), (6, 31), (7, 31)]
+    assert feed(ev, series) == ["raised:store.temperature.high@7"]  # 2 s from 5, not from 0
+
+
+def one_bad_in_seven(series: list[tuple[float, float]]) -> list[tuple[float, float | None]]:
+    return [(t, None if n % 7 == 6 else v) for n, (t, v) in enumerate(series)]
+
+
+def test_one_bad_reply_in_seven_raises_and_clears_on_time_and_is_reported() -> None:
+    """Issue case 1: a device answering one request in seven with exception 4, polled
+    every second; the cell store's class on-delay (600 s) and an off-delay of 60 s."""
+    high = LimitSpec(limit=30.0, deadband=2.0, on_delay=600.0, off_delay=60.0)
+    ev = ThresholdEvaluator(spec(limits={"high": high}, fault_delay=10.0))
+    hot = [(float(t), 31.0) for t in range(0, 700)]  # beyond the limit from t = 0
+    cool = [(float(t), 25.0) for t in range(700, 800)]  # back inside from t = 700
+    out = feed(ev, one_bad_in_seven(hot + cool))
+    assert (
+        out[0] == "raised:store.temperature.fault@13"
+    )  # 2 of 14 bad: over 10 %, with enough readings to judge
+    assert "raised:store.temperature.high@600" in out  # 600 s after the crossing
+    assert "cleared:store.temperature.high@760" in out  # 60 s after it came back inside
+    assert out.count("raised:store.temperature.fault@13") == 1  # no chatter of the fault
+
+
+def test_a_rise_is_fitted_across_bad_readings() -> None:
+    ev = ThresholdEvaluator(rate_spec())
+    rising = [(float(t), 5.0 + 0.2 * t) for t in range(0, 40)]  # 12 degC/min
+    assert "raised:store.temperature.rate_of_rise@30" in feed(ev, one_bad_in_seven(rising))
+
+
+def test_an_unreliable_input_is_a_fault_and_its_delay_is_bridged() -> None:
+    ev = DiscreteEvaluator(
+        DiscreteSpec(zone="store", name="panel-fire", point=POINT, on_delay=3.0, fault_delay=10.0)
+    )
+    series = [(float(t), True) for t in range(0, 80)]
+    out = feed(ev, one_bad_in_seven(series))  # type: ignore[arg-type]
+    assert out[:2] == ["raised:store.panel-fire.alarm@3", "raised:store.panel-fire.fault@13"]
 
 
 def test_out_of_range_is_a_fault_not_a_fire() -> None:
@@ -187,12 +231,12 @@ def test_engine_priming_restore_and_definitions() -> None:
         "store.temperature.fault",
     ]
     assert not engine.primed
-    engine.evaluate([Sample.good("other.point", 99.0, 0)])
+    engine.evaluate([Sample.good("other.point", 99.0, 0, 0)])
     assert not engine.primed
     engine.restore({"store.temperature.high"})
-    assert engine.evaluate([Sample.good(POINT, 41.0, 0)]) == []  # already active: no repeat
+    assert engine.evaluate([Sample.good(POINT, 41.0, 0, 0)]) == []  # already active: no repeat
     assert engine.primed
-    (change,) = engine.evaluate([Sample.good(POINT, 20.0, 1)])
+    (change,) = engine.evaluate([Sample.good(POINT, 20.0, 1, 1)])
     assert change.alarm_id == "store.temperature.high" and not change.active
 
 

@@ -21,7 +21,9 @@ GOOD = Quality.GOOD
 
 @dataclass(slots=True)
 class Sample:
-    """``point`` is the stable point id ``"<device>.<key>"``; ``ts`` is Unix time in seconds.
+    """``point`` is the stable point id ``"<device>.<key>"``; ``ts`` is Unix time in seconds
+    (the stamp shown to people and the WMS); ``mono`` is the same instant on the gateway's
+    steady clock (``vocab.clock.steady``), which every duration is measured on.
 
     A bad sample carries no value, only the reason, so that nothing downstream can
     mistake a failed read for a reading. Samples are never changed once made; the class
@@ -33,15 +35,16 @@ class Sample:
     value: Value | None
     quality: Quality
     ts: float
+    mono: float
     reason: str | None = None
 
     @classmethod
-    def good(cls, point: str, value: Value, ts: float) -> Sample:
-        return cls(point, value, GOOD, ts)
+    def good(cls, point: str, value: Value, ts: float, mono: float) -> Sample:
+        return cls(point, value, GOOD, ts, mono)
 
     @classmethod
-    def bad(cls, point: str, ts: float, reason: str) -> Sample:
-        return cls(point, None, Quality.BAD, ts, reason)
+    def bad(cls, point: str, ts: float, mono: float, reason: str) -> Sample:
+        return cls(point, None, Quality.BAD, ts, mono, reason)
 
     @property
     def is_good(self) -> bool:

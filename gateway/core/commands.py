@@ -9,7 +9,6 @@ recorded as ``command.refused`` events, so the audit trail has them too.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
@@ -18,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from gateway.core.pipeline import Pipeline
 from rules.alarms import AlarmManager, Cause, CommandRefused, Outcome
 from rules.matrix import CauseEffectMatrix
+from vocab.clock import steady
 from vocab.events import Event
 
 _logger = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ class CommandRouter:
         if isinstance(command, dict):
             return command  # the refusal
         cause = Cause("operator", f"{command.by} via {channel}", command.reason)
-        now = time.time()
+        now = steady()
         try:
             if name in _SAFETY_ACTIONS:
                 if isinstance(command, OverrideCommand) and command.duration > self._max_override:

@@ -11,7 +11,6 @@ which the pipeline reads, and take their demands from it; nothing is filled in l
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -20,6 +19,7 @@ from gateway.storage.log import EventLog
 from rules.alarms import AlarmManager, AlarmRecord, ConditionChange, Outcome
 from rules.engine import RuleEngine
 from rules.matrix import CauseEffectMatrix
+from vocab.clock import steady
 from vocab.events import Event
 from vocab.samples import Sample
 
@@ -55,7 +55,7 @@ class Pipeline:
         """Time-driven rules (stale sensors, shelve expiry, chatter and flood windows)."""
         while True:
             await asyncio.sleep(period)
-            self.tick(time.time())
+            self.tick(steady())
 
     def __call__(self, samples: Sequence[Sample]) -> None:
         self._apply(self.alarms.on_conditions(self.engine.evaluate(samples)))
@@ -98,7 +98,7 @@ class Pipeline:
         if not self.engine.primed:
             return
         actual = {name: relay.state for name, relay in self._relays.items()}
-        demands, events = self.matrix.evaluate(self.alarms.conditions(), time.time(), actual)
+        demands, events = self.matrix.evaluate(self.alarms.conditions(), steady(), actual)
         if events:
             # Latches and overrides change only with an event: store them with it.
             self._log.emit(events, {MATRIX_STATE: self.matrix.export()})

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from drivers.base import Driver
+from vocab.clock import steady
 from vocab.samples import Sample, SampleHandler
 
 _logger = logging.getLogger(__name__)
@@ -93,5 +94,5 @@ class Poller:
             # its points go bad and the loop carries on.
             self.stats.failures += 1
             _logger.exception("device %s: read raised", self.name)
-            now = time.time()
-            return [Sample.bad(p, now, f"driver error: {err!r}") for p in self._point_ids]
+            now, mono = time.time(), steady()
+            return [Sample.bad(p, now, mono, f"driver error: {err!r}") for p in self._point_ids]

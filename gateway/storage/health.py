@@ -24,6 +24,7 @@ from drivers.base import WriteError
 from gateway.storage.log import EventLog
 from rules.alarms import AlarmDefinition, ConditionChange
 from rules.thresholds import LimitSpec, ThresholdSpec
+from vocab.clock import steady
 from vocab.ids import GATEWAY, gateway_alarm_id, point_id
 from vocab.samples import Sample, Value
 
@@ -43,16 +44,16 @@ class LogQuota:
         self._max_bytes = int(max_mb * 1024 * 1024)
 
     async def read(self, keys: Collection[str] | None = None) -> list[Sample]:
-        now = time.time()
+        now, mono = time.time(), steady()
         try:
             self._log.heal()
             dropped = self._log.enforce_quota(self._max_bytes)
             used = self._log.size() / self._max_bytes
         except sqlite3.Error as err:
-            return [Sample.bad(POINT, now, f"log unreadable: {err}")]
+            return [Sample.bad(POINT, now, mono, f"log unreadable: {err}")]
         if dropped:
             _logger.warning("log over its quota: dropped the %d oldest telemetry", dropped)
-        return [Sample.good(POINT, round(used * 100, 1), now)]
+        return [Sample.good(POINT, round(used * 100, 1), now, mono)]
 
     async def write(self, key: str, value: Value) -> None:
         raise WriteError("the log's usage is not writable")
@@ -86,6 +87,6 @@ def storage_condition(reason: str | None) -> ConditionChange:
     return ConditionChange(
         alarm_id=STORAGE_ALARM.id,
         active=reason is not None,
-        ts=time.time(),
+        ts=steady(),
         message=reason or "event log writable again: every held event is on disk",
     )
