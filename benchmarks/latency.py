@@ -16,7 +16,10 @@ for each change:
 
 The change waits for the next poll, so the figures are spread over one poll interval; the
 target is p99 <= interval + 20 ms. ``--load-devices`` adds devices polled by the same
-gateway at the same time, to see the latency under load.
+gateway at the same time, to see the latency under load. ``--flaky N`` puts a proxy
+between the gateway and the probe device that answers every Nth request with exception 4
+(device failure), as a noisy RS-485 converter does: the relay's writes and read-backs go
+through it too.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from pymodbus.client import AsyncModbusTcpClient
 
 from benchmarks import harness
 from benchmarks.bench_server import PROBE_STAMP, PROBE_UNIT, PROBE_VALUE
+from simulators.faults import proxy_in_thread
 from simulators.mosquitto import MosquittoBroker
 
 SITE, GATEWAY = "bench", "gw"
@@ -51,12 +55,14 @@ class LatencyFigures:
     load_points: int
     to_event_ms: list[float]
     to_relay_ms: list[float]
+    flaky: int = 0
 
     def row(self) -> str:
         event = harness.percentiles(self.to_event_ms)
         relay = harness.percentiles(self.to_relay_ms)
+        link = f"1 in {self.flaky} fails" if self.flaky else "clean"
         return (
-            f"| {self.interval * 1000:g} | {self.load_points:,} | {len(self.to_event_ms)} "
+            f"| {self.interval * 1000:g} | {link} | {self.load_points:,} | {len(self.to_event_ms)} "
             f"| {event[0]:.0f} / {event[1]:.0f} / {event[2]:.0f} "
             f"| {relay[0]:.0f} / {relay[1]:.0f} / {relay[2]:.0f} "
             f"| {self.interval * 1000 + 20:g} |"
@@ -64,9 +70,9 @@ class LatencyFigures:
 
 
 HEADER = (
-    "| poll interval ms | other points polled | changes "
+    "| poll interval ms | probe link | other points polled | changes "
     "| to MQTT event p50 / p95 / p99 ms | to verified relay p50 / p95 / p99 ms "
-    "| target p99 ms |\n|---:|---:|---:|---|---|---:|"
+    "| target p99 ms |\n|---:|---|---:|---:|---|---|---:|"
 )
 
 
@@ -77,11 +83,12 @@ def gateway_config(
     interval: float,
     load_devices: int,
     load_points: int,
+    probe_port: int | None = None,
 ) -> Path:
     probe = {
         "name": "probe",
         "driver": "modbus",
-        "transport": {"type": "tcp", "host": "127.0.0.1", "port": server_port},
+        "transport": {"type": "tcp", "host": "127.0.0.1", "port": probe_port or server_port},
         "unit_id": PROBE_UNIT,
         "poll_interval": interval,
         "points": [
@@ -140,7 +147,8 @@ class Events:
         arrived = harness.now_ms32()
         body = json.loads(payload)
         with self.changed:
-            if body["type"] in ("alarm.raised", "alarm.cleared"):
+            process_alarm = body.get("alarm", {}).get("id") == "bench.value.high"
+            if body["type"] in ("alarm.raised", "alarm.cleared") and process_alarm:
                 self.alarms.append((body["type"], arrived))
             elif body["type"] == "actuator.switched":
                 stamped = datetime.fromisoformat(body["ts"].replace("Z", "+00:00")).timestamp()
@@ -179,18 +187,20 @@ def measure(
     load_devices: int = 0,
     load_points: int = 1000,
     workdir: Path | None = None,
+    flaky: int = 0,
 ) -> LatencyFigures:
     with (
         harness.workspace(workdir) as root,
         harness.device_server(max(load_devices, 1), load_points, root) as server_port,
         MosquittoBroker(root / "broker") as broker,
+        proxy_in_thread(server_port, "exception" if flaky else "pass", flaky or 1) as proxy,
     ):
         events = Events()
         topics = [f"cellsafe/{SITE}/{GATEWAY}/events/#"]
         with harness.Subscriber(broker.port, topics, events):
             _stamp_and_write(server_port, LOW)
             config = gateway_config(
-                root, server_port, broker.port, interval, load_devices, load_points
+                root, server_port, broker.port, interval, load_devices, load_points, proxy.port
             )
             args = [sys.executable, "-m", "gateway", "run", "--config", str(config)]
             with harness.Child(args, root / "gateway.log") as gateway:
@@ -203,6 +213,7 @@ def measure(
         load_points=load_devices * load_points,
         to_event_ms=_ages(stamps, [arrived for _, arrived in events.alarms]),
         to_relay_ms=_ages(stamps, [verified for _, verified in events.relays]),
+        flaky=flaky,
     )
 
 
@@ -228,12 +239,16 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=200)
     parser.add_argument("--load-devices", type=int, default=0)
     parser.add_argument("--load-points", type=int, default=1000)
+    parser.add_argument("--flaky", type=int, nargs="+", default=[0], help="1 in N fails; 0: clean")
     args = parser.parse_args()
     print(harness.machine())
     print(HEADER)
     for interval in args.interval:
-        figures = measure(interval, args.changes, args.load_devices, args.load_points)
-        print(figures.row())
+        for flaky in args.flaky:
+            figures = measure(
+                interval, args.changes, args.load_devices, args.load_points, flaky=flaky
+            )
+            print(figures.row())
 
 
 if __name__ == "__main__":

@@ -3,13 +3,18 @@
 Placed between the gateway and a simulator, it passes frames through or, by ``mode``:
 ``garble`` corrupts the reply, ``short`` returns fewer registers than asked (a well-formed
 but wrong frame), ``exception`` answers with exception 4 (device failure) and ``silent``
-swallows the reply so the client times out.
+swallows the reply so the client times out. With ``every = N`` only every Nth request
+(counted over all connections) suffers the fault and the others pass, as on a link that
+fails one reply in N; ``close_after_reply`` closes the connection after each reply, as
+some TCP-to-serial converters do.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
+from collections.abc import Iterator
 from typing import Literal
 
 FaultMode = Literal["pass", "garble", "short", "exception", "silent"]
@@ -22,6 +27,9 @@ class FaultProxy:
         self.host = host
         self.port = 0
         self.mode: FaultMode = "pass"
+        self.every = 1
+        self.close_after_reply = False
+        self.requests = 0
         self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task[None]] = set()
 
@@ -47,21 +55,25 @@ class FaultProxy:
         try:
             while True:
                 request = await _read_frame(reader)
-                if self.mode == "exception":
+                self.requests += 1
+                mode = self.mode if self.requests % self.every == 0 else "pass"
+                if mode == "exception":
                     writer.write(_exception_reply(request, code=4))
                     await writer.drain()
                     continue
                 up_writer.write(request)
                 await up_writer.drain()
                 reply = await _read_frame(up_reader)
-                if self.mode == "silent":
+                if mode == "silent":
                     continue
-                if self.mode == "garble":
+                if mode == "garble":
                     reply = reply[:_MBAP] + bytes(b ^ 0x5A for b in reply[_MBAP:])
-                elif self.mode == "short":
+                elif mode == "short":
                     reply = _shorten(reply)
                 writer.write(reply)
                 await writer.drain()
+                if self.close_after_reply:
+                    break
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
@@ -90,3 +102,31 @@ def _shorten(reply: bytes) -> bytes:
         return reply
     pdu = bytes([function, count - 2]) + reply[_MBAP + 2 : _MBAP + 2 + count - 2]
     return reply[:4] + (len(pdu) + 1).to_bytes(2, "big") + reply[6:7] + pdu
+
+
+@contextlib.contextmanager
+def proxy_in_thread(
+    upstream_port: int, mode: FaultMode, every: int = 1, upstream_host: str = "127.0.0.1"
+) -> Iterator[FaultProxy]:
+    """A ``FaultProxy`` on a loop of its own, for callers without one (benchmarks)."""
+    loop = asyncio.new_event_loop()
+    proxy = FaultProxy(upstream_host, upstream_port)
+    proxy.mode, proxy.every = mode, every
+    ready = threading.Event()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(proxy.start())
+        ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, name="fault-proxy", daemon=True)
+    thread.start()
+    ready.wait(10)
+    try:
+        yield proxy
+    finally:
+        asyncio.run_coroutine_threadsafe(proxy.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()

@@ -40,6 +40,16 @@ def test_latency_benchmark_pairs_every_change_with_its_alarm_and_relay(tmp_path:
     assert all(0 < ms < 5000 for ms in figures.to_event_ms + figures.to_relay_ms)
 
 
+def test_with_one_bad_reply_in_seven_every_change_still_raises_clears_and_switches(
+    tmp_path: Path,
+) -> None:
+    """Issue cases 1 and 3 end to end: the probe's link fails one reply in seven (exception
+    4), for polls, relay writes and read-backs alike."""
+    figures = latency.measure(0.1, 6, workdir=tmp_path, flaky=7)
+    assert len(figures.to_event_ms) == len(figures.to_relay_ms) == 6
+    assert max(figures.to_relay_ms) < 3000  # switched within a few polls, not after retries
+
+
 def test_recovery_benchmark_sees_the_whole_outage_arrive(tmp_path: Path) -> None:
     result = recovery.measure(2, 5, 0.1, outage=2.0, settle=1.0, quiet=1.0, workdir=tmp_path)
     assert result.expected > 0

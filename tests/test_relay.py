@@ -15,8 +15,9 @@ from drivers.modbus import ModbusDriver
 from drivers.modbus_config import ModbusConfig, ModbusPoint, TcpTransport
 from gateway.config import ConfigError, load_settings
 from rules.matrix import RelayDemand
-from simulators.warehouse import WarehouseServer
-from tests.lab import EventList, until, warehouse_server
+from simulators.net import free_port
+from simulators.warehouse import Warehouse, WarehouseServer
+from tests.lab import EventList, quiet_scenario, until, warehouse_server
 
 HOT = RelayDemand(True, ("store.temperature.high",))
 REST = RelayDemand(False, ())
@@ -242,3 +243,43 @@ def test_retry_after_is_validated(tmp_path: Path, value: object, message: str) -
     assert any(line.startswith(f"site.toml: {message}") for line in caught.value.lines()), (
         caught.value.lines()
     )
+
+
+def test_a_link_that_is_down_for_a_second_costs_no_attempt() -> None:
+    """Issue case 3: while the relay module's link flapped, all three write attempts went
+    within a millisecond ("not connected") and the fan never ran. A write the link cannot
+    carry is tried again within the attempt's verify_timeout."""
+
+    async def go() -> None:
+        sink = EventList()
+        port = free_port()
+        sim = WarehouseServer(Warehouse(quiet_scenario()), "127.0.0.1", port)
+        driver = ModbusDriver(
+            ModbusConfig(
+                name="relay-module",
+                driver="modbus",
+                transport=TcpTransport(type="tcp", host="127.0.0.1", port=port),
+                unit_id=2,
+                reconnect_min=0.2,
+                reconnect_max=0.4,
+                points=[ModbusPoint(key="fan", table="coil", address=0, type="bool")],
+            )
+        )
+        spec = RelaySpec(name="fan-1", device="relay-module", point="fan", verify_timeout=2.0)
+        relay = Relay(spec, driver, sink, sink.condition)
+        task = asyncio.create_task(relay.run())
+        try:
+            relay.request(HOT)  # the module is not there yet
+            await asyncio.sleep(1.0)
+            await sim.start()  # back after a second
+            async with asyncio.timeout(5):
+                await until(lambda: relay.state is True)
+        finally:
+            task.cancel()
+            await driver.close()
+            await sim.stop()
+        assert sink.types() == ["actuator.switched"]
+        assert sink.events[0].body["actuator"]["attempts"] == 1
+        assert not [c for c in sink.conditions if c.active]  # no fault raised on the way
+
+    asyncio.run(go())
