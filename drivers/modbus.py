@@ -18,9 +18,10 @@ from pymodbus.pdu import ModbusPDU
 
 from drivers import registry
 from drivers.base import WriteError
-from drivers.modbus_codec import decode_at, encode
+from drivers.modbus_codec import encode
 from drivers.modbus_config import ModbusPoint, ModbusTcpConfig
 from drivers.modbus_plan import BIT_TABLES, ReadBlock, plan_reads
+from drivers.modbus_quality import evaluate
 from vocab.ids import point_id
 from vocab.samples import GOOD, Sample, Value
 
@@ -32,7 +33,9 @@ class ModbusTcpDriver:
         self._config = config
         self._points = {p.key: p for p in config.points}
         self._ids = {p.key: point_id(config.name, p.key) for p in config.points}
-        self._plan = plan_reads(config.points, config.optimization, config.max_register_fill)
+        self._plan = plan_reads(
+            config.points, config.optimization, config.max_register_fill, config.workarounds
+        )
         # reconnect_delay=0 switches pymodbus' own reconnect off: we pace reconnects here,
         # so that a dead device costs one failed connect per backoff step, not per poll.
         self._client = AsyncModbusTcpClient(
@@ -85,7 +88,7 @@ class ModbusTcpDriver:
                     )
                 else:
                     words = encode(
-                        float(value), point.type, point.word_order, point.scale, point.offset
+                        float(value), point.type, point.byte_order, point.scale, point.offset
                     )
                     reply = await self._client.write_registers(
                         point.address, words, device_id=self._config.unit_id
@@ -107,6 +110,7 @@ class ModbusTcpDriver:
             (self._points[k] for k in keys),
             self._config.optimization,
             self._config.max_register_fill,
+            self._config.workarounds,
         )
 
     async def _ensure_connected(self) -> bool:
@@ -164,19 +168,11 @@ class ModbusTcpDriver:
         self._block_ok(block)
         samples: list[Sample] = []
         for point in self._layout(block):
-            try:
-                value = decode_at(
-                    words,
-                    point.address - block.start,
-                    point.type,
-                    point.word_order,
-                    point.scale,
-                    point.offset,
-                )
-            except ValueError as err:
-                samples.append(Sample.bad(self._ids[point.key], now, str(err)))
-            else:
+            value, reason = evaluate(words, point.address - block.start, point)
+            if reason is None:
                 samples.append(Sample(self._ids[point.key], value, GOOD, now))
+            else:
+                samples.append(Sample.bad(self._ids[point.key], now, reason))
         return samples
 
     def _layout(self, block: ReadBlock) -> list[ModbusPoint]:
