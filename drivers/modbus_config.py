@@ -29,12 +29,12 @@ class ModbusPoint:
     address: int = Field(ge=0, le=65535)
     type: DataType = "int16"
     byte_order: ByteOrder = Field(
-        "ABCD",
+        default="ABCD",
         description="order of the value's bytes on the wire, A most significant: ABCD, "
         "CDAB (word swap), BADC (byte swap) or DCBA; 16-bit types use the byte half",
     )
     word_order: WordOrder = Field(
-        "big",
+        default="big",
         description="deprecated since 0.2, use byte_order: big is ABCD, little is CDAB; "
         "kept equal to byte_order's word half",
     )
@@ -42,12 +42,12 @@ class ModbusPoint:
     offset: float = 0.0
     unit: str | None = None
     not_available: tuple[int | float, ...] = Field(
-        (),
+        default=(),
         description="raw values (before scale and offset, signed or as the unsigned bit "
         "pattern) that the device sends for 'no value'; such a reading is bad",
     )
     valid_range: tuple[float, float] | None = Field(
-        None,
+        default=None,
         description="[lo, hi] in engineering units (after scale and offset); a reading "
         "outside is bad",
     )
