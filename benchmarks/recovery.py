@@ -124,6 +124,8 @@ class TelemetryPoints:
     def __call__(self, topic: str, payload: bytes) -> None:
         arrived = time.time()
         body = json.loads(payload)
+        if not body["device"].startswith("dev"):
+            return  # the gateway's own telemetry (device "gateway"), not a benchmark unit
         unit = int(body["device"].removeprefix("dev"))
         batch = [
             Point(unit, int(key[1:]), int(p["value"]), _ms(p["ts"]), arrived)
