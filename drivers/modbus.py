@@ -23,7 +23,7 @@ from pymodbus.pdu import ModbusPDU
 
 from drivers import registry
 from drivers.base import WriteError
-from drivers.modbus_codec import decode_at, encode
+from drivers.modbus_codec import encode
 from drivers.modbus_config import (
     DEPRECATED_DRIVER,
     ModbusConfig,
@@ -36,6 +36,7 @@ from drivers.modbus_config import (
 )
 from drivers.modbus_line import LINES, LinePool
 from drivers.modbus_plan import BIT_TABLES, ReadBlock, plan_reads
+from drivers.modbus_quality import evaluate
 from vocab.clock import steady
 from vocab.ids import point_id
 from vocab.samples import GOOD, Sample, Value
@@ -85,7 +86,9 @@ class ModbusDriver:
         self._config = config
         self._points = {p.key: p for p in config.points}
         self._ids = {p.key: point_id(config.name, p.key) for p in config.points}
-        self._plan = plan_reads(config.points, config.optimization, config.max_register_fill)
+        self._plan = plan_reads(
+            config.points, config.optimization, config.max_register_fill, config.workarounds
+        )
         transport = config.transport
         self._lines = lines
         self._line_key = transport.line
@@ -140,7 +143,7 @@ class ModbusDriver:
                     )
                 else:
                     words = encode(
-                        float(value), point.type, point.word_order, point.scale, point.offset
+                        float(value), point.type, point.byte_order, point.scale, point.offset
                     )
                     reply = await self._client.write_registers(
                         point.address, words, device_id=self._config.unit_id
@@ -165,6 +168,7 @@ class ModbusDriver:
             (self._points[k] for k in keys),
             self._config.optimization,
             self._config.max_register_fill,
+            self._config.workarounds,
         )
 
     async def _read_block(self, block: ReadBlock) -> list[Sample]:
@@ -195,19 +199,11 @@ class ModbusDriver:
         self._block_ok(block)
         samples: list[Sample] = []
         for point in self._layout(block):
-            try:
-                value = decode_at(
-                    words,
-                    point.address - block.start,
-                    point.type,
-                    point.word_order,
-                    point.scale,
-                    point.offset,
-                )
-            except ValueError as err:
-                samples.append(Sample.bad(self._ids[point.key], now, mono, str(err)))
-            else:
+            value, reason = evaluate(words, point.address - block.start, point)
+            if reason is None:
                 samples.append(Sample(self._ids[point.key], value, GOOD, now, mono))
+            else:
+                samples.append(Sample.bad(self._ids[point.key], now, mono, reason))
         return samples
 
     def _layout(self, block: ReadBlock) -> list[ModbusPoint]:

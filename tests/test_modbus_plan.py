@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pytest
+
 from drivers.modbus_codec import DataType
 from drivers.modbus_plan import ReadBlock, Table, plan_reads
 
@@ -78,3 +80,42 @@ def test_tables_are_planned_apart_and_bits_allow_2000() -> None:
 def test_overlapping_points_share_a_block() -> None:
     points = [P("whole", 10, "uint32"), P("low_word", 11, "uint16")]
     assert plan_reads(points) == [ReadBlock("holding", 10, 2, ("whole", "low_word"))]
+
+
+@dataclass(frozen=True)
+class Shape:
+    max_registers_per_request: int = 125
+    max_bits_per_request: int = 2000
+    one_request_per_point: bool = False
+
+
+def test_a_61_register_cap_splits_a_100_register_device_into_two_requests() -> None:
+    points = [P(f"p{i}", i) for i in range(100)]
+    assert len(plan_reads(points)) == 1
+    blocks = plan_reads(points, shape=Shape(max_registers_per_request=61))
+    assert [(b.start, b.count) for b in blocks] == [(0, 61), (61, 39)]
+    assert all(b.count <= 61 for b in blocks)
+    assert [k for b in blocks for k in b.keys] == [f"p{i}" for i in range(100)]
+
+
+def test_the_cap_keeps_32_bit_values_whole_and_applies_to_max_insert() -> None:
+    points = [P(f"f{i}", 3 * i, "float32") for i in range(10)]
+    blocks = plan_reads(points, "max_insert", 5, Shape(max_registers_per_request=8))
+    assert [(b.start, b.count) for b in blocks] == [(0, 8), (9, 8), (18, 8), (27, 2)]
+
+
+def test_a_bit_cap_splits_coil_reads() -> None:
+    coils = [P(f"c{i}", i, "bool", "coil") for i in range(20)]
+    blocks = plan_reads(coils, shape=Shape(max_bits_per_request=8))
+    assert [(b.start, b.count) for b in blocks] == [(0, 8), (8, 8), (16, 4)]
+
+
+def test_one_request_per_point_overrides_the_optimisation() -> None:
+    points = [P("a", 0), P("b", 1), P("c", 2, "uint32")]
+    blocks = plan_reads(points, "max_insert", 10, Shape(one_request_per_point=True))
+    assert [(b.start, b.count) for b in blocks] == [(0, 1), (1, 1), (2, 2)]
+
+
+def test_a_point_wider_than_the_cap_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"'wide' .* needs 2 registers"):
+        plan_reads([P("wide", 0, "float32")], shape=Shape(max_registers_per_request=1))
