@@ -12,6 +12,7 @@ one RTU-over-TCP converter share its connection and its lock (``modbus_line``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Collection
@@ -23,6 +24,7 @@ from pymodbus.pdu import ModbusPDU
 
 from drivers import registry
 from drivers.base import WriteError
+from drivers.health import DeviceHealth
 from drivers.modbus_codec import encode
 from drivers.modbus_config import (
     DEPRECATED_DRIVER,
@@ -34,7 +36,7 @@ from drivers.modbus_config import (
     Transport,
     check_shared_lines,
 )
-from drivers.modbus_line import LINES, LinePool
+from drivers.modbus_line import LINES, LinePool, NotConnected
 from drivers.modbus_plan import BIT_TABLES, ReadBlock, plan_reads
 from drivers.modbus_quality import evaluate
 from vocab.clock import steady
@@ -100,14 +102,18 @@ class ModbusDriver:
             (config.reconnect_min, config.reconnect_max),
         )
         self._client = self._line.client
+        pause = config.workarounds.pause_after_connect
+        self._line.pause_after_connect = max(self._line.pause_after_connect, pause)
         self._readers = {
             "holding": self._client.read_holding_registers,
             "input": self._client.read_input_registers,
             "coil": self._client.read_coils,
             "discrete_input": self._client.read_discrete_inputs,
         }
-        self._failing: dict[ReadBlock, str] = {}
         self._layouts: dict[ReadBlock, list[ModbusPoint]] = {}
+        self._health = DeviceHealth(config.name)
+        self._failures = 0  # requests of the current read that got no usable reply
+        self._reason: str | None = None
         self._closed = False
 
     @property
@@ -116,40 +122,40 @@ class ModbusDriver:
 
     async def read(self, keys: Collection[str] | None = None) -> list[Sample]:
         plan = self._plan if keys is None else self._plan_for(keys)
+        quirks = self._config.workarounds
         async with self._line.lock:
-            if not await self._line.ensure_connected():
-                now, mono = time.time(), steady()
-                return [
-                    Sample.bad(self._ids[k], now, mono, "not connected")
-                    for b in plan
-                    for k in b.keys
-                ]
+            self._failures, self._reason = 0, None
             samples: list[Sample] = []
-            for block in plan:
+            for n, block in enumerate(plan):
+                if n and quirks.pause_between_requests:
+                    await asyncio.sleep(quirks.pause_between_requests)
                 samples.extend(await self._read_block(block))
-            return samples
+            if quirks.close_connection_after_poll:
+                self._client.close()
+        if keys is None:  # a poll; a relay's read-back is no measure of the device
+            answered = len(plan) - self._failures
+            self._health.polled(answered, self._failures, self._reason, steady())
+        return samples
 
     async def write(self, key: str, value: Value) -> None:
         point = self._points.get(key)
         if point is None or not point.writable:
             raise WriteError(f"{self._config.name}: no writable point {key!r}")
+        unit = self._config.unit_id
         async with self._line.lock:
-            if not await self._line.ensure_connected():
-                raise WriteError(f"{self._config.name}: not connected")
             try:
                 if point.table == "coil":
-                    reply = await self._client.write_coil(
-                        point.address, bool(value), device_id=self._config.unit_id
+                    reply = await self._line.request(
+                        lambda: self._client.write_coil(point.address, bool(value), device_id=unit)
                     )
                 else:
                     words = encode(
                         float(value), point.type, point.byte_order, point.scale, point.offset
                     )
-                    reply = await self._client.write_registers(
-                        point.address, words, device_id=self._config.unit_id
+                    reply = await self._line.request(
+                        lambda: self._client.write_registers(point.address, words, device_id=unit)
                     )
             except (ModbusException, ValueError, OSError) as err:
-                self._line.drop_if_lost()
                 raise WriteError(f"{self._config.name}.{key}: {err}") from err
             if reply.isError():
                 raise WriteError(f"{self._config.name}.{key}: {_describe_error(reply)}")
@@ -172,12 +178,14 @@ class ModbusDriver:
         )
 
     async def _read_block(self, block: ReadBlock) -> list[Sample]:
+        read = self._readers[block.table]
         try:
-            reply = await self._readers[block.table](
-                block.start, count=block.count, device_id=self._config.unit_id
+            reply = await self._line.request(
+                lambda: read(block.start, count=block.count, device_id=self._config.unit_id)
             )
+        except NotConnected:
+            return self._bad_block(block, "not connected")
         except (ModbusException, OSError) as err:
-            self._line.drop_if_lost()
             return self._bad_block(block, f"no reply: {err}")
         now, mono = time.time(), steady()
         if reply.isError():
@@ -186,7 +194,6 @@ class ModbusDriver:
             bits = list(reply.bits)
             if len(bits) < block.count:
                 return self._bad_block(block, f"short reply: {len(bits)} of {block.count} bits")
-            self._block_ok(block)
             return [
                 Sample.good(self._ids[k], bits[self._points[k].address - block.start], now, mono)
                 for k in block.keys
@@ -196,7 +203,6 @@ class ModbusDriver:
             return self._bad_block(
                 block, f"reply has {len(words)} registers, asked for {block.count}"
             )
-        self._block_ok(block)
         samples: list[Sample] = []
         for point in self._layout(block):
             value, reason = evaluate(words, point.address - block.start, point)
@@ -212,28 +218,10 @@ class ModbusDriver:
             layout = self._layouts[block] = [self._points[k] for k in block.keys]
         return layout
 
-    def _block_ok(self, block: ReadBlock) -> None:
-        if self._failing.pop(block, None) is not None:
-            _logger.info(
-                "modbus device %s: %s %d+%d answers again",
-                self._config.name,
-                block.table,
-                block.start,
-                block.count,
-            )
-
     def _bad_block(self, block: ReadBlock, reason: str) -> list[Sample]:
-        # Say it once when it starts (or changes), not on every poll of a dead device.
-        if self._failing.get(block) != reason:
-            self._failing[block] = reason
-            _logger.warning(
-                "modbus device %s: %s %d+%d: %s",
-                self._config.name,
-                block.table,
-                block.start,
-                block.count,
-                reason,
-            )
+        # Counted for the device's health, which logs once per change, not per request.
+        self._failures += 1
+        self._reason = f"{block.table} {block.start}+{block.count}: {reason}"
         now, mono = time.time(), steady()
         return [Sample.bad(self._ids[k], now, mono, reason) for k in block.keys]
 
@@ -242,8 +230,6 @@ def _describe_error(reply: ModbusPDU) -> str:
     code = getattr(reply, "exception_code", None)
     return f"exception response, code {code}" if code is not None else f"error reply {reply}"
 
-
-# Old names, kept while other code still imports them.
 
 registry.register("modbus", ModbusConfig, ModbusDriver, check_shared_lines)
 # The deprecated flat form: its tables validate (and are rewritten) through the same model.

@@ -52,9 +52,10 @@ def configure(level: str = "info", fmt: Format = "auto", stream: TextIO | None =
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # pymodbus logs every frame at debug and every retry at warning; our driver reports
-    # what matters, with the device's name.
-    logging.getLogger("pymodbus").setLevel(logging.ERROR)
+    # pymodbus logs every frame at debug, and every failed request as an error with a dump
+    # of the last frames; the drivers report what matters, once per change of a device's
+    # health and with its name (drivers/health.py).
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 
 
 def _identity(
