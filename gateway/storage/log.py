@@ -43,7 +43,6 @@ import contextlib
 import json
 import logging
 import sqlite3
-import time
 import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -52,6 +51,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from vocab.clock import steady
 from vocab.events import Event
 
 _logger = logging.getLogger(__name__)
@@ -296,7 +296,7 @@ class EventLog:
             f"SELECT COUNT(*), MIN(stored_at) FROM log WHERE row > ? AND kind IN ({marks})",
             (cursor.committed, *kinds),
         ).fetchone()
-        return SinkLag(int(count), max(0.0, time.time() - oldest) if oldest else 0.0)
+        return SinkLag(int(count), max(0.0, steady() - oldest) if oldest else 0.0)
 
     def sinks(self) -> dict[str, SinkLag]:
         return {name: self.lag(name) for name in self._cursors}
@@ -336,7 +336,7 @@ class EventLog:
         """Everything held, in one durable transaction; [] and held on if it fails."""
         if not self._held or not self._writable:
             return []
-        now = time.time()
+        now = steady()  # on disk for the age of a backlog and telemetry expiry: a duration
         try:
             with self._transaction():
                 stored = [
@@ -369,7 +369,7 @@ class EventLog:
             "telemetry" in c.kinds for c in self._cursors.values()
         ):
             return []  # telemetry is the first thing a failing disk costs
-        now = time.time()
+        now = steady()  # on disk for the age of a backlog and telemetry expiry: a duration
         try:
             with self._transaction(durable=False):
                 stored = [

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import Protocol
 
 from paho.mqtt.packettypes import PacketTypes
@@ -22,6 +21,7 @@ from paho.mqtt.properties import Properties
 
 from gateway.storage.log import Cursor, StoredRecord
 from gateway.uplink.topics import Topics
+from vocab.clock import steady
 
 _logger = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ class Drain:
         """(stale, MQTT 5 properties): telemetry carries what is left of its life."""
         if not row.is_telemetry or self._expiry_s is None:
             return False, None
-        left = self._expiry_s - (time.time() - row.stored_at)
+        left = self._expiry_s - (steady() - row.stored_at)
         if left <= 0:
             return True, None
         if not self._session.v5:

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from drivers.modbus import ModbusDriver
-from drivers.modbus_config import ModbusConfig, ModbusPoint, TcpTransport
+from drivers.modbus_config import ModbusConfig, ModbusPoint, ModbusWorkarounds, TcpTransport
 from simulators.misbehaving import Faults, MisbehavingServer
 from vocab.samples import Sample
 
@@ -99,3 +99,27 @@ def test_a_flapping_device_logs_its_health_not_every_failure(
         asyncio.run(go())
     lines = [r for r in caplog.records if r.levelno >= logging.INFO]
     assert [r.getMessage().split(":")[0] for r in lines] == ["device converter degraded"]
+
+
+def test_workarounds_close_after_each_poll_and_pause_between_requests() -> None:
+    async def go() -> None:
+        async with MisbehavingServer() as server:
+            config = two_blocks(server.port).model_copy(
+                update={
+                    "workarounds": ModbusWorkarounds(
+                        close_connection_after_poll=True, pause_between_requests=0.1
+                    )
+                }
+            )
+            driver = ModbusDriver(config)
+            try:
+                started = time.monotonic()
+                results = [await driver.read() for _ in range(5)]
+                elapsed = time.monotonic() - started
+            finally:
+                await driver.close()
+            assert all(s.is_good for poll in results for s in poll)
+            assert server.connections == 5  # one connection per poll
+            assert elapsed >= 5 * 0.1  # one pause between the two requests of each poll
+
+    asyncio.run(go())

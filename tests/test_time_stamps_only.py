@@ -1,0 +1,51 @@
+"""The wall clock only stamps: every ``time.time()`` in the gateway is in a place that
+stamps a sample, an event or a message, never in one that measures a duration. A new
+call must be added here on purpose, after checking it stamps."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("vocab", "gateway", "drivers", "rules", "actuators")
+
+STAMPS = {
+    ("vocab/clock.py", "<module>"),  # the steady clock's one-time shift
+    ("vocab/events.py", "<module>"),  # Event.ts default
+    ("drivers/modbus.py", "_read_block"),  # samples' ts
+    ("drivers/modbus.py", "_bad_block"),
+    ("gateway/core/poller.py", "_poll_once"),
+    ("gateway/storage/health.py", "read"),
+    ("gateway/core/telemetry.py", "flush"),
+    ("gateway/app.py", "_publish_state"),
+    ("gateway/uplink/mqtt.py", "_online"),
+}
+
+
+def wall_clock_calls() -> set[tuple[str, str]]:
+    found: set[tuple[str, str]] = set()
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            tree = ast.parse(path.read_text())
+            scopes: list[tuple[ast.AST, str]] = [(tree, "<module>")]
+            while scopes:
+                node, scope = scopes.pop()
+                for child in ast.iter_child_nodes(node):
+                    name = scope
+                    if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+                        name = child.name
+                    if (
+                        isinstance(child, ast.Call)
+                        and isinstance(child.func, ast.Attribute)
+                        and child.func.attr == "time"
+                        and isinstance(child.func.value, ast.Name)
+                        and child.func.value.id == "time"
+                    ) or (isinstance(child, ast.Attribute) and ast.unparse(child) == "time.time"):
+                        found.add((str(path.relative_to(ROOT)), name))
+                    scopes.append((child, name))
+    return found
+
+
+def test_the_wall_clock_is_read_only_where_it_stamps() -> None:
+    assert wall_clock_calls() - STAMPS == set()
