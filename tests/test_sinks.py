@@ -15,16 +15,9 @@ from gateway.storage.log import EventLog
 from simulators.mosquitto import MosquittoBroker
 from tests.conftest import Lab
 from tests.lab import hot_zone, lab_config, outbox_rows, wait_until, write_config
+from tests.test_end_to_end import HOT_ZONE_STORY as STORY
 from vocab.events import Event
 
-STORY = [
-    "alarm.raised",
-    "safety.tripped",
-    "actuator.switched",
-    "alarm.cleared",
-    "safety.cleared",
-    "actuator.switched",
-]
 SOURCE = {"site": "plant-a", "gateway": "gw-01"}
 
 
