@@ -15,7 +15,6 @@ import logging
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 from actuators.relay import Relay
 from actuators.watchdog import ModuleWatchdog
@@ -30,6 +29,14 @@ from gateway.core.commands import CommandRouter
 from gateway.core.control import SOCKET_NAME, ControlServer
 from gateway.core.pipeline import Pipeline
 from gateway.core.poller import Poller, phases
+from gateway.core.status import (
+    AlarmStatus,
+    GatewayStatus,
+    PollerStatus,
+    RelayState,
+    RelayStatus,
+    SinkStatus,
+)
 from gateway.core.tasks import cancel_all
 from gateway.core.telemetry import Telemetry
 from gateway.sinks.file import EventFileSink
@@ -107,9 +114,9 @@ class Gateway:
 
         loop = asyncio.get_running_loop()
 
-        def snapshot() -> tuple[dict[str, Any], dict[str, int]]:
+        def snapshot() -> tuple[GatewayStatus, dict[str, int]]:
             # Scrapes arrive on the HTTP server's thread; the state lives on the loop's.
-            async def read() -> tuple[dict[str, Any], dict[str, int]]:
+            async def read() -> tuple[GatewayStatus, dict[str, int]]:
                 return self.status(), dict(alarms.counters)
 
             return asyncio.run_coroutine_threadsafe(read(), loop).result(timeout=5)
@@ -166,7 +173,7 @@ class Gateway:
         self.uplink.publish_state("relays", {"ts": now, "relays": self._relay_status()})
         self.uplink.publish_state("safety", {"ts": now, **self.pipeline.matrix.snapshot()})
 
-    def _alarm_status(self) -> list[dict[str, Any]]:
+    def _alarm_status(self) -> list[AlarmStatus]:
         assert self.pipeline is not None
         alarms = self.pipeline.alarms
         return [
@@ -182,16 +189,14 @@ class Gateway:
             for alarm_id, state in sorted(alarms.annunciated().items())
         ]
 
-    def _relay_status(self) -> dict[str, dict[str, Any]]:
+    def _relay_status(self) -> dict[str, RelayStatus]:
+        words: dict[bool | None, RelayState] = {True: "on", False: "off", None: "unknown"}
         return {
-            name: {
-                "state": {True: "on", False: "off", None: "unknown"}[r.state],
-                "faulted": r.faulted,
-            }
+            name: RelayStatus(state=words[r.state], faulted=r.faulted)
             for name, r in self.relays.items()
         }
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> GatewayStatus:
         """What ``cellsafe alarm list`` and the MQTT status command show."""
         assert self.pipeline is not None and self.log is not None and self.uplink is not None
         alarms = self.pipeline.alarms
@@ -200,11 +205,14 @@ class Gateway:
             "chattering": sorted(alarms.chattering),
             "flooding": alarms.flooding,
             "relays": self._relay_status(),
-            "pollers": {p.name: dataclasses.asdict(p.stats) for p in self.pollers},
+            "pollers": {
+                p.name: PollerStatus(**dataclasses.asdict(p.stats))  # type: ignore[typeddict-item]
+                for p in self.pollers
+            },
             "safety": self.pipeline.matrix.snapshot(),
             "outbox": self.log.count(),
             "sinks": {
-                name: {"backlog": lag.backlog, "oldest_age": round(lag.oldest_age, 3)}
+                name: SinkStatus(backlog=lag.backlog, oldest_age=round(lag.oldest_age, 3))
                 for name, lag in self.log.sinks().items()
             },
             "last_seq": self.log.last_seq,

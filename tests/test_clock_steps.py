@@ -14,6 +14,7 @@ import pytest
 from actuators.relay import Relay
 from gateway.core.commands import CommandRouter
 from gateway.core.pipeline import Pipeline
+from gateway.core.status import GatewayStatus
 from gateway.storage.log import EventLog
 from rules.alarms import AlarmManager
 from rules.discrete import DiscreteEvaluator, DiscreteSpec
@@ -101,7 +102,7 @@ def test_shelve_expiry_and_matrix_countdowns_ignore_a_step(
 ) -> None:
     async def scenario(log: EventLog) -> None:
         p = pipeline(log)
-        router = CommandRouter(p, dict, list)
+        router = CommandRouter(p, lambda: cast(GatewayStatus, {}), list)
         p([Sample.good(POINT, 31.0, time.time(), steady())])
         p([Sample.good(POINT, 31.0, time.time(), steady() + 3.0)])  # raised
         assert "store.temperature.high" in p.alarms.conditions()

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gateway.core.pipeline import Pipeline
+from gateway.core.status import GatewayStatus
 from rules.alarms import AlarmManager, Cause, CommandRefused, Outcome
 from rules.matrix import CauseEffectMatrix
 from vocab.clock import steady
@@ -90,7 +91,7 @@ class CommandRouter:
     def __init__(
         self,
         pipeline: Pipeline,
-        status: Callable[[], dict[str, Any]],
+        status: Callable[[], GatewayStatus],
         reload: Callable[[], list[str]],
         max_override: float = 8 * 3600.0,
     ) -> None:

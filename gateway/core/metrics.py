@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from typing import Any
 
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-Snapshot = Callable[[], tuple[dict[str, Any], dict[str, int]]]
+from gateway.core.status import GatewayStatus
+
+Snapshot = Callable[[], tuple[GatewayStatus, dict[str, int]]]
 
 
 @contextlib.contextmanager

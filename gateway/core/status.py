@@ -1,0 +1,59 @@
+"""The gateway's live state as ``cellsafe alarm list``, the MQTT ``status`` command and the
+metrics read it: typed shapes, built in one place (``gateway/app.py``'s ``status``).
+
+Every shape is plain JSON (the MQTT reply and the control socket send it as is).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypedDict
+
+RelayState = Literal["on", "off", "unknown"]
+
+
+class AlarmStatus(TypedDict):
+    """An alarm that is not normal (ISA-18.2: unack, acked, rtn_unack, latched, ...)."""
+
+    id: str
+    state: str
+    priority: str
+    condition: bool
+    acked: bool
+    value: float | None
+    message: str
+
+
+class RelayStatus(TypedDict):
+    state: RelayState
+    faulted: bool
+
+
+class PollerStatus(TypedDict):
+    """Counters since start; ``last_duration`` in seconds."""
+
+    polls: int
+    overruns: int
+    failures: int
+    last_duration: float
+
+
+class SinkStatus(TypedDict):
+    """Records the sink has not delivered, and the age of the oldest, in seconds."""
+
+    backlog: int
+    oldest_age: float
+
+
+class GatewayStatus(TypedDict):
+    alarms: list[AlarmStatus]
+    chattering: list[str]
+    flooding: bool
+    relays: dict[str, RelayStatus]
+    pollers: dict[str, PollerStatus]
+    safety: dict[str, Any]  # rules.matrix.CauseEffectMatrix.snapshot()
+    outbox: int  # records on disk, for any sink
+    sinks: dict[str, SinkStatus]
+    last_seq: int
+    uplink: str  # gateway.uplink.session.ConnectionState value
+    broker: str  # host:port
+    uplink_error: str
