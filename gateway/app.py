@@ -211,6 +211,8 @@ class Gateway:
             },
             "safety": self.pipeline.matrix.snapshot(),
             "outbox": self.log.count(),
+            "held": self.log.held,
+            "storage_error": self.log.fault or "",
             "sinks": {
                 name: SinkStatus(backlog=lag.backlog, oldest_age=round(lag.oldest_age, 3))
                 for name, lag in self.log.sinks().items()

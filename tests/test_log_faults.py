@@ -58,10 +58,15 @@ def test_a_damaged_file_is_set_aside_and_a_new_log_numbers_on(tmp_path: Path) ->
     raw = bytearray(path.read_bytes())
     raw[:16] = b"not a database!!"  # the header SQLite checks first
     path.write_bytes(bytes(raw))
+    heard: list[str | None] = []
     with EventLog.open(path, SOURCE) as log:
         log.cursor("mqtt")
+        log.watch(heard.append)
         assert log.fault is None
         assert [s.seq for s in log.emit([Event("alarm.raised", {})])] == [1]
+    # Said as a fault that is already over: raised and returned, shown until acknowledged.
+    assert len(heard) == 2 and heard[1] is None
+    assert heard[0] is not None and "damaged" in heard[0] and "starts again at seq 1" in heard[0]
     kept = list(tmp_path.glob("log.db.damaged-*"))
     assert len(kept) == 1 and kept[0].read_bytes()[:16] == b"not a database!!"
 

@@ -53,6 +53,25 @@ def test_the_event_file_repeats_nothing_after_a_crash_and_cuts_a_torn_line(
     assert [e["seq"] for e in lines(target)] == [1, 2, 3, 4, 5]
 
 
+def test_a_new_log_numbering_from_1_again_loses_nothing_in_the_event_file(
+    tmp_path: Path,
+) -> None:
+    target = tmp_path / "events.jsonl"
+    config = EventFileSection(path=target)
+
+    async def deliver(log: EventLog, n: int) -> None:
+        async with EventFileSink(config, log):
+            log.emit([Event("alarm.raised", {}) for _ in range(n)])
+            while log.lag("file").backlog:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+
+    with EventLog.open(tmp_path / "first.db", SOURCE) as log:
+        asyncio.run(deliver(log, 5))
+    with EventLog.open(tmp_path / "second.db", SOURCE) as log:  # a new data directory
+        asyncio.run(deliver(log, 3))
+    assert [e["seq"] for e in lines(target)] == [1, 2, 3, 4, 5, 1, 2, 3]
+
+
 @pytest.mark.integration
 def test_one_sink_stopped_the_other_delivers_and_both_end_with_every_event(
     tmp_path: Path, broker: MosquittoBroker, lab: Lab

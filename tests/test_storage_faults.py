@@ -90,3 +90,37 @@ def test_a_full_disk_stops_neither_alarms_nor_relays_and_loses_no_event(
     assert ("alarm.raised", "electrolyte-store.temperature.high") in types
     assert ("actuator.switched", None) in types
     assert gateway.terminate() == 0
+
+
+def test_a_read_only_data_directory_at_start_up_is_a_storage_alarm_not_a_crash(
+    tmp_path: Path, small_disk: Path, broker: MosquittoBroker, lab: Lab
+) -> None:
+    (small_disk / "state").mkdir()
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    sim = lab.sim(hot_zone(), 3.0)
+    wms = lab.wms(broker.port)
+    data = tomllib.loads(
+        lab_config(tmp_path, sim.port, broker.port, off_delay=2.0, rate_of_rise=100.0).read_text()
+    )
+    data["gateway"]["data_dir"] = str(small_disk / "state")
+    gateway = lab.gateway(write_config(tmp_path, data))
+
+    def shown() -> list[str]:
+        return [a["id"] for a in wms.state.get("alarms", {}).get("alarms", [])]
+
+    wait_until(lambda: "gateway.storage.fault" in shown(), 30, "the storage alarm")
+    wait_until(lambda: sim.warehouse.relays[0] is True, 60, "the fan switched on")
+    assert gateway.alive
+    subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
+    wait_until(lambda: (small_disk / "state" / "outbox.sqlite3").exists(), 30, "the log file")
+    wait_until(
+        lambda: (
+            ("alarm.raised", "electrolyte-store.temperature.high")
+            in [(e["type"], e.get("alarm", {}).get("id")) for e in wms.snapshot()]
+        ),
+        30,
+        "the held events at the WMS",
+    )
+    events = wms.snapshot()
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    assert gateway.terminate() == 0

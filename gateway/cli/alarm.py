@@ -52,7 +52,9 @@ def _print_status(status: dict[str, Any]) -> None:
         print(f"relay {name}: {relay['state']}{' FAULT' if relay['faulted'] else ''}")
     error = f" ({status['uplink_error']})" if status.get("uplink_error") else ""
     print(f"uplink {status['uplink']} to {status['broker']}{error}")
-    print(f"log: {status['outbox']} records on disk")
+    held = status.get("held", 0)
+    memory = f"; {held} events held in memory ({status['storage_error']})" if held else ""
+    print(f"log: {status['outbox']} records on disk{memory}")
     for name, sink in status["sinks"].items():
         age = f", oldest {sink['oldest_age']:.0f} s old" if sink["backlog"] else ""
         print(f"sink {name}: {sink['backlog']} waiting{age}")

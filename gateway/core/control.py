@@ -3,6 +3,10 @@
 A Unix socket in the data directory, readable and writable by the service's user and
 group only: on-site access rights are file permissions, and it works while the network
 to the WMS is down. One JSON object per line in, one per line out.
+
+A data directory that cannot take the socket (a read-only or full disk) does not stop the
+gateway: detection and relays matter more than the local commands. The socket is then
+missing, which the journal says, and the MQTT commands still work.
 """
 
 from __future__ import annotations
@@ -29,12 +33,23 @@ class ControlServer:
         self._server: asyncio.AbstractServer | None = None
 
     async def __aenter__(self) -> ControlServer:
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()  # left by a process that was killed
-        self._server = await asyncio.start_unix_server(
-            self._serve, path=str(self.path), limit=_MAX_REQUEST
-        )
-        self.path.chmod(0o660)
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()  # left by a process that was killed
+            self._server = await asyncio.start_unix_server(
+                self._serve, path=str(self.path), limit=_MAX_REQUEST
+            )
+            self.path.chmod(0o660)
+        except OSError as err:
+            _logger.error(
+                "control socket %s cannot be opened (%s): cellsafe alarm/safety commands will"
+                " not reach this gateway until it restarts; MQTT commands still work",
+                self.path,
+                err,
+            )
+            if self._server is not None:
+                self._server.close()
+                self._server = None
         return self
 
     async def __aexit__(
@@ -43,10 +58,11 @@ class ControlServer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-        with contextlib.suppress(FileNotFoundError):
+        if self._server is None:
+            return
+        self._server.close()
+        await self._server.wait_closed()
+        with contextlib.suppress(OSError):
             self.path.unlink()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -66,6 +66,11 @@ class GatewayCollector(Collector):
         yield GaugeMetricFamily(
             "cellsafe_outbox_backlog", "Records on disk, for any sink", value=status["outbox"]
         )
+        yield GaugeMetricFamily(
+            "cellsafe_log_held",
+            "Events held in memory: the disk refuses writes",
+            value=status["held"],
+        )
         backlog = GaugeMetricFamily(
             "cellsafe_sink_backlog", "Records a sink has not delivered", labels=["sink"]
         )

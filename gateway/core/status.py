@@ -52,6 +52,8 @@ class GatewayStatus(TypedDict):
     pollers: dict[str, PollerStatus]
     safety: dict[str, Any]  # rules.matrix.CauseEffectMatrix.snapshot()
     outbox: int  # records on disk, for any sink
+    held: int  # events waiting in memory for a disk that refuses writes
+    storage_error: str  # why the disk refuses them; empty while it takes them
     sinks: dict[str, SinkStatus]
     last_seq: int
     uplink: str  # gateway.uplink.session.ConnectionState value

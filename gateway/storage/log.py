@@ -151,6 +151,7 @@ class EventLog:
         source: dict[str, str],
         path: Path | None = None,
         fault: str | None = None,
+        notice: str | None = None,
     ) -> None:
         self._db = connection
         self._source = dict(source)
@@ -163,6 +164,7 @@ class EventLog:
         self._held: list[tuple[list[tuple[int, str, bytes]], dict[str, Any]]] = []
         self._fault = fault  # why the file cannot be written; None while it can
         self._writable = fault is None
+        self._notice = notice  # what went wrong at opening that was put right (set aside)
         (self._last_seq,) = self._db.execute(
             "SELECT value FROM counters WHERE name = 'last_seq'"
         ).fetchone()
@@ -172,13 +174,14 @@ class EventLog:
     def open(cls, path: Path, source: dict[str, str]) -> Iterator[EventLog]:
         """The log in ``path``; if the disk cannot take it now, a stand-in in memory that
         holds every write until ``heal`` can open the file (see the module's doc)."""
+        notice = None
         try:
             try:
                 db = _open_file(path)
             except sqlite3.OperationalError:
                 raise  # a full or read-only disk: not the file's fault
             except sqlite3.DatabaseError as err:  # not a database, or damaged
-                db = _set_aside(path, err)
+                db, notice = _set_aside(path, err)
         except (sqlite3.OperationalError, OSError) as err:
             _logger.error(
                 "event log %s cannot be opened for writing (%s): detection and relays run on;"
@@ -188,7 +191,7 @@ class EventLog:
             )
             log = cls(_stand_in(path), source, path, f"cannot open {path}: {err}")
         else:
-            log = cls(db, source, path)
+            log = cls(db, source, path, notice=notice)
         try:
             yield log
         finally:
@@ -207,8 +210,11 @@ class EventLog:
     def watch(self, watcher: StorageWatcher) -> None:
         """``watcher(reason)`` when writing starts to fail, ``watcher(None)`` when it works
         again; called at once with the current state (a restart may find a healthy disk
-        where the last run left an alarm)."""
+        where the last run left an alarm). A damaged file set aside at opening is told as a
+        fault that is already over, so that it stays shown until someone acknowledges it."""
         self._watchers.append(watcher)
+        if self._notice is not None and self._fault is None:
+            watcher(self._notice)
         watcher(self._fault)
 
     def heal(self) -> bool:
@@ -626,7 +632,9 @@ def _stand_in(path: Path) -> sqlite3.Connection:
     return db
 
 
-def _set_aside(path: Path, err: sqlite3.DatabaseError) -> sqlite3.Connection:
+def _set_aside(path: Path, err: sqlite3.DatabaseError) -> tuple[sqlite3.Connection, str]:
+    """Keep a damaged log as ``<name>.damaged-<time>`` and begin a new one: its connection,
+    and what happened, for the ``gateway.storage.fault`` alarm."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     aside = path.with_name(f"{path.name}.damaged-{stamp}")
     last = _last_seq_of(path)
@@ -634,17 +642,21 @@ def _set_aside(path: Path, err: sqlite3.DatabaseError) -> sqlite3.Connection:
         part = path.with_name(path.name + suffix)
         if part.exists():
             part.replace(aside.with_name(aside.name + suffix))
+    numbering = (
+        f"numbering goes on from seq {last}"
+        if last
+        else "numbering starts again at seq 1 (the damaged file's last number cannot be read)"
+    )
+    notice = (
+        f"event log {path} was damaged ({err}) and is kept as {aside.name}; a new log began,"
+        f" {numbering}; events no sink had yet were not sent"
+    )
     _logger.error(
-        "event log %s is damaged (%s). It is kept as %s; a new log begins, numbering on from"
-        " seq %d. Events it held that no sink had yet are not sent. To recover them: stop the"
-        " gateway, run `sqlite3 %s .recover > recovered.sql`, and hand the `log` rows to the"
-        " WMS by hand",
-        path,
-        err,
-        aside,
-        last,
+        "%s. To recover them: stop the gateway, run `sqlite3 %s .recover > recovered.sql`,"
+        " and hand the `log` rows to the WMS by hand",
+        notice,
         aside,
     )
     db = _open_file(path)
     db.execute("UPDATE counters SET value = ? WHERE name = 'last_seq'", (last,))
-    return db
+    return db, notice
