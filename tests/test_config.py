@@ -267,3 +267,15 @@ def test_check_config_cli_fails_without_a_traceback(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.startswith("bad.toml: devices[0].points[0].address:")
     assert "Traceback" not in result.stderr
+
+
+def test_a_bad_value_from_the_environment_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CELLSAFE_MQTT__PORT", "abc")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(EXAMPLE)
+    assert any(
+        line.startswith("example.toml: mqtt.port: ") and "set by CELLSAFE_MQTT__PORT" in line
+        for line in caught.value.lines()
+    ), caught.value.lines()

@@ -6,6 +6,7 @@ must be 0..65535``) so that a plant engineer never has to read a traceback.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
@@ -70,7 +71,7 @@ def load_settings(path: Path | str, base: Path | None = DEFAULT_BASE) -> Gateway
     try:
         settings: GatewaySettings = _settings_class(files)()
     except ValidationError as err:
-        raise ConfigError(source, [_problem(e) for e in err.errors()]) from err
+        raise ConfigError(source, [_blame(_problem(e), e["loc"]) for e in err.errors()]) from err
     problems = check_references(settings)
     if problems:
         raise ConfigError(source, problems)
@@ -104,19 +105,31 @@ def _dig(data: dict[str, Any], keys: Sequence[str]) -> Any:
 
 
 def format_loc(loc: Sequence[int | str]) -> str:
-    """``('devices', 2, 'modbus_tcp', 'port')`` -> ``devices[2].port``."""
+    """``('devices', 2, 'modbus_tcp', 'port')`` -> ``devices[2].port``;
+    ``('devices', 0, 'transport', 'tcp', 'host')`` -> ``devices[0].transport.host``."""
     drivers = set(registry.names())
     out = ""
     previous: int | str | None = None
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif isinstance(previous, int) and part in drivers:
+        elif (isinstance(previous, int) and part in drivers) or previous == "transport":
             pass  # the tag pydantic adds for a discriminated union member
         else:
             out += f".{part}" if out else part
         previous = part
     return out
+
+
+def _blame(problem: Problem, loc: Sequence[int | str]) -> Problem:
+    """Say so when the value came from the environment, not from the file."""
+    if any(isinstance(part, int) for part in loc):
+        return problem
+    prefix = str(GatewaySettings.model_config.get("env_prefix", ""))
+    variable = prefix + "__".join(str(part) for part in loc).upper()
+    if variable not in os.environ:
+        return problem
+    return Problem(problem.path, f"{problem.message} (set by {variable}, not in the file)")
 
 
 def _problem(error: Any) -> Problem:
@@ -131,7 +144,7 @@ def _problem(error: Any) -> Problem:
         case "union_tag_invalid":  # e.g. a driver or a transport type nobody registered
             ctx = error["ctx"]
             tag_key = str(ctx["discriminator"]).strip("'")
-            path = format_loc([*error["loc"], tag_key])
+            path = f"{format_loc(error['loc'])}.{tag_key}"
             known = str(ctx["expected_tags"])
             return Problem(path, f"unknown {tag_key} {ctx['tag']!r}, expected one of {known}")
     return Problem(format_loc(error["loc"]), message)
