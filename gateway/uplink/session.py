@@ -233,8 +233,11 @@ class MqttSession:
     # -- on the event loop -----------------------------------------------------------
 
     def _connect_failed(self) -> None:
-        self.last_error = f"cannot connect; trying {self.broker} next"
-        _logger.warning("mqtt uplink: %s", self.last_error)
+        again = f"trying {self.broker} next" if len(self._brokers) > 1 else "retrying"
+        error = f"cannot connect to the broker; {again}"
+        if error != self.last_error:  # once per outage (and broker), not once per retry
+            _logger.warning("mqtt uplink: %s", error)
+        self.last_error = error
 
     def _connected(self, reason: ReasonCode) -> None:
         if self._state is ConnectionState.STOPPING:
