@@ -45,10 +45,12 @@ from gateway.storage.health import (
     STORAGE_ALARM,
     LogQuota,
     storage_condition,
+    unconfirmed_threshold,
     usage_threshold,
 )
 from gateway.storage.log import EventLog, iso_utc
 from gateway.uplink.commands import MqttCommands
+from gateway.uplink.mqtt import SINK as MQTT_SINK
 from gateway.uplink.mqtt import MqttUplink
 from gateway.uplink.topics import Topics
 from rules.alarms import AlarmManager
@@ -265,10 +267,12 @@ class Gateway:
             watchdog_specs = s.watchdogs
             watchdogs = [ModuleWatchdog(w, drivers[w.device], conditions) for w in watchdog_specs]
 
+            confirmed = s.mqtt.delivery == "wms"
             units = {point_id(d.name, p.key): p.unit for d in s.devices for p in d.point_infos()}
             engine = RuleEngine(
                 [spec for zone in s.zones for spec in zone.threshold_specs(units)]
-                + [usage_threshold(s.outbox.warn_at)],
+                + [usage_threshold(s.outbox.warn_at)]
+                + ([unconfirmed_threshold(s.mqtt.confirm_within)] if confirmed else []),
                 [spec for zone in s.zones for spec in zone.input_specs()],
             )
             definitions = engine.definitions + [d for r in relay_specs for d in r.definitions()]
@@ -293,7 +297,9 @@ class Gateway:
             await stack.enter_async_context(ControlServer(s.gateway.data_dir / SOCKET_NAME, router))
             if s.metrics.listen:
                 stack.enter_context(self._metrics(s.metrics.listen, alarms))
-            uplink.set_command_handler(MqttCommands(router, s.commands.tokens(), uplink.reply))
+            uplink.set_command_handler(
+                MqttCommands(router, s.commands.tokens(), uplink.reply, uplink.delivery)
+            )
 
             bus = SampleBus()
             bus.subscribe(pipeline)
@@ -312,8 +318,8 @@ class Gateway:
                 Poller(d.name, drivers[d.name], d.poll_interval, ids, bus, phase=offset)
                 for d, ids, offset in zip(polled, points, offsets, strict=True)
             ]
-            quota = LogQuota(log, s.outbox.max_mb)
-            self.pollers.append(Poller(GATEWAY, quota, POLL_INTERVAL, [quota.point], bus))
+            quota = LogQuota(log, s.outbox.max_mb, MQTT_SINK if confirmed else None)
+            self.pollers.append(Poller(GATEWAY, quota, POLL_INTERVAL, quota.points, bus))
 
             log.subscribe(self._state_changed, events_only=True)
             self._publish_state()

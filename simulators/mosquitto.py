@@ -124,6 +124,14 @@ class MosquittoBroker:
             process.kill()
             process.wait()
 
+    def crash(self) -> None:
+        """SIGKILL: the broker saves nothing, so what it held in memory alone is lost (a
+        session's queued messages, since its last ``autosave_interval``)."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+
     def __enter__(self) -> MosquittoBroker:
         return self.start()
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from gateway import __version__
 from gateway.cli import alarm as alarm_cli
-from gateway.cli import logs
+from gateway.cli import logs, wms_listen
 from gateway.cli import safety as safety_cli
 from gateway.config import ConfigError, GatewaySettings, load_settings
 
@@ -44,6 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     alarm_cli.add_parser(commands)
     safety_cli.add_parser(commands)
+    wms_listen.add_parser(commands)
 
     demo = commands.add_parser("demo", help="play the hot-zone scenario end to end")
     demo.add_argument("--config", "-c", type=Path, default=Path("config/example.toml"))
@@ -70,6 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             logs.configure()
             return run_simulator(args.host, args.port, args.scenario, args.speed)
+        case "wms-listen":
+            logs.configure()
+            return wms_listen.run(args)
         case "demo":
             from gateway.cli.demo import run_demo
 

@@ -25,6 +25,7 @@ _SECRET_KEYS = (
     ("commands", "status_token"),
     ("commands", "config_token"),
     ("commands", "safety_token"),
+    ("commands", "delivery_token"),
 )
 
 

@@ -100,6 +100,18 @@ class MqttSection(_Section):
     reconnect_max: float = Field(
         1.0, gt=0, le=3600, description="longest reconnect delay: delivery resumes within it"
     )
+    delivery: Literal["broker", "wms"] = Field(
+        "broker",
+        description="when an event may leave the log: the broker acknowledged it (broker), or"
+        " the WMS confirmed it with a `confirm` command (wms; see docs/uplink.md)",
+    )
+    confirm_within: float = Field(
+        600.0,
+        gt=0,
+        le=86400,
+        description="seconds: with delivery = wms, an event unconfirmed for longer raises"
+        " gateway.unconfirmed.high",
+    )
 
     @field_validator("brokers")
     @classmethod
@@ -123,6 +135,9 @@ class CommandsSection(_Section):
     status_token: SecretStr | None = Field(None, description="status requests")
     config_token: SecretStr | None = Field(None, description="configuration reload")
     safety_token: SecretStr | None = Field(None, description="overrides, aborts, row resets")
+    delivery_token: SecretStr | None = Field(
+        None, description="the WMS's confirm and resend requests (delivery = wms)"
+    )
 
     def tokens(self) -> dict[str, SecretStr | None]:
         return {
@@ -130,6 +145,7 @@ class CommandsSection(_Section):
             "status": self.status_token,
             "config": self.config_token,
             "safety": self.safety_token,
+            "delivery": self.delivery_token,
         }
 
 

@@ -8,6 +8,10 @@ raises ``gateway.outbox.high`` at ``warn_at`` and clears it ten points below, th
 same alarm lifecycle as any sensor; a log that cannot be measured gives a bad sample, and
 so ``gateway.outbox.fault``.
 
+With ``[mqtt] delivery = "wms"`` it also reports ``gateway.unconfirmed``, the age in
+seconds of the oldest event the WMS has not confirmed; ``unconfirmed_threshold`` raises
+``gateway.unconfirmed.high`` past ``confirm_within``.
+
 A disk that does not take the log's writes (full, read-only, failing) raises
 ``gateway.storage.fault`` (``storage_condition``) at once and clears it when every held
 event is on disk again.
@@ -36,12 +40,16 @@ POLL_INTERVAL = 5.0  # seconds
 HYSTERESIS = 10.0  # percentage points below warn_at at which the alarm clears
 
 
-class LogQuota:
-    point = POINT
+UNCONFIRMED = point_id(GATEWAY, "unconfirmed")
 
-    def __init__(self, log: EventLog, max_mb: float) -> None:
+
+class LogQuota:
+    def __init__(self, log: EventLog, max_mb: float, confirmed_by: str | None = None) -> None:
+        """``confirmed_by``: the sink whose oldest unconfirmed record is watched, if any."""
         self._log = log
         self._max_bytes = int(max_mb * 1024 * 1024)
+        self._confirmed_by = confirmed_by
+        self.points = [POINT] if confirmed_by is None else [POINT, UNCONFIRMED]
 
     async def read(self, keys: Collection[str] | None = None) -> list[Sample]:
         now, mono = time.time(), steady()
@@ -53,7 +61,11 @@ class LogQuota:
             return [Sample.bad(POINT, now, mono, f"log unreadable: {err}")]
         if dropped:
             _logger.warning("log over its quota: dropped the %d oldest telemetry", dropped)
-        return [Sample.good(POINT, round(used * 100, 1), now, mono)]
+        samples = [Sample.good(POINT, round(used * 100, 1), now, mono)]
+        if self._confirmed_by is not None:
+            age = self._log.lag(self._confirmed_by).oldest_age
+            samples.append(Sample.good(UNCONFIRMED, round(age, 1), now, mono))
+        return samples
 
     async def write(self, key: str, value: Value) -> None:
         raise WriteError("the log's usage is not writable")
@@ -89,4 +101,18 @@ def storage_condition(reason: str | None) -> ConditionChange:
         active=reason is not None,
         ts=steady(),
         message=reason or "event log writable again: every held event is on disk",
+    )
+
+
+def unconfirmed_threshold(confirm_within: float) -> ThresholdSpec:
+    """``confirm_within`` seconds: the oldest event the WMS has not confirmed may be this
+    old before ``gateway.unconfirmed.high`` (high priority) is raised."""
+    return ThresholdSpec(
+        zone=GATEWAY,
+        key="unconfirmed",
+        point=UNCONFIRMED,
+        limits={"high": LimitSpec(limit=confirm_within, priority="high")},
+        fault_delay=POLL_INTERVAL * 3,
+        stale_after=POLL_INTERVAL * 6,
+        unit="s",
     )

@@ -420,6 +420,11 @@ class EventLog:
             for r in self._db.execute(query, args).fetchall()
         ]
 
+    def row_of(self, seq: int) -> int | None:
+        """The row of the event numbered ``seq``, while it is on disk (or held)."""
+        found = self._db.execute("SELECT row FROM log WHERE seq = ?", (seq,)).fetchone()
+        return int(found[0]) if found else None
+
     def count(self) -> int:
         """Rows on disk, whichever sink still wants them."""
         (n,) = self._db.execute("SELECT COUNT(*) FROM log").fetchone()
@@ -576,6 +581,16 @@ class Cursor:
         for row in rows:
             self._out.discard(row)
         upto = min(self._out) - 1 if self._out else self._position
+        if upto > self._committed:
+            self._committed = upto
+            self._log._commit_cursor(self.name, upto)
+
+    def commit_upto(self, row: int) -> None:
+        """Everything up to ``row`` is delivered, whatever was acknowledged so far (a
+        confirmation from the far end, not from the next hop)."""
+        self._out = {r for r in self._out if r > row}
+        upto = min(row, min(self._out) - 1) if self._out else row
+        self._position = max(self._position, upto)  # what the far end has needs no resend
         if upto > self._committed:
             self._committed = upto
             self._log._commit_cursor(self.name, upto)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic import SecretStr
@@ -23,7 +23,13 @@ from gateway.uplink.mqtt import ReplyTo
 _logger = logging.getLogger(__name__)
 
 
+DELIVERY_COMMANDS = ("confirm", "resend")
+DeliveryHandler = Callable[[str, Mapping[str, Any]], dict[str, Any]]
+
+
 def command_class(name: str) -> str:
+    if name in DELIVERY_COMMANDS:
+        return "delivery"
     if name in ALARM_COMMANDS:
         return "alarm"
     if name in SAFETY_COMMANDS:
@@ -37,10 +43,12 @@ class MqttCommands:
         router: CommandRouter,
         tokens: dict[str, SecretStr | None],
         reply: Callable[[ReplyTo, dict[str, Any]], None],
+        delivery: DeliveryHandler | None = None,
     ) -> None:
         self._router = router
         self._tokens = tokens
         self._reply = reply
+        self._delivery = delivery
 
     def __call__(self, name: str, payload: bytes, to: ReplyTo) -> None:
         request_id: Any = None
@@ -60,6 +68,9 @@ class MqttCommands:
         if refusal is not None:
             self._router.refuse(name, args, "mqtt", refusal)
             self._reply(to, {"id": request_id, "ok": False, "error": refusal})
+            return
+        if name in DELIVERY_COMMANDS and self._delivery is not None:
+            self._reply(to, {"id": request_id, **self._delivery(name, args)})
             return
         self._reply(to, {"id": request_id, **self._router.handle(name, args, "mqtt")})
 

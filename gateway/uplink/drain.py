@@ -7,6 +7,13 @@ broker's PUBACK arrives. After a restart the cursor starts at the first row that
 acknowledged: delivery is at least once, and the event id and sequence number let the
 receiver drop duplicates and see gaps.
 
+With ``confirmed_by_wms`` (``[mqtt] delivery = "wms"``) the broker's acknowledgement only
+moves the window: the rows stay on disk until the WMS confirms them (``confirm``, the
+highest contiguous ``seq`` it has durably processed), every connection starts by sending
+again everything unconfirmed, and the WMS may ask for a range again (``resend``). A broker
+that crashes after acknowledging, and so forgets what it had not yet passed on, then costs
+a resend, not an event.
+
 The drain talks to a ``PublishSession``, not to paho: tests drive it with a fake one.
 """
 
@@ -47,7 +54,9 @@ class Drain:
         window: int,
         telemetry_expiry: float | None,
         retry_refused_after: float,
+        confirmed_by_wms: bool = False,
     ) -> None:
+        self.confirmed_by_wms = confirmed_by_wms
         self._cursor = cursor
         self._session = session
         self._topics = topics
@@ -81,8 +90,9 @@ class Drain:
             for row in rows:
                 stale, properties = self._expiry(row)
                 if stale:
-                    self._acked.append(row.row)  # telemetry too old to matter: drop it
-                    self._flush_soon()
+                    if not self.confirmed_by_wms:  # there, the watermark takes it off disk
+                        self._acked.append(row.row)  # telemetry too old to matter: drop it
+                        self._flush_soon()
                     continue
                 mid = self._session.publish(
                     self._topics.record(row), row.record, properties=properties
@@ -106,8 +116,28 @@ class Drain:
         row = self._inflight.pop(mid, None)
         if row is None:
             return  # a status, state or reply message, not a log row
+        if self.confirmed_by_wms:
+            if not self._inflight:
+                self._idle.set()
+            self.wake()  # the window has room again; the row waits for the WMS
+            return
         self._acked.append(row)
         self._flush_soon()
+
+    def connected(self) -> None:
+        """A new connection: with WMS confirmation, everything unconfirmed goes again (the
+        broker may have lost what it acknowledged, if it crashed)."""
+        if self.confirmed_by_wms:
+            self._cursor.rewind(self._cursor.committed + 1)
+        self.wake()
+
+    def confirm(self, upto: int) -> None:
+        """The WMS has every event up to row ``upto``: they may leave the disk."""
+        self._cursor.commit_upto(upto)
+
+    def resend(self, row: int) -> None:
+        """The WMS lacks what follows ``row`` - 1: offer it again from ``row``."""
+        self._cursor.rewind(row)
 
     def refused(self, mid: int, reason: str) -> None:
         """An MQTT 5 broker answered but did not take the row (e.g. its ACL said no).

@@ -17,7 +17,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -72,6 +72,7 @@ class MqttUplink:
             config.max_inflight,
             telemetry_expiry,
             config.reconnect_max,
+            confirmed_by_wms=config.delivery == "wms",
         )
         self._drainer: asyncio.Task[None] | None = None
 
@@ -147,10 +148,32 @@ class MqttUplink:
             self.protocol,
             self._log.lag(SINK).backlog,
         )
-        self._drain.wake()
+        self._drain.connected()
 
     def reset(self) -> None:
         self._drain.reset()
+
+    def delivery(self, name: str, args: Mapping[str, Any]) -> dict[str, Any]:
+        """The WMS's ``confirm {"upto": seq}`` and ``resend {"from": seq}`` (delivery = wms).
+
+        No event records them: a confirmation that made an event would need confirming."""
+        if not self._drain.confirmed_by_wms:
+            return {"ok": False, "error": 'this gateway runs with [mqtt] delivery = "broker"'}
+        key = "upto" if name == "confirm" else "from"
+        seq = args.get(key)
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+            return {"ok": False, "error": f"{name} needs {key!r}: a sequence number >= 1"}
+        if seq > self._log.last_seq:
+            return {"ok": False, "error": f"no event {seq} yet; the last is {self._log.last_seq}"}
+        row = self._log.row_of(seq)
+        if name == "confirm":
+            if row is not None:
+                self._drain.confirm(row)
+            return {"ok": True, "confirmed": seq}
+        if row is None:
+            return {"ok": False, "error": f"event {seq} was confirmed and is no longer kept"}
+        self._drain.resend(row)
+        return {"ok": True, "resending_from": seq}
 
     def published(self, mid: int) -> None:
         self._drain.published(mid)

@@ -1,0 +1,188 @@
+"""``cellsafe wms-listen``: a WMS in miniature, the reference for confirmed delivery.
+
+It does what a WMS does with ``[mqtt] delivery = "wms"`` (docs/uplink.md, "Confirmed
+delivery"): it subscribes to the gateway's events with a persistent session, stores each
+one by its ``seq`` (a duplicate is dropped by its primary key), confirms the highest
+contiguous ``seq`` it has stored (``commands/confirm {"upto": N}``, at most every
+``CONFIRM_EVERY`` seconds), and asks for what it lacks (``commands/resend {"from": N}``):
+on every connection, and when a gap has not filled for ``GAP_PATIENCE`` seconds. After a
+broker crash that lost queued events, the resend on reconnection gets them back.
+
+    cellsafe wms-listen --config gateway.toml --db wms.sqlite3
+
+The command token comes from ``CELLSAFE_COMMANDS__DELIVERY_TOKEN`` or the
+``commands__delivery_token`` credential, like the gateway's own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+CONFIRM_EVERY = 0.5  # seconds between confirmations while events arrive
+GAP_PATIENCE = 1.0  # seconds a gap may stay open before the consumer asks for it again
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    seq      INTEGER PRIMARY KEY,
+    event_id TEXT NOT NULL,
+    type     TEXT NOT NULL,
+    body     TEXT NOT NULL
+);
+"""
+
+
+class ReferenceConsumer:
+    """``base`` is the gateway's topic base, ``<prefix>/<site>/<gateway>``."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        base: str,
+        db: Path,
+        token: str | None,
+        client_id: str = "cellsafe-wms-reference",
+    ) -> None:
+        self.base = base
+        self._token = token
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(db, check_same_thread=False, isolation_level=None)
+        self._db.executescript(_SCHEMA)
+        self.watermark = self._contiguous(0)
+        self._confirmed = 0
+        self._gap_since: float | None = None
+        self._stop = threading.Event()
+        self.subscribed = threading.Event()
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False
+        )
+        self._client.reconnect_delay_set(0.25, 1)  # type: ignore[arg-type]  # float works
+        self._client.on_connect = self._on_connect
+        self._client.on_subscribe = self._on_subscribe
+        self._client.on_message = self._on_message
+        self._host, self._port = host, port
+        self._ticker = threading.Thread(target=self._tick, name="wms-confirm", daemon=True)
+
+    def start(self) -> ReferenceConsumer:
+        self._client.connect_async(self._host, self._port)
+        self._client.loop_start()
+        self._ticker.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._ticker.join(5)
+        self._client.disconnect()
+        self._client.loop_stop()
+        self._db.close()
+
+    def seqs(self) -> list[int]:
+        with self._lock:
+            return [r[0] for r in self._db.execute("SELECT seq FROM events ORDER BY seq")]
+
+    # -- paho's thread ---------------------------------------------------------------
+
+    def _on_connect(self, client: mqtt.Client, *_: Any) -> None:
+        client.subscribe(f"{self.base}/events/#", qos=1)
+
+    def _on_subscribe(self, *_: Any) -> None:
+        self._request("resend", {"from": self.watermark + 1})  # whatever we lack
+        self.subscribed.set()
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            event = json.loads(msg.payload)
+            seq = int(event["seq"])
+        except (ValueError, KeyError, TypeError):
+            return  # not an event of the contract: nothing to store
+        with self._lock:
+            self._db.execute(
+                "INSERT OR IGNORE INTO events (seq, event_id, type, body) VALUES (?, ?, ?, ?)",
+                (seq, str(event.get("event_id")), str(event.get("type")), msg.payload.decode()),
+            )
+            self.watermark = self._contiguous(self.watermark)
+            gap = seq > self.watermark + 1
+            if gap and self._gap_since is None:
+                self._gap_since = time.monotonic()
+            elif not gap:
+                self._gap_since = None
+
+    # -- the ticker's thread -----------------------------------------------------------
+
+    def _tick(self) -> None:
+        while not self._stop.wait(CONFIRM_EVERY):
+            with self._lock:
+                watermark = self.watermark
+                stuck = (
+                    self._gap_since is not None
+                    and time.monotonic() - self._gap_since >= GAP_PATIENCE
+                )
+                if stuck:
+                    self._gap_since = time.monotonic()
+            if watermark > self._confirmed:
+                self._request("confirm", {"upto": watermark})
+                self._confirmed = watermark
+            if stuck:
+                self._request("resend", {"from": watermark + 1})
+
+    def _contiguous(self, start: int) -> int:
+        """The highest seq such that every one from 1 up to it is stored."""
+        seq = start
+        while self._db.execute("SELECT 1 FROM events WHERE seq = ?", (seq + 1,)).fetchone():
+            seq += 1
+        return seq
+
+    def _request(self, name: str, args: dict[str, Any]) -> None:
+        body: dict[str, Any] = {"id": str(uuid.uuid4()), "args": args}
+        if self._token is not None:
+            body["token"] = self._token
+        with contextlib.suppress(ValueError, RuntimeError):  # not connected: next time
+            self._client.publish(f"{self.base}/commands/{name}", json.dumps(body), qos=1)
+
+
+def add_parser(commands: Any) -> None:
+    listen = commands.add_parser(
+        "wms-listen", help="a reference WMS consumer: store, confirm, ask for gaps"
+    )
+    listen.add_argument("--config", "-c", type=Path, required=True, help="the gateway's TOML")
+    listen.add_argument("--db", type=Path, required=True, help="SQLite file for the events")
+
+
+def run(args: argparse.Namespace) -> int:
+    from gateway.config import ConfigError, load_settings
+
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as err:
+        print(err)
+        return 1
+    token = settings.commands.delivery_token
+    host, port = settings.mqtt.broker_list()[0]
+    base = f"{settings.mqtt.topic_prefix}/{settings.gateway.site}/{settings.gateway.id}"
+    consumer = ReferenceConsumer(
+        host, port, base, args.db, token.get_secret_value() if token else None
+    ).start()
+    print(f"listening on {host}:{port} for {base}/events/#, storing in {args.db}")
+    shown = consumer.watermark
+    try:
+        while True:
+            time.sleep(1)
+            if consumer.watermark != shown:
+                shown = consumer.watermark
+                print(f"stored every event up to seq {shown}")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        consumer.stop()
+    return 0

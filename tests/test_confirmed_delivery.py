@@ -1,0 +1,88 @@
+"""Confirmed delivery: a broker that crashes after acknowledging loses nothing for a WMS
+that confirms what it has (``[mqtt] delivery = "wms"``), and does lose it otherwise."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway.cli.wms_listen import ReferenceConsumer
+from simulators.mosquitto import MosquittoBroker
+from tests.conftest import Lab
+from tests.lab import outbox_rows, quiet_scenario, wait_until
+from tests.test_uplink_security import an_event, config, wait_for_socket
+
+pytestmark = pytest.mark.integration
+
+BASE = "cellsafe/plant-a/gw-01"
+TOKEN = "c0nfirm"
+
+
+@pytest.mark.parametrize("delivery", ["wms", "broker"])
+def test_a_broker_crash_after_its_acknowledgement(delivery: str, tmp_path: Path, lab: Lab) -> None:
+    broker = MosquittoBroker(tmp_path / "broker", persistence=True).start()
+    consumer: ReferenceConsumer | None = None
+    try:
+        sim = lab.sim(quiet_scenario(), 1.0)
+        path = config(tmp_path, sim.port, {"port": broker.port, "delivery": delivery})
+        lab.gateway(path, env={"CELLSAFE_COMMANDS__DELIVERY_TOKEN": TOKEN})
+        wait_for_socket(path)
+        db = tmp_path / "wms.sqlite3"
+        consumer = ReferenceConsumer("127.0.0.1", broker.port, BASE, db, TOKEN).start()
+        for _ in range(3):
+            an_event(path)
+        wait_until(lambda: consumer is not None and consumer.seqs() == [1, 2, 3], 20, "1-3")
+        if delivery == "wms":  # confirmed: off the gateway's disk
+            wait_until(lambda: outbox_rows(tmp_path / "state")[0] == 0, 20, "1-3 confirmed")
+
+        consumer.stop()  # the WMS is away; its session keeps what the broker acknowledged
+        consumer = None
+        for _ in range(3):
+            an_event(path)
+        # The broker has acknowledged 4-6 (in broker mode they left the gateway's disk).
+        wait_until(lambda: outbox_rows(tmp_path / "state")[1] == 6, 20, "4-6 stored")
+        if delivery == "broker":
+            wait_until(lambda: outbox_rows(tmp_path / "state")[0] == 0, 20, "4-6 acknowledged")
+        broker.crash()  # before it saved or forwarded them
+        broker.start()
+
+        consumer = ReferenceConsumer("127.0.0.1", broker.port, BASE, db, TOKEN).start()
+        assert consumer.subscribed.wait(20)
+        an_event(path)  # seq 7, with the WMS back
+        if delivery == "wms":
+            wait_until(
+                lambda: consumer is not None and consumer.seqs() == list(range(1, 8)),
+                30,
+                "every event at the WMS",
+            )
+            wait_until(lambda: outbox_rows(tmp_path / "state")[0] == 0, 20, "all confirmed")
+        else:
+            wait_until(lambda: consumer is not None and 7 in consumer.seqs(), 30, "event 7")
+            assert consumer.seqs() == [1, 2, 3, 7]  # 4-6 died with the broker
+    finally:
+        if consumer is not None:
+            consumer.stop()
+        broker.stop()
+
+
+def test_confirm_and_resend_are_refused_without_the_delivery_token(
+    tmp_path: Path, lab: Lab, broker: MosquittoBroker
+) -> None:
+    sim = lab.sim(quiet_scenario(), 1.0)
+    path = config(tmp_path, sim.port, {"port": broker.port, "delivery": "wms"})
+    lab.gateway(path, env={"CELLSAFE_COMMANDS__DELIVERY_TOKEN": TOKEN})
+    wait_for_socket(path)
+    consumer = ReferenceConsumer(
+        "127.0.0.1", broker.port, BASE, tmp_path / "wms.sqlite3", "wrong"
+    ).start()
+    try:
+        assert consumer.subscribed.wait(20)
+        an_event(path)
+        wait_until(lambda: consumer.seqs()[:1] == [1], 20, "the event at the WMS")
+        # Its confirmation is refused: the event stays on the gateway's disk, and the
+        # refusal is audited (seq 2 onwards).
+        wait_until(lambda: outbox_rows(tmp_path / "state")[1] >= 2, 20, "a refusal audited")
+        assert outbox_rows(tmp_path / "state")[0] >= 1
+    finally:
+        consumer.stop()
