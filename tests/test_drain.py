@@ -104,3 +104,30 @@ def test_stale_telemetry_is_dropped_not_sent(tmp_path: Path) -> None:
 
     with EventLog.open(tmp_path / "log.db", SOURCE) as log:
         asyncio.run(scenario(log))
+
+
+def test_with_wms_confirmation_a_puback_keeps_the_row_until_the_wms_confirms(
+    tmp_path: Path,
+) -> None:
+    async def scenario(log: EventLog) -> None:
+        session = FakeSession()
+        drain = Drain(log.cursor("mqtt"), session, TOPICS, 10, None, 1.0, confirmed_by_wms=True)
+        stored = log.emit([Event("alarm.raised", {}) for _ in range(4)])
+        drain.fill()
+        for mid in list(session.sent):
+            drain.published(mid)
+        await asyncio.sleep(0)
+        assert log.count() == 4  # the broker has them; the WMS has not said so
+        drain.confirm(stored[1].row)  # the WMS has 1 and 2
+        assert log.count() == 2 and log.lag("mqtt").backlog == 2
+        drain.connected()  # a new connection: what is unconfirmed goes again
+        drain.fill()
+        assert [seq for _, seq in session.sent.values()][4:] == [3, 4]
+        drain.resend(stored[3].row)  # the WMS asks again from 4
+        drain.fill()
+        assert [seq for _, seq in session.sent.values()][6:] == [4]
+        drain.confirm(stored[3].row)
+        assert log.count() == 0
+
+    with EventLog.open(tmp_path / "log.db", SOURCE) as log:
+        asyncio.run(scenario(log))
