@@ -64,6 +64,7 @@ class ReferenceConsumer:
         self._gap_since: float | None = None
         self._stop = threading.Event()
         self.subscribed = threading.Event()
+        self.received = 0  # event messages, duplicates included
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False
         )
@@ -107,6 +108,7 @@ class ReferenceConsumer:
         except (ValueError, KeyError, TypeError):
             return  # not an event of the contract: nothing to store
         with self._lock:
+            self.received += 1
             self._db.execute(
                 "INSERT OR IGNORE INTO events (seq, event_id, type, body) VALUES (?, ?, ?, ?)",
                 (seq, str(event.get("event_id")), str(event.get("type")), msg.payload.decode()),
