@@ -29,6 +29,7 @@ from gateway.core.commands import CommandRouter
 from gateway.core.control import SOCKET_NAME, ControlServer
 from gateway.core.pipeline import Pipeline
 from gateway.core.poller import Poller, phases
+from gateway.core.service import Notifier, Probe, status_line, supervise
 from gateway.core.status import (
     AlarmStatus,
     GatewayStatus,
@@ -74,9 +75,15 @@ class _Publisher:
 
 
 class Gateway:
-    def __init__(self, settings: GatewaySettings, config_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        config_path: Path | None = None,
+        notifier: Notifier | None = None,
+    ) -> None:
         self.settings = settings
         self.config_path = config_path
+        self.notifier = notifier or Notifier(None)
         self.next_settings: GatewaySettings | None = None
         self._stop: asyncio.Event | None = None
         self.pollers: list[Poller] = []
@@ -125,7 +132,23 @@ class Gateway:
             _logger.info("metrics on http://%s/metrics", listen)
             yield
 
+    def terminate(self) -> None:
+        """Stop for good (SIGTERM): relays go as their ``on_stop`` says, even mid-reload."""
+        self.next_settings = None
+        if self._stop is not None:
+            self._stop.set()
+
+    def reload_on_signal(self) -> list[str]:
+        """SIGHUP: the same check as ``cellsafe reload``; a bad file is logged and refused."""
+        errors = self._reload()
+        if errors:
+            _logger.error("reload refused, the running configuration stays: %s", "; ".join(errors))
+            self.notifier.status("reload refused: " + "; ".join(errors)[:200])
+        return errors
+
     async def _stop_relays(self) -> None:
+        if self.next_settings is not None:
+            return  # a reload: the next gateway reads each relay and takes over its state
         for relay in self.relays.values():
             try:
                 await relay.stop_safely()
@@ -145,6 +168,8 @@ class Gateway:
         except ConfigError as err:
             return err.lines()
         assert self._stop is not None
+        _logger.info("reloading %s", self.config_path)
+        self.notifier.reloading()
         asyncio.get_running_loop().call_soon(self._stop.set)  # after the reply is sent
         return []
 
@@ -232,6 +257,23 @@ class Gateway:
             and not self.pipeline.alarms.conditions()
             and self.log.count() == 0
             and all(r.state == r.spec.resting for r in self.relays.values())
+        )
+
+    async def _supervise(self) -> None:
+        """systemd: READY once every device was polled once, then status and heartbeat."""
+        assert self.pipeline is not None
+        pipeline = self.pipeline
+        probes = [
+            Probe(f"poller {p.name}", functools.partial(_polls, p), max(60.0, 3 * p.interval))
+            for p in self.pollers
+        ]
+        probes.append(Probe("rules clock", lambda: pipeline.ticks, 30.0))
+        devices = [d.name for d in self.settings.devices]
+        await supervise(
+            self.notifier,
+            probes,
+            lambda: all(p.stats.polls > 0 for p in self.pollers),
+            lambda: status_line(self.status(), devices),
         )
 
     @contextlib.asynccontextmanager
@@ -326,9 +368,14 @@ class Gateway:
             tasks += [
                 asyncio.create_task(w.run(), name=f"watchdog-{w.spec.device}") for w in watchdogs
             ]
+            tasks.append(asyncio.create_task(self._supervise(), name="systemd"))
             stack.push_async_callback(self._stop_relays)  # runs after the tasks are gone
             stack.push_async_callback(_cancel_all, tasks)
             yield tasks
+
+
+def _polls(poller: Poller) -> int:
+    return poller.stats.polls
 
 
 async def _read_point(drivers: dict[str, Driver], point: str) -> bool | None:

@@ -102,28 +102,42 @@ def _run(path: Path) -> int:
         return 1
     logs.configure(settings.log.level, settings.log.format)
     from gateway.app import Gateway
+    from gateway.core.service import Notifier
 
     async def serve() -> None:
+        # The runner owns the signals: SIGTERM and SIGINT stop for good (relays as their
+        # on_stop says), SIGHUP re-reads the file through the same path as `cellsafe reload`.
         stop = asyncio.Event()
         signalled = asyncio.Event()  # a signal ends the process, even during a reload
         loop = asyncio.get_running_loop()
+        notifier = Notifier.from_environ()
+        gateway: Gateway | None = None
 
         def on_signal() -> None:
             signalled.set()
+            notifier.stopping()
+            if gateway is not None:
+                gateway.terminate()
             stop.set()
+
+        def on_hangup() -> None:
+            if gateway is not None and not signalled.is_set():
+                gateway.reload_on_signal()
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, on_signal)
+        loop.add_signal_handler(signal.SIGHUP, on_hangup)
         current: GatewaySettings | None = settings
         try:
             while current is not None:
-                gateway = Gateway(current, path)
+                gateway = Gateway(current, path, notifier)
                 await gateway.run(stop)
                 current = None if signalled.is_set() else gateway.next_settings  # reload
                 stop.clear()
         finally:
-            for sig in (signal.SIGTERM, signal.SIGINT):
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
+            notifier.close()
 
     try:
         with contextlib.suppress(KeyboardInterrupt):
