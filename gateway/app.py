@@ -332,7 +332,9 @@ class Gateway:
             log.watch(lambda reason: conditions(storage_condition(reason)))
 
             router = CommandRouter(pipeline, self.status, self._reload, s.safety.max_override)
-            await stack.enter_async_context(ControlServer(s.gateway.data_dir / SOCKET_NAME, router))
+            await stack.enter_async_context(
+                ControlServer(s.gateway.data_dir / SOCKET_NAME, router, s.gateway.operators_group)
+            )
             if s.metrics.listen:
                 stack.enter_context(self._metrics(s.metrics.listen, alarms))
             uplink.set_command_handler(MqttCommands(router, s.commands.tokens(), uplink.reply))

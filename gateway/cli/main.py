@@ -14,6 +14,7 @@ from typing import Any
 
 from gateway import __version__
 from gateway.cli import alarm as alarm_cli
+from gateway.cli import install as install_cli
 from gateway.cli import logs
 from gateway.cli import safety as safety_cli
 from gateway.config import ConfigError, GatewaySettings, load_settings
@@ -42,8 +43,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     sim.add_argument("--speed", type=float, default=1.0, help="simulated seconds per second")
 
+    status = commands.add_parser("status", help="the running gateway's live state")
+    status.add_argument("--config", "-c", type=Path, required=True, help="gateway TOML file")
+
     alarm_cli.add_parser(commands)
     safety_cli.add_parser(commands)
+
+    install_cli.add_parsers(commands)
 
     demo = commands.add_parser("demo", help="play the hot-zone scenario end to end")
     demo.add_argument("--config", "-c", type=Path, default=Path("config/example.toml"))
@@ -62,6 +68,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         case "safety":
             settings = _load(args.config)
             return 1 if settings is None else safety_cli.run(settings, args)
+        case "status":
+            settings = _load(args.config)
+            return 1 if settings is None else alarm_cli.live_status(settings)
+        case "install" | "uninstall":
+            return install_cli.run(args)
         case "alarm":
             settings = _load(args.config)
             return 1 if settings is None else alarm_cli.run(settings, args)
