@@ -13,8 +13,9 @@ import dataclasses
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from actuators.relay import Relay
 from actuators.watchdog import ModuleWatchdog
@@ -29,7 +30,7 @@ from gateway.core.commands import CommandRouter
 from gateway.core.control import SOCKET_NAME, ControlServer
 from gateway.core.pipeline import Pipeline
 from gateway.core.poller import Poller, phases
-from gateway.core.service import Notifier, Probe, status_line, supervise
+from gateway.core.service import Notifier, Probe, Vitals, status_line, supervise
 from gateway.core.status import (
     AlarmStatus,
     GatewayStatus,
@@ -59,6 +60,11 @@ from vocab.clock import steady
 from vocab.ids import GATEWAY, parse_point_id, point_id
 from vocab.scans import Scan
 
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from gateway.core.metrics import RelayCounts
+
 _logger = logging.getLogger(__name__)
 
 LOG_FILE = "outbox.sqlite3"
@@ -84,6 +90,7 @@ class Gateway:
         self.settings = settings
         self.config_path = config_path
         self.notifier = notifier or Notifier(None)
+        self.vitals = Vitals()
         self.next_settings: GatewaySettings | None = None
         self._stop: asyncio.Event | None = None
         self.pollers: list[Poller] = []
@@ -114,23 +121,23 @@ class Gateway:
                 )
             _logger.info("gateway stopping")
 
-    @contextlib.contextmanager
-    def _metrics(self, listen: str, alarms: AlarmManager) -> Iterator[None]:
-        # Imported here: prometheus_client costs 2 MB of memory, and metrics are optional.
-        from gateway.core.metrics import serve_metrics
+    def _http(self, alarms: AlarmManager) -> web.Application:
+        # Imported here: aiohttp and prometheus_client cost memory, and HTTP is optional.
+        from gateway.core.health import make_app
+        from gateway.core.metrics import gateway_registry
 
-        loop = asyncio.get_running_loop()
+        def snapshot() -> tuple[GatewayStatus, dict[str, int], RelayCounts]:
+            relays = {n: (r.verified, r.unverified) for n, r in self.relays.items()}
+            return self.status(), dict(alarms.counters), relays
 
-        def snapshot() -> tuple[GatewayStatus, dict[str, int]]:
-            # Scrapes arrive on the HTTP server's thread; the state lives on the loop's.
-            async def read() -> tuple[GatewayStatus, dict[str, int]]:
-                return self.status(), dict(alarms.counters)
+        def live() -> tuple[bool, dict[str, Any]]:
+            return not self.vitals.stalled, {"stalled": self.vitals.stalled}
 
-            return asyncio.run_coroutine_threadsafe(read(), loop).result(timeout=5)
+        def ready() -> tuple[bool, dict[str, Any]]:
+            devices = [d.name for d in self.settings.devices]
+            return self.vitals.ready, {"status": status_line(self.status(), devices)}
 
-        with serve_metrics(listen, snapshot):
-            _logger.info("metrics on http://%s/metrics", listen)
-            yield
+        return make_app(live, ready, gateway_registry(snapshot))
 
     def terminate(self) -> None:
         """Stop for good (SIGTERM): relays go as their ``on_stop`` says, even mid-reload."""
@@ -274,6 +281,7 @@ class Gateway:
             probes,
             lambda: all(p.stats.polls > 0 for p in self.pollers),
             lambda: status_line(self.status(), devices),
+            vitals=self.vitals,
         )
 
     @contextlib.asynccontextmanager
@@ -336,7 +344,9 @@ class Gateway:
                 ControlServer(s.gateway.data_dir / SOCKET_NAME, router, s.gateway.operators_group)
             )
             if s.metrics.listen:
-                stack.enter_context(self._metrics(s.metrics.listen, alarms))
+                from gateway.core.health import serve_http
+
+                await stack.enter_async_context(serve_http(s.metrics.listen, self._http(alarms)))
             uplink.set_command_handler(MqttCommands(router, s.commands.tokens(), uplink.reply))
 
             bus = SampleBus()

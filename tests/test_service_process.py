@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import signal
 import tomllib
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,37 @@ def _events(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as page:
+            return page.status, page.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def _check_http(base: str, verified: int) -> None:
+    status, body = _get(f"{base}/health/live")
+    assert (status, json.loads(body)) == (200, {"ok": True, "stalled": []})
+    status, body = _get(f"{base}/health/ready")
+    assert status == 200, body
+    assert json.loads(body)["status"].startswith("2/2 devices up, 1 alarms active")
+    status, metrics = _get(f"{base}/metrics")
+    assert status == 200
+    for line in (
+        'cellsafe_polls_total{device="zone-sensors"}',
+        'cellsafe_poll_errors_total{device="relay-module"} 0.0',
+        'cellsafe_poll_duration_seconds{device="zone-sensors"}',
+        'cellsafe_alarms{state="unack"} 1.0',
+        'cellsafe_relay_on{relay="exhaust-fan-1"} 1.0',
+        'cellsafe_relay_verifications_total{outcome="verified",relay="exhaust-fan-1"} '
+        f"{verified}.0",
+        'cellsafe_sink_backlog{sink="mqtt"}',
+        'cellsafe_sink_lag_seconds{sink="mqtt"}',
+        "cellsafe_uplink_connected 0.0",
+    ):
+        assert line in metrics, f"{line} not in\n{metrics}"
+
+
 def _listing(config: Path) -> str:
     return cli("alarm", "--config", str(config), "list").stdout
 
@@ -48,6 +81,8 @@ def test_ready_status_watchdog_reload_and_stop_under_systemd(
     data = tomllib.loads(config.read_text())
     events_file = tmp_path / "events.jsonl"
     data["event_file"] = {"path": str(events_file), "fsync": False}
+    http = f"http://127.0.0.1:{free_port()}"
+    data["metrics"] = {"listen": http.removeprefix("http://")}
     good = write_config(tmp_path, data)
     gateway = lab.gateway(
         good,
@@ -65,6 +100,7 @@ def test_ready_status_watchdog_reload_and_stop_under_systemd(
     wait_until(lambda: "alarms active" in cli("status", "--config", str(good)).stdout, 10, "status")
     status = cli("status", "--config", str(good)).stdout
     assert "device zone-sensors:" in status and "polls" in status
+    _check_http(http, verified=1)
 
     # A bad file: refused with its error, the running configuration stays.
     text = good.read_text()
@@ -92,6 +128,7 @@ def test_ready_status_watchdog_reload_and_stop_under_systemd(
     assert types.count("alarm.raised") == 1, types  # not raised twice
     switched = [e for e in _events(events_file) if e["type"] == "actuator.switched"]
     assert len(switched) == 1, switched  # the fan was neither stopped nor switched again
+    _check_http(http, verified=0)  # served again; the fan was not commanded again
 
     assert gateway.terminate(signal.SIGTERM) == 0
     assert notify_socket.with_key("STOPPING")

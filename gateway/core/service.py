@@ -22,7 +22,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gateway.core.status import GatewayStatus
 
@@ -129,6 +129,14 @@ class Progress:
         return stalled
 
 
+@dataclass(slots=True)
+class Vitals:
+    """What the supervisor last found, for the health endpoints."""
+
+    ready: bool = False
+    stalled: list[str] = field(default_factory=list)
+
+
 def status_line(status: GatewayStatus, devices: Sequence[str]) -> str:
     """One line for ``systemctl status``: devices up, alarms active, backlog, uplink."""
     comm = [a["id"] for a in status["alarms"] if a["id"].endswith(".comm") and a["condition"]]
@@ -149,6 +157,7 @@ async def supervise(
     started: Callable[[], bool],
     status: Callable[[], str],
     period: float = 5.0,
+    vitals: Vitals | None = None,
 ) -> None:
     """READY once ``started()``; then STATUS on change and WATCHDOG=1 while all progress.
 
@@ -157,7 +166,9 @@ async def supervise(
     """
     while not started():  # noqa: ASYNC110  (the pollers signal nothing: their counters move)
         await asyncio.sleep(0.05)
+    vitals = vitals or Vitals()
     line = status()
+    vitals.ready = True
     notifier.ready(line)
     _logger.info("ready: %s", line)
     interval = notifier.watchdog_interval
@@ -168,7 +179,7 @@ async def supervise(
     stalled_before: list[str] = []
     while True:
         await asyncio.sleep(tick)
-        stalled = progress.stalled(time.monotonic())
+        stalled = vitals.stalled = progress.stalled(time.monotonic())
         if stalled != stalled_before:
             if stalled:
                 _logger.error("no progress in %s: the watchdog heartbeat stops", ", ".join(stalled))
