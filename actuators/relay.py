@@ -128,6 +128,8 @@ class Relay:
         self._demand: RelayDemand | None = None
         self._actual: bool | None = None
         self._faulted = False
+        self.verified = 0  # commands confirmed by read-back and feedback, for the metrics
+        self.unverified = 0  # commands that were not, after every attempt
         self._wake = asyncio.Event()
 
     @property
@@ -192,6 +194,7 @@ class Relay:
                 failure = await self._confirm_feedback(demand.state)
                 if not failure:
                     self._actual = seen
+                    self.verified += 1
                     elapsed_ms = round((time.monotonic() - started) * 1000)
                     self._emit(
                         Event("actuator.switched", self._body(demand, attempt, elapsed_ms, True))
@@ -204,6 +207,7 @@ class Relay:
                     f"commanding {_word(demand.state)}"
                 )
             _logger.warning("relay %s attempt %d: %s", self.spec.name, attempt, failure)
+        self.unverified += 1
         if self._faulted:
             return  # already reported; keep trying quietly until the output obeys
         self._faulted = True

@@ -13,8 +13,9 @@ import dataclasses
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from actuators.relay import Relay
 from actuators.watchdog import ModuleWatchdog
@@ -29,6 +30,7 @@ from gateway.core.commands import CommandRouter
 from gateway.core.control import SOCKET_NAME, ControlServer
 from gateway.core.pipeline import Pipeline
 from gateway.core.poller import Poller, phases
+from gateway.core.service import Notifier, Probe, Vitals, status_line, supervise
 from gateway.core.status import (
     AlarmStatus,
     GatewayStatus,
@@ -60,6 +62,11 @@ from vocab.clock import steady
 from vocab.ids import GATEWAY, parse_point_id, point_id
 from vocab.scans import Scan
 
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from gateway.core.metrics import RelayCounts
+
 _logger = logging.getLogger(__name__)
 
 LOG_FILE = "outbox.sqlite3"
@@ -76,9 +83,16 @@ class _Publisher:
 
 
 class Gateway:
-    def __init__(self, settings: GatewaySettings, config_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        config_path: Path | None = None,
+        notifier: Notifier | None = None,
+    ) -> None:
         self.settings = settings
         self.config_path = config_path
+        self.notifier = notifier or Notifier(None)
+        self.vitals = Vitals()
         self.next_settings: GatewaySettings | None = None
         self._stop: asyncio.Event | None = None
         self.pollers: list[Poller] = []
@@ -109,25 +123,41 @@ class Gateway:
                 )
             _logger.info("gateway stopping")
 
-    @contextlib.contextmanager
-    def _metrics(self, listen: str, alarms: AlarmManager) -> Iterator[None]:
-        # Imported here: prometheus_client costs 2 MB of memory, and metrics are optional.
-        from gateway.core.metrics import serve_metrics
+    def _http(self, alarms: AlarmManager) -> web.Application:
+        # Imported here: aiohttp and prometheus_client cost memory, and HTTP is optional.
+        from gateway.core.health import make_app
+        from gateway.core.metrics import gateway_registry
 
-        loop = asyncio.get_running_loop()
+        def snapshot() -> tuple[GatewayStatus, dict[str, int], RelayCounts]:
+            relays = {n: (r.verified, r.unverified) for n, r in self.relays.items()}
+            return self.status(), dict(alarms.counters), relays
 
-        def snapshot() -> tuple[GatewayStatus, dict[str, int]]:
-            # Scrapes arrive on the HTTP server's thread; the state lives on the loop's.
-            async def read() -> tuple[GatewayStatus, dict[str, int]]:
-                return self.status(), dict(alarms.counters)
+        def live() -> tuple[bool, dict[str, Any]]:
+            return not self.vitals.stalled, {"stalled": self.vitals.stalled}
 
-            return asyncio.run_coroutine_threadsafe(read(), loop).result(timeout=5)
+        def ready() -> tuple[bool, dict[str, Any]]:
+            devices = [d.name for d in self.settings.devices]
+            return self.vitals.ready, {"status": status_line(self.status(), devices)}
 
-        with serve_metrics(listen, snapshot):
-            _logger.info("metrics on http://%s/metrics", listen)
-            yield
+        return make_app(live, ready, gateway_registry(snapshot))
+
+    def terminate(self) -> None:
+        """Stop for good (SIGTERM): relays go as their ``on_stop`` says, even mid-reload."""
+        self.next_settings = None
+        if self._stop is not None:
+            self._stop.set()
+
+    def reload_on_signal(self) -> list[str]:
+        """SIGHUP: the same check as ``cellsafe reload``; a bad file is logged and refused."""
+        errors = self._reload()
+        if errors:
+            _logger.error("reload refused, the running configuration stays: %s", "; ".join(errors))
+            self.notifier.status("reload refused: " + "; ".join(errors)[:200])
+        return errors
 
     async def _stop_relays(self) -> None:
+        if self.next_settings is not None:
+            return  # a reload: the next gateway reads each relay and takes over its state
         for relay in self.relays.values():
             try:
                 await relay.stop_safely()
@@ -147,6 +177,8 @@ class Gateway:
         except ConfigError as err:
             return err.lines()
         assert self._stop is not None
+        _logger.info("reloading %s", self.config_path)
+        self.notifier.reloading()
         asyncio.get_running_loop().call_soon(self._stop.set)  # after the reply is sent
         return []
 
@@ -236,6 +268,24 @@ class Gateway:
             and all(r.state == r.spec.resting for r in self.relays.values())
         )
 
+    async def _supervise(self) -> None:
+        """systemd: READY once every device was polled once, then status and heartbeat."""
+        assert self.pipeline is not None
+        pipeline = self.pipeline
+        probes = [
+            Probe(f"poller {p.name}", functools.partial(_polls, p), max(60.0, 3 * p.interval))
+            for p in self.pollers
+        ]
+        probes.append(Probe("rules clock", lambda: pipeline.ticks, 30.0))
+        devices = [d.name for d in self.settings.devices]
+        await supervise(
+            self.notifier,
+            probes,
+            lambda: all(p.stats.polls > 0 for p in self.pollers),
+            lambda: status_line(self.status(), devices),
+            vitals=self.vitals,
+        )
+
     @contextlib.asynccontextmanager
     async def _running(self) -> AsyncIterator[list[asyncio.Task[None]]]:
         s = self.settings
@@ -294,9 +344,13 @@ class Gateway:
             log.watch(lambda reason: conditions(storage_condition(reason)))
 
             router = CommandRouter(pipeline, self.status, self._reload, s.safety.max_override)
-            await stack.enter_async_context(ControlServer(s.gateway.data_dir / SOCKET_NAME, router))
+            await stack.enter_async_context(
+                ControlServer(s.gateway.data_dir / SOCKET_NAME, router, s.gateway.operators_group)
+            )
             if s.metrics.listen:
-                stack.enter_context(self._metrics(s.metrics.listen, alarms))
+                from gateway.core.health import serve_http
+
+                await stack.enter_async_context(serve_http(s.metrics.listen, self._http(alarms)))
             uplink.set_command_handler(
                 MqttCommands(router, s.commands.tokens(), uplink.reply, uplink.delivery)
             )
@@ -332,9 +386,14 @@ class Gateway:
             tasks += [
                 asyncio.create_task(w.run(), name=f"watchdog-{w.spec.device}") for w in watchdogs
             ]
+            tasks.append(asyncio.create_task(self._supervise(), name="systemd"))
             stack.push_async_callback(self._stop_relays)  # runs after the tasks are gone
             stack.push_async_callback(_cancel_all, tasks)
             yield tasks
+
+
+def _polls(poller: Poller) -> int:
+    return poller.stats.polls
 
 
 async def _read_point(drivers: dict[str, Driver], point: str) -> bool | None:

@@ -158,6 +158,11 @@ class GatewayProcess:
     def kill(self) -> None:
         self.terminate(signal.SIGKILL)
 
+    def send(self, sig: int) -> None:
+        """A signal to the running gateway (SIGHUP: reload), without waiting for it."""
+        assert self._process is not None and self._process.poll() is None
+        self._process.send_signal(sig)
+
     @property
     def alive(self) -> bool:
         return self._process is not None and self._process.poll() is None

@@ -66,3 +66,21 @@ def reload(settings: GatewaySettings, by: str) -> int:
         return reply
     print("the gateway restarts with the new configuration")
     return 0
+
+
+def live_status(settings: GatewaySettings) -> int:
+    """``cellsafe status``: the one-line state systemd shows, each device, then the list."""
+    from gateway.core.service import status_line
+
+    reply = ask(settings, "status", {})
+    if isinstance(reply, int):
+        return reply
+    status = reply["status"]
+    print(status_line(status, [d.name for d in settings.devices]))
+    for name, poller in sorted(status["pollers"].items()):
+        print(
+            f"device {name}: {poller['polls']} polls, {poller.get('bad_polls', 0)} with errors,"
+            f" {poller['overruns']} overruns, last {poller['last_duration'] * 1000:.0f} ms"
+        )
+    _print_status(status)
+    return 0

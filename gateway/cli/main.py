@@ -14,6 +14,7 @@ from typing import Any
 
 from gateway import __version__
 from gateway.cli import alarm as alarm_cli
+from gateway.cli import install as install_cli
 from gateway.cli import logs, wms_listen
 from gateway.cli import safety as safety_cli
 from gateway.config import ConfigError, GatewaySettings, load_settings
@@ -42,9 +43,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     sim.add_argument("--speed", type=float, default=1.0, help="simulated seconds per second")
 
+    status = commands.add_parser("status", help="the running gateway's live state")
+    status.add_argument("--config", "-c", type=Path, required=True, help="gateway TOML file")
+
     alarm_cli.add_parser(commands)
     safety_cli.add_parser(commands)
     wms_listen.add_parser(commands)
+
+    install_cli.add_parsers(commands)
 
     demo = commands.add_parser("demo", help="play the hot-zone scenario end to end")
     demo.add_argument("--config", "-c", type=Path, default=Path("config/example.toml"))
@@ -63,6 +69,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         case "safety":
             settings = _load(args.config)
             return 1 if settings is None else safety_cli.run(settings, args)
+        case "status":
+            settings = _load(args.config)
+            return 1 if settings is None else alarm_cli.live_status(settings)
+        case "install" | "uninstall":
+            return install_cli.run(args)
         case "alarm":
             settings = _load(args.config)
             return 1 if settings is None else alarm_cli.run(settings, args)
@@ -106,28 +117,42 @@ def _run(path: Path) -> int:
         return 1
     logs.configure(settings.log.level, settings.log.format)
     from gateway.app import Gateway
+    from gateway.core.service import Notifier
 
     async def serve() -> None:
+        # The runner owns the signals: SIGTERM and SIGINT stop for good (relays as their
+        # on_stop says), SIGHUP re-reads the file through the same path as `cellsafe reload`.
         stop = asyncio.Event()
         signalled = asyncio.Event()  # a signal ends the process, even during a reload
         loop = asyncio.get_running_loop()
+        notifier = Notifier.from_environ()
+        gateway: Gateway | None = None
 
         def on_signal() -> None:
             signalled.set()
+            notifier.stopping()
+            if gateway is not None:
+                gateway.terminate()
             stop.set()
+
+        def on_hangup() -> None:
+            if gateway is not None and not signalled.is_set():
+                gateway.reload_on_signal()
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, on_signal)
+        loop.add_signal_handler(signal.SIGHUP, on_hangup)
         current: GatewaySettings | None = settings
         try:
             while current is not None:
-                gateway = Gateway(current, path)
+                gateway = Gateway(current, path, notifier)
                 await gateway.run(stop)
                 current = None if signalled.is_set() else gateway.next_settings  # reload
                 stop.clear()
         finally:
-            for sig in (signal.SIGTERM, signal.SIGINT):
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
+            notifier.close()
 
     try:
         with contextlib.suppress(KeyboardInterrupt):

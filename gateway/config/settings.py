@@ -59,6 +59,12 @@ class GatewaySection(_Section):
     event_loop: Literal["uvloop", "asyncio"] = Field(
         "uvloop", description="uvloop roughly doubles Modbus request throughput"
     )
+    operators_group: str | None = Field(
+        None,
+        pattern=r"^[a-z_][a-z0-9_-]*\$?$",
+        max_length=32,
+        description="group given the control socket (mode 0660); default: the service's own",
+    )
 
 
 class TlsSection(_Section):

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import grp
 import json
 import logging
+import os
 from pathlib import Path
 from types import TracebackType
 
@@ -27,8 +29,9 @@ _MAX_REQUEST = 64 * 1024
 
 
 class ControlServer:
-    def __init__(self, path: Path, router: CommandRouter) -> None:
+    def __init__(self, path: Path, router: CommandRouter, group: str | None = None) -> None:
         self.path = path
+        self.group = group
         self._router = router
         self._server: asyncio.AbstractServer | None = None
 
@@ -40,6 +43,8 @@ class ControlServer:
                 self._serve, path=str(self.path), limit=_MAX_REQUEST
             )
             self.path.chmod(0o660)
+            if self.group is not None:
+                self._give_to(self.group)
         except OSError as err:
             _logger.error(
                 "control socket %s cannot be opened (%s): cellsafe alarm/safety commands will"
@@ -51,6 +56,21 @@ class ControlServer:
                 self._server.close()
                 self._server = None
         return self
+
+    def _give_to(self, group: str) -> None:
+        """The operators' group may then use the socket; the service must be a member."""
+        try:
+            gid = grp.getgrnam(group).gr_gid
+            os.chown(self.path, -1, gid)
+        except (KeyError, OSError) as err:
+            reason = "no such group" if isinstance(err, KeyError) else str(err)
+            _logger.error(
+                "control socket %s: cannot give it to group %s (%s): only the service's"
+                " own user and group can use it",
+                self.path,
+                group,
+                reason,
+            )
 
     async def __aexit__(
         self,

@@ -1,35 +1,29 @@
 """Prometheus metrics, read from the gateway's own counters at scrape time.
 
 Nothing is counted twice and the poll path does no metric work: a collector walks the
-live objects when Prometheus asks. Off unless ``[metrics] listen`` is set.
+live objects when Prometheus asks. Served by ``gateway/core/health.py`` on the event loop,
+off unless ``[metrics] listen`` is set.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from gateway.core.status import GatewayStatus
 
-Snapshot = Callable[[], tuple[GatewayStatus, dict[str, int]]]
+RelayCounts = dict[str, tuple[int, int]]  # relay: (verified, not verified)
+Snapshot = Callable[[], tuple[GatewayStatus, dict[str, int], RelayCounts]]
 
 
-@contextlib.contextmanager
-def serve_metrics(listen: str, snapshot: Snapshot) -> Iterator[None]:
-    """``/metrics`` on ``host:port`` until the block ends; ``snapshot`` runs per scrape."""
-    host, port = listen.rsplit(":", 1)
+def gateway_registry(snapshot: Snapshot) -> CollectorRegistry:
+    """A registry of the gateway's collector alone (no process or platform collectors)."""
     registry = CollectorRegistry()
     registry.register(GatewayCollector(snapshot))
-    server, thread = start_http_server(int(port), host, registry)
-    try:
-        yield
-    finally:
-        server.shutdown()
-        thread.join(5)
+    return registry
 
 
 class GatewayCollector(Collector):
@@ -37,7 +31,7 @@ class GatewayCollector(Collector):
         self._snapshot = snapshot
 
     def collect(self) -> Iterator[Metric]:
-        status, counters = self._snapshot()
+        status, counters, relay_counts = self._snapshot()
         yield CounterMetricFamily(
             "cellsafe_alarms_raised", "Alarms raised by the process", value=counters["raised"]
         )
@@ -88,8 +82,46 @@ class GatewayCollector(Collector):
         overruns = CounterMetricFamily(
             "cellsafe_poll_overruns", "Polls that outlasted their period", labels=["device"]
         )
+        errors = CounterMetricFamily(
+            "cellsafe_poll_errors",
+            "Polls with a bad-quality sample or a driver that raised",
+            labels=["device"],
+        )
+        latency = GaugeMetricFamily(
+            "cellsafe_poll_duration_seconds", "How long the last poll took", labels=["device"]
+        )
         for device, stats in status["pollers"].items():
             polls.add_metric([device], stats["polls"])
             overruns.add_metric([device], stats["overruns"])
+            errors.add_metric([device], stats["bad_polls"] + stats["failures"])
+            latency.add_metric([device], stats["last_duration"])
         yield polls
         yield overruns
+        yield errors
+        yield latency
+        relays = GaugeMetricFamily(
+            "cellsafe_relay_on", "1 while a relay is verified on, 0 off", labels=["relay"]
+        )
+        faulted = GaugeMetricFamily(
+            "cellsafe_relay_faulted", "1 while a relay does not obey", labels=["relay"]
+        )
+        for name, relay in sorted(status["relays"].items()):
+            if relay["state"] != "unknown":
+                relays.add_metric([name], 1 if relay["state"] == "on" else 0)
+            faulted.add_metric([name], 1 if relay["faulted"] else 0)
+        yield relays
+        yield faulted
+        verifications = CounterMetricFamily(
+            "cellsafe_relay_verifications",
+            "Relay commands by outcome: verified by read-back and feedback, or not",
+            labels=["relay", "outcome"],
+        )
+        for name, (verified, unverified) in sorted(relay_counts.items()):
+            verifications.add_metric([name, "verified"], verified)
+            verifications.add_metric([name, "failed"], unverified)
+        yield verifications
+        yield GaugeMetricFamily(
+            "cellsafe_uplink_connected",
+            "1 while the MQTT uplink is connected",
+            value=1 if status["uplink"] == "connected" else 0,
+        )

@@ -41,6 +41,7 @@ class Pipeline:
         self.matrix = matrix
         self._relays = relays
         self._log = log
+        self.ticks = 0  # rules clock turns, for the watchdog's progress check
 
     @staticmethod
     def saved_matrix(log: EventLog) -> dict[str, Any]:
@@ -65,6 +66,7 @@ class Pipeline:
         self._apply(self.alarms.on_conditions([change]))
 
     def tick(self, now: float) -> None:
+        self.ticks += 1
         outcome = self.alarms.on_conditions(self.engine.tick(now))
         outcome.extend(self.alarms.tick(now))
         self._apply(outcome)

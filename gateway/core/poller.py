@@ -49,6 +49,7 @@ class PollStats:
     polls: int = 0
     overruns: int = 0
     failures: int = 0
+    bad_polls: int = 0  # polls with a bad-quality sample: a timeout, an exception reply, ...
     last_duration: float = 0.0
 
 
@@ -65,7 +66,7 @@ class Poller:
         self.name = name
         self.stats = PollStats()
         self._driver = driver
-        self._interval = interval
+        self.interval = interval
         self._point_ids = list(point_ids)
         self._publish = publish
         self._phase = phase
@@ -78,8 +79,10 @@ class Poller:
             samples = await self._poll_once()
             self.stats.polls += 1
             self.stats.last_duration = time.monotonic() - started
+            if any(not s.is_good for s in samples):
+                self.stats.bad_polls += 1
             self._publish(samples)
-            next_due += self._interval
+            next_due += self.interval
             now = time.monotonic()
             if now > next_due:
                 self.stats.overruns += 1

@@ -34,6 +34,7 @@ class PollerStatus(TypedDict):
     polls: int
     overruns: int
     failures: int
+    bad_polls: int
     last_duration: float
 
 
