@@ -293,7 +293,11 @@ class Gateway:
             await stack.enter_async_context(ControlServer(s.gateway.data_dir / SOCKET_NAME, router))
             if s.metrics.listen:
                 stack.enter_context(self._metrics(s.metrics.listen, alarms))
-            uplink.set_command_handler(MqttCommands(router, s.commands.tokens(), uplink.reply))
+            mqtt_commands = MqttCommands.from_settings(
+                router, uplink.reply, topics.base, s.commands, s.gateway.data_dir
+            )
+            stack.callback(mqtt_commands.close)
+            uplink.set_command_handler(mqtt_commands)
 
             bus = SampleBus()
             bus.subscribe(pipeline)
