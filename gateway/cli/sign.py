@@ -27,7 +27,9 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--id", default=None, help="request id (default: a new UUID)")
     parser.add_argument("--publish", default=None, metavar="HOST:PORT", help="also publish it")
     parser.add_argument("name", metavar="COMMAND", help="ack, shelve, override, reload, ...")
-    parser.add_argument("arguments", metavar="ARGS", help='the arguments as a JSON object, e.g. \'{"alarm": "x"}\'')
+    parser.add_argument(
+        "arguments", metavar="ARGS", help='the arguments as a JSON object, e.g. \'{"alarm": "x"}\''
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -140,11 +140,16 @@ class MqttCommands:
         if replayed is not None:
             self._refuse(name, to, Refused(replayed, verified.id, verified.principal))
             return
-        self._reply(to, {"id": verified.id, **self._router.handle(name, verified.args, CHANNEL)})
+        self._reply(
+            to,
+            {
+                "id": verified.id,
+                **self._router.handle(name, verified.args, CHANNEL, verified.principal),
+            },
+        )
 
     def _refuse(self, name: str, to: ReplyTo, refused: Refused) -> None:
-        by = {"by": refused.principal} if refused.principal else {}
-        self._router.refuse(name, by, CHANNEL, refused.reason)
+        self._router.refuse(name, {}, CHANNEL, refused.reason, refused.principal)
         self._reply(to, {"id": refused.id, "ok": False, "error": refused.reason})
 
     def _shared_token(
