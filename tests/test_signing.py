@@ -109,9 +109,10 @@ def test_by_in_the_args_cannot_name_someone_else() -> None:
 
 
 def test_other_algorithms_and_unknown_principals_are_refused() -> None:
-    unsigned = jwt.encode({"cmd": "ack"}, None, algorithm="none", headers={"kid": "wms-main"})
+    unsigned = jwt.encode({"cmd": "ack"}, "", algorithm="none", headers={"kid": "wms-main"})
     assert check(unsigned) == Refused("not signed with HS256")
-    assert check(request(principal="nobody")).reason.startswith("unknown principal 'nobody'")
+    unknown = check(request(principal="nobody"))
+    assert isinstance(unknown, Refused) and unknown.reason.startswith("unknown principal 'nobody'")
 
 
 def test_missing_claims_are_named() -> None:
