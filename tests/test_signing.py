@@ -6,10 +6,12 @@ import base64
 import hashlib
 import hmac
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 import jwt
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -197,3 +199,11 @@ def test_a_nonce_and_an_id_are_used_once_also_after_a_restart(tmp_path: Path) ->
         # once the window is over the entries go: such a request is refused as expired
         assert seen.first_use("wms-main", "r-9", "nonce-9", NOW + 200, NOW + 66) is None
         assert len(seen) == 2
+
+
+def test_a_store_that_cannot_be_written_raises_only_when_used(tmp_path: Path) -> None:
+    (tmp_path / "not-a-directory").write_text("")
+    seen = SeenRequests(tmp_path / "not-a-directory" / "seen.sqlite3")  # no error yet
+    with pytest.raises((OSError, sqlite3.Error)):
+        seen.first_use("wms-main", "r-1", "nonce-1", NOW + 65, NOW)
+    seen.close()

@@ -135,7 +135,7 @@ class MqttCommands:
                 self._window.until(verified.issued_at),
                 now,
             )
-        except sqlite3.Error as err:  # unable to remember it: unable to run it only once
+        except (sqlite3.Error, OSError) as err:  # cannot remember it: cannot run it only once
             replayed = f"cannot record the request's nonce, try again: {err}"
         if replayed is not None:
             self._refuse(name, to, Refused(replayed, verified.id, verified.principal))

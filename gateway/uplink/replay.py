@@ -21,17 +21,32 @@ FILE_NAME = "commands-seen.sqlite3"
 
 
 class SeenRequests:
+    """Opened lazily: a data directory that refuses writes refuses signed commands (each
+    with the reason), and is tried again with the next one, but stops nothing else."""
+
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS seen ("
-            " kind TEXT NOT NULL, key TEXT NOT NULL, until REAL NOT NULL,"
-            " PRIMARY KEY (kind, key))"
-        )
-        self._db.execute("CREATE INDEX IF NOT EXISTS seen_until ON seen (until)")
+        self._path = path
+        self._db: sqlite3.Connection | None = None
+
+    def _open(self) -> sqlite3.Connection:
+        if self._db is not None:
+            return self._db
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self._path, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS seen ("
+                " kind TEXT NOT NULL, key TEXT NOT NULL, until REAL NOT NULL,"
+                " PRIMARY KEY (kind, key))"
+            )
+            db.execute("CREATE INDEX IF NOT EXISTS seen_until ON seen (until)")
+        except sqlite3.Error:
+            db.close()
+            raise
+        self._db = db
+        return db
 
     def __enter__(self) -> SeenRequests:
         return self
@@ -45,32 +60,36 @@ class SeenRequests:
         self.close()
 
     def close(self) -> None:
-        with contextlib.suppress(sqlite3.Error):
-            self._db.close()
+        db, self._db = self._db, None
+        if db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                db.close()
 
     def first_use(
         self, principal: str, request_id: str, nonce: str, until: float, now: float
     ) -> str | None:
         """Record the request and return None, or say why it was seen before.
 
-        An id is unique per principal, a nonce across all of them.
+        An id is unique per principal, a nonce across all of them. Raises
+        ``sqlite3.Error`` or ``OSError`` when it cannot remember: then do not run it.
         """
         keys = (("nonce", nonce), ("id", f"{principal}\x00{request_id}"))
-        with self._db:  # one transaction: prune, check, record
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute("DELETE FROM seen WHERE until < ?", (now,))
+        db = self._open()
+        with db:  # one transaction: prune, check, record
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("DELETE FROM seen WHERE until < ?", (now,))
             for kind, key in keys:
-                row = self._db.execute(
+                row = db.execute(
                     "SELECT 1 FROM seen WHERE kind = ? AND key = ?", (kind, key)
                 ).fetchone()
                 if row is not None:
                     return f"replayed: this {kind} was already used within the window"
-            self._db.executemany(
+            db.executemany(
                 "INSERT INTO seen (kind, key, until) VALUES (?, ?, ?)",
                 [(kind, key, until) for kind, key in keys],
             )
         return None
 
     def __len__(self) -> int:
-        (count,) = self._db.execute("SELECT COUNT(*) FROM seen").fetchone()
+        (count,) = self._open().execute("SELECT COUNT(*) FROM seen").fetchone()
         return int(count)
