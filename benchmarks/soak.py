@@ -39,7 +39,7 @@ from benchmarks.latency import HIGH, LOW
 from gateway.cli.wms_listen import ReferenceConsumer
 from simulators.mosquitto import MosquittoBroker
 
-TOKEN = "soak-delivery-token"
+KEY = "soak-delivery-key-0123456789abcdef0123"
 
 
 @dataclass
@@ -78,7 +78,7 @@ class Gateway:
         self.cpu_s = 0.0
 
     def start(self) -> None:
-        env = {"CELLSAFE_COMMANDS__DELIVERY_TOKEN": TOKEN}
+        env = {"CELLSAFE_COMMANDS__KEYS__WMS": KEY}
         self._child = harness.Child(self._args, self._log, env=env)
 
     def kill(self) -> None:
@@ -134,11 +134,12 @@ def measure(
         config = latency.gateway_config(root, server_port, broker.port, 0.2, 0, 0)
         data = tomllib.loads(config.read_text())
         data["mqtt"]["delivery"] = delivery
+        data["commands"] = {"principals": {"wms": {"classes": ["delivery"]}}}
         config.write_text(tomli_w.dumps(data))
         state = root / "state"
         base = f"cellsafe/{latency.SITE}/{latency.GATEWAY}"
         consumer = ReferenceConsumer(
-            "127.0.0.1", broker.port, base, root / "wms.sqlite3", TOKEN
+            "127.0.0.1", broker.port, base, root / "wms.sqlite3", ("wms", KEY.encode())
         ).start()
         gateway = Gateway(config, root / "gateway.log")
         gateway.start()

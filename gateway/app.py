@@ -351,9 +351,11 @@ class Gateway:
                 from gateway.core.health import serve_http
 
                 await stack.enter_async_context(serve_http(s.metrics.listen, self._http(alarms)))
-            uplink.set_command_handler(
-                MqttCommands(router, s.commands.tokens(), uplink.reply, uplink.delivery)
+            mqtt_commands = MqttCommands.from_settings(
+                router, uplink.reply, topics.base, s.commands, s.gateway.data_dir, uplink.delivery
             )
+            stack.callback(mqtt_commands.close)
+            uplink.set_command_handler(mqtt_commands)
 
             bus = SampleBus()
             bus.subscribe(pipeline)

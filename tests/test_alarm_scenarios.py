@@ -217,16 +217,16 @@ class CommandClient:
         self._client.loop_stop()
 
 
-def test_mqtt_commands_are_authorised_validated_and_answered(
+def test_mqtt_commands_with_shared_tokens_are_authorised_validated_and_answered(
     tmp_path: Path,
     broker: MosquittoBroker,
     lab: Lab,
 ) -> None:
     sim = lab.sim(runaway(), 1.0)
     wms = lab.wms(broker.port)
-    lab.gateway(
+    gateway = lab.gateway(
         runaway_config(tmp_path, sim.port, broker.port),
-        env={"CELLSAFE_COMMANDS__ALARM_TOKEN": TOKEN},
+        env={"CELLSAFE_COMMANDS__ALARM_TOKEN": TOKEN, "CELLSAFE_COMMANDS__SHARED_TOKENS": "true"},
     )
     wait_until(lambda: "cell-store.h2.high" in first_raised(wms.snapshot()), 60, "h2 high")
     wms_client = CommandClient(broker.port, "cellsafe/plant-a/gw-07")
@@ -262,4 +262,5 @@ def test_mqtt_commands_are_authorised_validated_and_answered(
     )
     refusals = [e for e in wms.snapshot() if e["type"] == "command.refused"]
     assert len(refusals) == 5
+    assert "the unsigned shared-token form is on" in gateway.log.read_text()
     assert refusals[0]["topic"].endswith("/events/command")

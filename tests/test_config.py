@@ -279,3 +279,66 @@ def test_a_bad_value_from_the_environment_names_the_variable(
         line.startswith("example.toml: mqtt.port: ") and "set by CELLSAFE_MQTT__PORT" in line
         for line in caught.value.lines()
     ), caught.value.lines()
+
+
+def _principals(data: dict[str, Any]) -> None:
+    data["commands"] = {
+        "principals": {"wms-main": {"classes": ["alarm"]}, "shift-lead": {"classes": ["safety"]}}
+    }
+
+
+def test_a_signing_key_in_the_file_is_refused(tmp_path: Path) -> None:
+    data = example()
+    _principals(data)
+    data["commands"]["keys"] = {"wms-main": "k" * 40}
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, data))
+    assert caught.value.lines() == [
+        "site.toml: commands.keys: secrets do not belong in the config file; set "
+        "CELLSAFE_COMMANDS__KEYS__<NAME> or a systemd credential"
+    ]
+
+
+def test_principal_keys_from_the_environment_and_credentials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = example()
+    _principals(data)
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (credentials / "commands__keys__shift_lead").write_text("c" * 32 + "\n")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
+    monkeypatch.setenv("CELLSAFE_COMMANDS__KEYS__WMS_MAIN", f"{'a' * 32}, {'b' * 33}")
+    settings = load_settings(write(tmp_path, data))
+    assert settings.commands.principal_keys() == {
+        "wms-main": ["a" * 32, "b" * 33],
+        "shift-lead": ["c" * 32],
+    }
+    assert "a" * 32 not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("CELLSAFE_COMMANDS__KEYS__NOBODY", "n" * 32, "a key for 'nobody', but no"),
+        ("CELLSAFE_COMMANDS__KEYS__WMS_MAIN", "short", "a key has fewer than 32 characters"),
+        ("CELLSAFE_COMMANDS__KEYS__WMS_MAIN", ",".join(["k" * 32] * 3), "at most two keys"),
+    ],
+)
+def test_bad_signing_keys_are_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, expected: str
+) -> None:
+    data = example()
+    _principals(data)
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, data))
+    assert any(expected in line for line in caught.value.lines()), caught.value.lines()
+    assert value not in str(caught.value)
+
+
+def test_a_principal_name_must_suit_a_key_name(tmp_path: Path) -> None:
+    data = example()
+    data["commands"] = {"principals": {"WMS main": {"classes": ["alarm"]}}}
+    with pytest.raises(ConfigError, match="principal 'WMS main'"):
+        load_settings(write(tmp_path, data))

@@ -3,6 +3,7 @@ that confirms what it has (``[mqtt] delivery = "wms"``), and does lose it otherw
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -10,13 +11,23 @@ import pytest
 from gateway.cli.wms_listen import ReferenceConsumer
 from simulators.mosquitto import MosquittoBroker
 from tests.conftest import Lab
-from tests.lab import outbox_rows, quiet_scenario, wait_until
+from tests.lab import outbox_rows, quiet_scenario, wait_until, write_config
 from tests.test_uplink_security import an_event, config, wait_for_socket
 
 pytestmark = pytest.mark.integration
 
 BASE = "cellsafe/plant-a/gw-01"
-TOKEN = "c0nfirm"
+KEY = "wms-delivery-key-0123456789abcdef0123"
+SIGNER = ("wms", KEY.encode())
+ENV = {"CELLSAFE_COMMANDS__KEYS__WMS": KEY}
+
+
+def confirming_config(tmp_path: Path, sim_port: int, mqtt: dict[str, object]) -> Path:
+    """The lab's configuration with a WMS principal that may confirm and ask for resends."""
+    path = config(tmp_path, sim_port, mqtt)
+    data = tomllib.loads(path.read_text())
+    data["commands"] = {"principals": {"wms": {"classes": ["delivery"]}}}
+    return write_config(tmp_path, data)
 
 
 @pytest.mark.parametrize("delivery", ["wms", "broker"])
@@ -25,11 +36,11 @@ def test_a_broker_crash_after_its_acknowledgement(delivery: str, tmp_path: Path,
     consumer: ReferenceConsumer | None = None
     try:
         sim = lab.sim(quiet_scenario(), 1.0)
-        path = config(tmp_path, sim.port, {"port": broker.port, "delivery": delivery})
-        lab.gateway(path, env={"CELLSAFE_COMMANDS__DELIVERY_TOKEN": TOKEN})
+        path = confirming_config(tmp_path, sim.port, {"port": broker.port, "delivery": delivery})
+        lab.gateway(path, env=ENV)
         wait_for_socket(path)
         db = tmp_path / "wms.sqlite3"
-        consumer = ReferenceConsumer("127.0.0.1", broker.port, BASE, db, TOKEN).start()
+        consumer = ReferenceConsumer("127.0.0.1", broker.port, BASE, db, SIGNER).start()
         for _ in range(3):
             an_event(path)
         wait_until(lambda: consumer is not None and consumer.seqs() == [1, 2, 3], 20, "1-3")
@@ -47,7 +58,7 @@ def test_a_broker_crash_after_its_acknowledgement(delivery: str, tmp_path: Path,
         broker.crash()  # before it saved or forwarded them
         broker.start()
 
-        consumer = ReferenceConsumer("127.0.0.1", broker.port, BASE, db, TOKEN).start()
+        consumer = ReferenceConsumer("127.0.0.1", broker.port, BASE, db, SIGNER).start()
         assert consumer.subscribed.wait(20)
         an_event(path)  # seq 7, with the WMS back
         if delivery == "wms":
@@ -66,15 +77,15 @@ def test_a_broker_crash_after_its_acknowledgement(delivery: str, tmp_path: Path,
         broker.stop()
 
 
-def test_confirm_and_resend_are_refused_without_the_delivery_token(
+def test_confirmations_signed_with_a_wrong_key_are_refused(
     tmp_path: Path, lab: Lab, broker: MosquittoBroker
 ) -> None:
     sim = lab.sim(quiet_scenario(), 1.0)
-    path = config(tmp_path, sim.port, {"port": broker.port, "delivery": "wms"})
-    lab.gateway(path, env={"CELLSAFE_COMMANDS__DELIVERY_TOKEN": TOKEN})
+    path = confirming_config(tmp_path, sim.port, {"port": broker.port, "delivery": "wms"})
+    lab.gateway(path, env=ENV)
     wait_for_socket(path)
     consumer = ReferenceConsumer(
-        "127.0.0.1", broker.port, BASE, tmp_path / "wms.sqlite3", "wrong"
+        "127.0.0.1", broker.port, BASE, tmp_path / "wms.sqlite3", ("wms", b"x" * 40)
     ).start()
     try:
         assert consumer.subscribed.wait(20)

@@ -241,7 +241,7 @@ def test_a_retained_command_is_not_run_again_after_a_reconnect(
 ) -> None:
     sim = lab.sim(quiet_scenario(), 1.0)
     path = config(tmp_path, sim.port, {"port": broker.port})
-    env = {"CELLSAFE_COMMANDS__STATUS_TOKEN": "t0ken"}
+    env = {"CELLSAFE_COMMANDS__STATUS_TOKEN": "t0ken", "CELLSAFE_COMMANDS__SHARED_TOKENS": "1"}
     first = lab.gateway(path, env=env)
     wait_for_socket(path)
     client = CommandClient(broker.port, "cellsafe/plant-a/gw-01")

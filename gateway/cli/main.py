@@ -17,6 +17,7 @@ from gateway.cli import alarm as alarm_cli
 from gateway.cli import install as install_cli
 from gateway.cli import logs, wms_listen
 from gateway.cli import safety as safety_cli
+from gateway.cli import sign as sign_cli
 from gateway.config import ConfigError, GatewaySettings, load_settings
 
 
@@ -51,6 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     wms_listen.add_parser(commands)
 
     install_cli.add_parsers(commands)
+    sign_cli.add_parser(commands)
 
     demo = commands.add_parser("demo", help="play the hot-zone scenario end to end")
     demo.add_argument("--config", "-c", type=Path, default=Path("config/example.toml"))
@@ -77,6 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         case "alarm":
             settings = _load(args.config)
             return 1 if settings is None else alarm_cli.run(settings, args)
+        case "sign":
+            return sign_cli.run(args)
         case "sim":
             from simulators.cli import run_simulator
 

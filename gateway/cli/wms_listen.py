@@ -8,10 +8,12 @@ contiguous ``seq`` it has stored (``commands/confirm {"upto": N}``, at most ever
 on every connection, and when a gap has not filled for ``GAP_PATIENCE`` seconds. After a
 broker crash that lost queued events, the resend on reconnection gets them back.
 
-    cellsafe wms-listen --config gateway.toml --db wms.sqlite3
+    cellsafe wms-listen --config gateway.toml --db wms.sqlite3 --principal wms
 
-The command token comes from ``CELLSAFE_COMMANDS__DELIVERY_TOKEN`` or the
-``commands__delivery_token`` credential, like the gateway's own.
+Its requests are signed (docs/uplink.md, "Signed commands") by ``--principal``, a principal
+of the gateway's file with the class ``delivery``, with that principal's newest key, read
+as the gateway reads it: ``CELLSAFE_COMMANDS__KEYS__<NAME>`` or the credential
+``commands__keys__<name>``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+
+from gateway.uplink.signing import new_nonce, sign
 
 CONFIRM_EVERY = 0.5  # seconds between confirmations while events arrive
 GAP_PATIENCE = 1.0  # seconds a gap may stay open before the consumer asks for it again
@@ -51,11 +55,13 @@ class ReferenceConsumer:
         port: int,
         base: str,
         db: Path,
-        token: str | None,
+        signer: tuple[str, bytes] | None,
         client_id: str = "cellsafe-wms-reference",
     ) -> None:
+        """``signer`` is (principal, key); without one the requests go unsigned (refused
+        unless the gateway accepts the old token form)."""
         self.base = base
-        self._token = token
+        self._signer = signer
         self._lock = threading.Lock()
         self._db = sqlite3.connect(db, check_same_thread=False, isolation_level=None)
         self._db.executescript(_SCHEMA)
@@ -146,9 +152,22 @@ class ReferenceConsumer:
         return seq
 
     def _request(self, name: str, args: dict[str, Any]) -> None:
-        body: dict[str, Any] = {"id": str(uuid.uuid4()), "args": args}
-        if self._token is not None:
-            body["token"] = self._token
+        request_id = str(uuid.uuid4())
+        body: dict[str, Any] = {"id": request_id, "args": args}
+        if self._signer is not None:
+            principal, key = self._signer
+            body = {
+                "jws": sign(
+                    key,
+                    principal,
+                    self.base,
+                    name,
+                    args,
+                    request_id=request_id,
+                    issued_at=int(time.time()),
+                    nonce=new_nonce(),
+                )
+            }
         with contextlib.suppress(ValueError, RuntimeError):  # not connected: next time
             self._client.publish(f"{self.base}/commands/{name}", json.dumps(body), qos=1)
 
@@ -159,6 +178,9 @@ def add_parser(commands: Any) -> None:
     )
     listen.add_argument("--config", "-c", type=Path, required=True, help="the gateway's TOML")
     listen.add_argument("--db", type=Path, required=True, help="SQLite file for the events")
+    listen.add_argument(
+        "--principal", required=True, help="the signing principal, with the class delivery"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -169,12 +191,14 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as err:
         print(err)
         return 1
-    token = settings.commands.delivery_token
+    keys = settings.commands.principal_keys().get(args.principal)
+    if not keys:
+        print(f"no key for principal {args.principal!r}: set CELLSAFE_COMMANDS__KEYS__<NAME>")
+        return 1
     host, port = settings.mqtt.broker_list()[0]
     base = f"{settings.mqtt.topic_prefix}/{settings.gateway.site}/{settings.gateway.id}"
-    consumer = ReferenceConsumer(
-        host, port, base, args.db, token.get_secret_value() if token else None
-    ).start()
+    signer = (args.principal, keys[-1].encode())  # the newest key of a rotation
+    consumer = ReferenceConsumer(host, port, base, args.db, signer).start()
     print(f"listening on {host}:{port} for {base}/events/#, storing in {args.db}")
     shown = consumer.watermark
     try:

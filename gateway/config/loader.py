@@ -26,6 +26,7 @@ _SECRET_KEYS = (
     ("commands", "config_token"),
     ("commands", "safety_token"),
     ("commands", "delivery_token"),
+    ("commands", "keys"),
 )
 
 
@@ -60,7 +61,8 @@ def load_settings(path: Path | str, base: Path | None = DEFAULT_BASE) -> Gateway
         Problem(
             ".".join(keys),
             "secrets do not belong in the config file; set "
-            f"CELLSAFE_{'__'.join(keys).upper()} or a systemd credential",
+            f"CELLSAFE_{'__'.join(keys).upper()}{'__<NAME>' if keys[-1] == 'keys' else ''}"
+            " or a systemd credential",
         )
         for keys in _SECRET_KEYS
         if _dig(raw, keys) is not None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
@@ -134,9 +135,40 @@ class MqttSection(_Section):
         return [(b.rpartition(":")[0], int(b.rpartition(":")[2])) for b in self.brokers]
 
 
-class CommandsSection(_Section):
-    """Shared secrets per command class for MQTT commands; environment or credentials only."""
+CommandClass = Literal["alarm", "status", "config", "safety", "delivery"]
+PRINCIPAL_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+MIN_KEY_LENGTH = 32
 
+
+def key_name(principal: str) -> str:
+    """How a principal's key is named: lower case, ``-`` as ``_`` (environment names)."""
+    return principal.lower().replace("-", "_")
+
+
+class PrincipalSection(_Section):
+    """A signer of MQTT commands; its keys come from the environment or credentials."""
+
+    classes: list[CommandClass] = Field(min_length=1, description="command classes it may use")
+    description: str = ""
+
+
+class CommandsSection(_Section):
+    """Who may command the gateway over MQTT (docs/uplink.md, "Signed commands").
+
+    Principals and their classes are in the file; their keys only in the environment
+    (``CELLSAFE_COMMANDS__KEYS__<NAME>``) or a systemd credential (``commands__keys__<name>``),
+    two keys separated by a comma while a key is rotated.
+    """
+
+    principals: dict[str, PrincipalSection] = Field(default_factory=dict)
+    keys: dict[str, SecretStr] = Field(
+        default_factory=dict, description="environment only; see principal_keys()"
+    )
+    window: float = Field(60.0, gt=0, le=3600, description="seconds a signed request is good for")
+    skew: float = Field(5.0, ge=0, le=300, description="seconds clocks may disagree")
+    shared_tokens: bool = Field(
+        False, description="also accept the old unsigned form with a class token (warned)"
+    )
     alarm_token: SecretStr | None = Field(None, description="ack, reset, shelve, ...")
     status_token: SecretStr | None = Field(None, description="status requests")
     config_token: SecretStr | None = Field(None, description="configuration reload")
@@ -144,6 +176,49 @@ class CommandsSection(_Section):
     delivery_token: SecretStr | None = Field(
         None, description="the WMS's confirm and resend requests (delivery = wms)"
     )
+
+    @field_validator("principals")
+    @classmethod
+    def _principal_names(cls, principals: dict[str, PrincipalSection]) -> dict[str, Any]:
+        seen: dict[str, str] = {}
+        for name in principals:
+            if not re.match(PRINCIPAL_PATTERN, name):
+                raise ValueError(f"principal {name!r}: lower-case letters, digits, '-', '_'")
+            if key_name(name) in seen:
+                other = seen[key_name(name)]
+                raise ValueError(f"principals {other!r} and {name!r} share a key name")
+            seen[key_name(name)] = name
+        return principals
+
+    @model_validator(mode="after")
+    def _keys(self) -> CommandsSection:
+        named = {key_name(p) for p in self.principals}
+        for name in self.keys:
+            if key_name(name) not in named:
+                raise ValueError(f"a key for {name!r}, but no [commands.principals] names it")
+        for name, keys in self.principal_keys().items():
+            if len(keys) > 2:
+                raise ValueError(f"principal {name!r}: at most two keys (current and next)")
+            if any(len(k) < MIN_KEY_LENGTH for k in keys):
+                raise ValueError(
+                    f"principal {name!r}: a key has fewer than {MIN_KEY_LENGTH} characters"
+                )
+        return self
+
+    def principal_keys(self) -> dict[str, list[str]]:
+        """Each principal's keys, from the environment or else its credential file."""
+        credentials = os.environ.get("CREDENTIALS_DIRECTORY")
+        env = {key_name(n): v.get_secret_value() for n, v in self.keys.items()}
+        found: dict[str, list[str]] = {}
+        for name in self.principals:
+            value = env.get(key_name(name))
+            if value is None and credentials:
+                path = Path(credentials) / f"commands__keys__{key_name(name)}"
+                if path.is_file():
+                    value = path.read_text(encoding="utf-8")
+            if value is not None:
+                found[name] = [k.strip() for k in value.split(",") if k.strip()]
+        return found
 
     def tokens(self) -> dict[str, SecretStr | None]:
         return {

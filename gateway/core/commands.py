@@ -100,12 +100,19 @@ class CommandRouter:
         self._status = status
         self._reload = reload
 
-    def handle(self, name: str, args: Mapping[str, Any], channel: str) -> dict[str, Any]:
-        """Run command ``name``; the reply is ``{"ok": true, ...}`` or has an ``error``."""
+    def handle(
+        self, name: str, args: Mapping[str, Any], channel: str, principal: str = ""
+    ) -> dict[str, Any]:
+        """Run command ``name``; the reply is ``{"ok": true, ...}`` or has an ``error``.
+
+        ``principal``: the signer whose signature was verified; it is the command's ``by``.
+        """
+        if principal:
+            args = {**args, "by": principal}
         if name == "status":
             return {"ok": True, "status": self._status()}
         if name == "reload":
-            return self._reload_config(args, channel)
+            return self._reload_config(args, channel, principal)
         model: type[BaseModel]
         if name in _ALARM_ACTIONS:
             model, alarm_action = _ALARM_ACTIONS[name]
@@ -113,9 +120,13 @@ class CommandRouter:
             model, safety_action = _SAFETY_ACTIONS[name]
         else:
             return self.refuse(
-                name, args, channel, f"unknown command {name!r}; known: {', '.join(COMMANDS)}"
+                name,
+                args,
+                channel,
+                f"unknown command {name!r}; known: {', '.join(COMMANDS)}",
+                principal,
             )
-        command = self._validate(model, name, args, channel)
+        command = self._validate(model, name, args, channel, principal)
         if isinstance(command, dict):
             return command  # the refusal
         cause = Cause("operator", f"{command.by} via {channel}", command.reason)
@@ -128,7 +139,7 @@ class CommandRouter:
                 return {"ok": True, "events": [event.type]}
             outcome = self._pipeline.command(lambda m: alarm_action(m, command, cause, now))
         except CommandRefused as err:
-            return self.refuse(name, args, channel, str(err))
+            return self.refuse(name, args, channel, str(err), principal)
         alarm = getattr(command, "alarm", "")
         return {
             "ok": True,
@@ -138,7 +149,12 @@ class CommandRouter:
         }
 
     def _validate(
-        self, model: type[BaseModel], name: str, args: Mapping[str, Any], channel: str
+        self,
+        model: type[BaseModel],
+        name: str,
+        args: Mapping[str, Any],
+        channel: str,
+        principal: str,
     ) -> _Command | dict[str, Any]:
         try:
             command = model.model_validate(dict(args))
@@ -147,35 +163,32 @@ class CommandRouter:
                 f"{'.'.join(str(p) for p in e['loc']) or 'payload'}: {e['msg']}"
                 for e in err.errors()
             )
-            return self.refuse(name, args, channel, problems)
+            return self.refuse(name, args, channel, problems, principal)
         assert isinstance(command, _Command)
         return command
 
-    def _reload_config(self, args: Mapping[str, Any], channel: str) -> dict[str, Any]:
+    def _reload_config(
+        self, args: Mapping[str, Any], channel: str, principal: str
+    ) -> dict[str, Any]:
         """Validate the file on disk; only a valid one replaces the running configuration."""
         try:
             command = ReloadCommand.model_validate(dict(args))
         except ValidationError as err:
-            return self.refuse("reload", args, channel, str(err.errors()[0]["msg"]))
+            return self.refuse("reload", args, channel, str(err.errors()[0]["msg"]), principal)
         problems = self._reload()
         if problems:
-            return self.refuse("reload", args, channel, "; ".join(problems))
+            return self.refuse("reload", args, channel, "; ".join(problems), principal)
         _logger.info("configuration reload requested by %s via %s", command.by, channel)
         return {"ok": True, "reloading": True}
 
-    def refuse(self, name: str, args: Mapping[str, Any], channel: str, why: str) -> dict[str, Any]:
+    def refuse(
+        self, name: str, args: Mapping[str, Any], channel: str, why: str, principal: str = ""
+    ) -> dict[str, Any]:
+        """Audit a refusal; ``principal``: the signer, when a signature proved who sent it."""
         _logger.warning("command %s via %s refused: %s", name, channel, why)
-        self._pipeline.record(
-            Event(
-                "command.refused",
-                {
-                    "command": {
-                        "name": name,
-                        "channel": channel,
-                        "error": why,
-                        "by": str(args.get("by", ""))[:64] if isinstance(args, Mapping) else "",
-                    }
-                },
-            )
-        )
+        by = str(args.get("by", ""))[:64] if isinstance(args, Mapping) else ""
+        command = {"name": name, "channel": channel, "error": why, "by": principal or by}
+        if principal:
+            command["principal"] = principal
+        self._pipeline.record(Event("command.refused", {"command": command}))
         return {"ok": False, "error": why}
