@@ -342,3 +342,20 @@ def test_a_principal_name_must_suit_a_key_name(tmp_path: Path) -> None:
     data["commands"] = {"principals": {"WMS main": {"classes": ["alarm"]}}}
     with pytest.raises(ConfigError, match="principal 'WMS main'"):
         load_settings(write(tmp_path, data))
+
+
+def test_systemd_credentials_fill_nested_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (credentials / "mqtt__password").write_text("hunter2\n")
+    (credentials / "commands__alarm_token").write_text("t0ken")
+    (credentials / "commands__keys__wms").write_text("k" * 40)  # read by [commands] itself
+    (credentials / "unrelated").write_text("x")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
+    settings = load_settings(EXAMPLE)
+    assert settings.mqtt.password is not None
+    assert settings.mqtt.password.get_secret_value() == "hunter2"
+    assert settings.commands.alarm_token is not None
+    assert settings.commands.alarm_token.get_secret_value() == "t0ken"

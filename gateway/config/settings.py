@@ -42,6 +42,7 @@ from gateway.config.alarms import (
     apply_class_defaults,
     options,
 )
+from gateway.config.credentials import CredentialsSource
 from gateway.config.safety import SafetySection
 from rules.discrete import DiscreteInput, DiscreteSpec
 from rules.matrix import EffectSpec, InterlockSpec, RowSpec
@@ -309,7 +310,6 @@ class GatewaySettings(BaseSettings):
         env_nested_delimiter="__",
         extra="forbid",
         frozen=True,
-        secrets_dir=os.environ.get("CREDENTIALS_DIRECTORY"),
     )
 
     gateway: GatewaySection
@@ -345,7 +345,7 @@ class GatewaySettings(BaseSettings):
         return (
             init_settings,
             env_settings,
-            file_secret_settings,
+            CredentialsSource(settings_cls),
             TomlConfigSettingsSource(settings_cls, deep_merge=True),
         )
 
