@@ -12,6 +12,7 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from gateway.core.commands import COMMANDS
+from gateway.uplink.signing import DELIVERY_COMMANDS
 from gateway.uplink.topics import Topics
 from tests import contract
 
@@ -50,7 +51,8 @@ def test_asyncapi_lists_every_topic_and_a_schema_covers_it(topic: str) -> None:
 
 
 def test_asyncapi_command_parameter_lists_every_command() -> None:
-    assert asyncapi()["components"]["parameters"]["command"]["enum"] == list(COMMANDS)
+    documented = asyncapi()["components"]["parameters"]["command"]["enum"]
+    assert documented == [*COMMANDS, *DELIVERY_COMMANDS]
 
 
 def test_every_payload_reference_is_a_valid_schema() -> None:

@@ -22,6 +22,7 @@ STAMPS = {
     ("gateway/app.py", "_publish_state"),
     ("gateway/uplink/mqtt.py", "_online"),
     ("gateway/cli/sign.py", "run"),  # a signed command's iat
+    ("gateway/cli/wms_listen.py", "_request"),  # the reference consumer's requests' iat
 }
 # Compared with a timestamp made on another machine (a signed command's iat): only the
 # wall clock means anything there.
