@@ -158,9 +158,14 @@ def _run(path: Path) -> int:
                 loop.remove_signal_handler(sig)
             notifier.close()
 
+    from gateway.storage.lock import DataDirInUse, data_dir_lock
+
     try:
-        with contextlib.suppress(KeyboardInterrupt):
+        with data_dir_lock(settings.gateway.data_dir), contextlib.suppress(KeyboardInterrupt):
             _event_loop_run(serve(), settings.gateway.event_loop)
+    except DataDirInUse as err:
+        print(f"{path.name}: {err}", file=sys.stderr)
+        return 1
     except Exception:
         logging.getLogger("gateway").critical("gateway failed", exc_info=True)
         return 1
