@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gateway.uplink.commands import RefusalLimit
 from gateway.uplink.replay import SeenRequests
 from gateway.uplink.signing import Principal, Refused, Verified, Window, sign, verify
 
@@ -207,3 +208,11 @@ def test_a_store_that_cannot_be_written_raises_only_when_used(tmp_path: Path) ->
     with pytest.raises((OSError, sqlite3.Error)):
         seen.first_use("wms-main", "r-1", "nonce-1", NOW + 65, NOW)
     seen.close()
+
+
+def test_refusals_of_unproven_requests_are_audited_at_most_once_per_window() -> None:
+    limit = RefusalLimit(every=10.0)
+    said = [limit.admit("ack", "signature does not match", t) for t in (0.0, 1.0, 9.0, 10.0)]
+    assert said == [True, False, False, True]
+    assert limit.admit("ack", "another reason", 1.0)  # each reason has its own window
+    assert limit.admit("reset", "signature does not match", 1.0)  # and each command

@@ -39,6 +39,7 @@ from gateway.uplink.signing import (
     command_class,
     verify,
 )
+from vocab.clock import steady
 
 _logger = logging.getLogger(__name__)
 
@@ -78,6 +79,7 @@ class MqttCommands:
         self._tokens = tokens
         self._clock = clock
         self._delivery = delivery
+        self._unproven = RefusalLimit()
         self._closed = False
 
     @classmethod
@@ -159,8 +161,9 @@ class MqttCommands:
         return self._router.handle(name, args, CHANNEL, principal)
 
     def _refuse(self, name: str, to: ReplyTo, refused: Refused) -> None:
-        self._router.refuse(name, {}, CHANNEL, refused.reason, refused.principal)
         self._reply(to, {"id": refused.id, "ok": False, "error": refused.reason})
+        if refused.principal or self._unproven.admit(name, refused.reason, steady()):
+            self._router.refuse(name, {}, CHANNEL, refused.reason, refused.principal)
 
     def _shared_token(
         self, name: str, message: dict[str, Any], args: dict[str, Any], to: ReplyTo
@@ -185,6 +188,36 @@ class MqttCommands:
         if not hmac.compare_digest(given.encode(), secret.get_secret_value().encode()):
             return "not authorised: wrong or missing token"
         return None
+
+
+class RefusalLimit:
+    """Audit events for refusals of requests whose signature did not verify: at most one
+    per command and reason every ``every`` seconds (steady clock). Anyone who can publish
+    to ``commands/#`` could otherwise fill the event log, and with ``delivery = "wms"``
+    keep it from draining. What is left out is counted in the journal; every request
+    still gets its reply."""
+
+    def __init__(self, every: float = 10.0) -> None:
+        self._every = every
+        self._said: dict[tuple[str, str], tuple[float, int]] = {}  # -> (when, left out)
+
+    def admit(self, command: str, reason: str, now: float) -> bool:
+        key = (command, reason)
+        when, left_out = self._said.get(key, (float("-inf"), 0))
+        if now - when < self._every:
+            self._said[key] = (when, left_out + 1)
+            return False
+        if left_out:
+            _logger.warning(
+                "commands: %d more %s requests refused (%s) without an event of their own",
+                left_out,
+                command,
+                reason,
+            )
+        self._said[key] = (now, 0)
+        if len(self._said) > 1000:  # bounded: drop the oldest
+            del self._said[min(self._said, key=lambda k: self._said[k][0])]
+        return True
 
 
 def _plain(value: Any) -> Any:
