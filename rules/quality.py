@@ -60,7 +60,9 @@ class QualityWindow:
         ``bad_share`` and is well again below half of it."""
         share = self.checks.bad_share
         readings = len(self._readings)
-        if readings >= MIN_READINGS_FOR_SHARE:
+        # A point with no good reading at all is not unreliable but lost: fault_delay
+        # decides that, as it always did.
+        if readings >= MIN_READINGS_FOR_SHARE and (self._bad < readings or self._unreliable):
             limit = share / 2 if self._unreliable else share
             self._unreliable = self._bad / readings > limit
         if not self._unreliable:

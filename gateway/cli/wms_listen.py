@@ -35,6 +35,9 @@ from gateway.uplink.signing import new_nonce, sign
 
 CONFIRM_EVERY = 0.5  # seconds between confirmations while events arrive
 GAP_PATIENCE = 1.0  # seconds a gap may stay open before the consumer asks for it again
+# A refused request (a wrong key, a class the principal lacks) is not sent again at once:
+# the consumer waits, from 1 s doubling up to a minute, and says why, once.
+BACKOFF_MIN, BACKOFF_MAX = 1.0, 60.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -71,6 +74,9 @@ class ReferenceConsumer:
         self._stop = threading.Event()
         self.subscribed = threading.Event()
         self.received = 0  # event messages, duplicates included
+        self.last_error = ""  # the gateway's last refusal of a confirm or resend
+        self._quiet_until = 0.0  # monotonic: no requests before this, after a refusal
+        self._backoff = BACKOFF_MIN
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False
         )
@@ -102,12 +108,17 @@ class ReferenceConsumer:
 
     def _on_connect(self, client: mqtt.Client, *_: Any) -> None:
         client.subscribe(f"{self.base}/events/#", qos=1)
+        client.subscribe(f"{self.base}/replies/confirm", qos=1)
+        client.subscribe(f"{self.base}/replies/resend", qos=1)
 
     def _on_subscribe(self, *_: Any) -> None:
         self._request("resend", {"from": self.watermark + 1})  # whatever we lack
         self.subscribed.set()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        if "/replies/" in msg.topic:
+            self._replied(bytes(msg.payload))
+            return
         try:
             event = json.loads(msg.payload)
             seq = int(event["seq"])
@@ -126,6 +137,26 @@ class ReferenceConsumer:
             elif not gap:
                 self._gap_since = None
 
+    def _replied(self, payload: bytes) -> None:
+        try:
+            reply = json.loads(payload)
+        except ValueError:
+            return
+        if not isinstance(reply, dict):
+            return
+        with self._lock:
+            if reply.get("ok"):
+                self._backoff = BACKOFF_MIN
+                self.last_error = ""
+                return
+            error = str(reply.get("error"))
+            if error != self.last_error:
+                print(f"the gateway refused a request: {error}", flush=True)
+            self.last_error = error
+            self._confirmed = 0  # confirm again once the wait is over
+            self._quiet_until = time.monotonic() + self._backoff
+            self._backoff = min(self._backoff * 2, BACKOFF_MAX)
+
     # -- the ticker's thread -----------------------------------------------------------
 
     def _tick(self) -> None:
@@ -138,8 +169,7 @@ class ReferenceConsumer:
                 )
                 if stuck:
                     self._gap_since = time.monotonic()
-            if watermark > self._confirmed:
-                self._request("confirm", {"upto": watermark})
+            if watermark > self._confirmed and self._request("confirm", {"upto": watermark}):
                 self._confirmed = watermark
             if stuck:
                 self._request("resend", {"from": watermark + 1})
@@ -151,7 +181,10 @@ class ReferenceConsumer:
             seq += 1
         return seq
 
-    def _request(self, name: str, args: dict[str, Any]) -> None:
+    def _request(self, name: str, args: dict[str, Any]) -> bool:
+        """Publish one signed request; False when it is not the time (refused lately)."""
+        if time.monotonic() < self._quiet_until:
+            return False  # refused a moment ago: wait before asking again
         request_id = str(uuid.uuid4())
         body: dict[str, Any] = {"id": request_id, "args": args}
         if self._signer is not None:
@@ -170,6 +203,7 @@ class ReferenceConsumer:
             }
         with contextlib.suppress(ValueError, RuntimeError):  # not connected: next time
             self._client.publish(f"{self.base}/commands/{name}", json.dumps(body), qos=1)
+        return True
 
 
 def add_parser(commands: Any) -> None:
