@@ -46,9 +46,10 @@ def test_install_writes_everything_with_its_mode_and_a_second_run_changes_nothin
     assert _mode(unit) == 0o644
     assert _mode(root / "etc/cellsafe/credentials") == 0o700
     assert _mode(root / "etc/cellsafe/credentials/mqtt__password") == 0o600
-    token = root / "etc/cellsafe/credentials/commands__alarm_token"
+    token = root / "etc/cellsafe/credentials/commands__keys__wms"
     assert _mode(token) == 0o600
-    assert len(token.read_text()) >= 32, "an empty command secret would let anyone in"
+    assert len(token.read_text()) >= 32, "the gateway refuses a shorter signing key"
+    assert "[commands.principals.wms]" in (root / "etc/cellsafe/gateway.toml").read_text()
     assert _mode(root / "etc/cellsafe/gateway.toml") == 0o640
     assert _mode(root / "var/lib/cellsafe") == 0o711
     link = root / "etc/systemd/system/multi-user.target.wants" / UNIT

@@ -39,8 +39,16 @@ DATA_DIR = Path("var/lib/cellsafe")
 UNIT_DIR = Path("etc/systemd/system")
 WANTS = UNIT_DIR / "multi-user.target.wants"
 #: Credential files the unit loads: the MQTT password is the site's to fill in (empty: no
-#: password); a command secret is made random, since an empty one would be no secret.
-CREDENTIALS = {"mqtt__password": False, "commands__alarm_token": True}
+#: password); the WMS principal's signing key is made random, for the WMS to be given.
+CREDENTIALS = {"mqtt__password": False, "commands__keys__wms": True}
+#: Appended to a newly written configuration, so that the key above belongs to someone.
+WMS_PRINCIPAL = """
+## Added by `cellsafe install`: the WMS signs its MQTT commands as the principal "wms",
+## with the key in /etc/cellsafe/credentials/commands__keys__wms (docs/uplink.md, "Signed
+## commands"). Give it the classes it needs: alarm, status, safety, config, delivery.
+[commands.principals.wms]
+classes = ["alarm", "status", "delivery"]
+"""
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -103,9 +111,9 @@ def install(root: Path, cellsafe: Path, enable: bool = True) -> list[str]:
     unit = UNIT_SOURCE.read_text().replace(INSTALLED_CELLSAFE, str(cellsafe))
     done.append(_file(root / UNIT_DIR / UNIT, unit, 0o644, replace=True))
     config = root / CONFIG_DIR / "gateway.toml"
-    done.append(_file(config, EXAMPLE_CONFIG.read_text(), 0o640, replace=False))
+    done.append(_file(config, EXAMPLE_CONFIG.read_text() + WMS_PRINCIPAL, 0o640, replace=False))
     for name, random in CREDENTIALS.items():
-        content = secrets.token_urlsafe(32) if random else ""
+        content = secrets.token_urlsafe(36) if random else ""  # 48 characters
         done.append(_file(root / CREDENTIALS_DIR / name, content, 0o600, replace=False))
     if live:
         # The service reads its configuration as its own user (ExecStartPre check-config);
