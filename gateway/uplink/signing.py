@@ -106,7 +106,10 @@ class Window:
         if age < -self.skew:
             return f"issued in the future: iat is {-age:.0f} s ahead of the gateway's clock"
         if age > self.window + self.skew:
-            return f"expired: issued {age:.0f} s ago, the window is {self.window:g} s"
+            return (
+                f"expired: issued {age:.0f} s ago; the window is {self.window:g} s"
+                f" (+ {self.skew:g} s for clock skew)"
+            )
         return None
 
     def until(self, issued_at: float) -> float:
