@@ -185,7 +185,13 @@ class Relay:
                 return  # the rules changed their mind: run() takes the newest demand
             failure = await self._write(demand.state)
             if failure:
-                _logger.warning("relay %s attempt %d: %s", self.spec.name, attempt, failure)
+                _logger.warning(
+                    "relay %s attempt %d: %s",
+                    self.spec.name,
+                    attempt,
+                    failure,
+                    extra={"relay": self.spec.name},
+                )
                 continue
             seen = await self._verify(demand.state)
             # Only a coil and every feedback in agreement count as the output's state.
@@ -206,7 +212,13 @@ class Relay:
                     f"read-back shows {_word(seen)} {self.spec.verify_timeout:g} s after "
                     f"commanding {_word(demand.state)}"
                 )
-            _logger.warning("relay %s attempt %d: %s", self.spec.name, attempt, failure)
+            _logger.warning(
+                "relay %s attempt %d: %s",
+                self.spec.name,
+                attempt,
+                failure,
+                extra={"relay": self.spec.name},
+            )
         self.unverified += 1
         if self._faulted:
             return  # already reported; keep trying quietly until the output obeys

@@ -25,6 +25,7 @@ class Health(enum.Enum):
 class DeviceHealth:
     def __init__(self, device: str, quiet: float = 60.0) -> None:
         self.device = device
+        self._field = {"device": device}  # a journal field (gateway/cli/journal.py)
         self.state = Health.OK
         self._quiet = quiet
         self._since = 0.0  # when the current state began
@@ -52,14 +53,23 @@ class DeviceHealth:
         before, seconds = self.state, now - self._since
         counts = f"{self._failed} of {self._answered + self._failed} requests failed"
         if state is Health.LOST:
-            _logger.warning("device %s lost: %s", self.device, reason)
+            _logger.warning("device %s lost: %s", self.device, reason, extra=self._field)
         elif before is Health.LOST:
-            _logger.info("device %s back after %.0f s without an answer", self.device, seconds)
+            _logger.info(
+                "device %s back after %.0f s without an answer",
+                self.device,
+                seconds,
+                extra=self._field,
+            )
         elif state is Health.DEGRADED:
-            _logger.warning("device %s degraded: %s", self.device, reason)
+            _logger.warning("device %s degraded: %s", self.device, reason, extra=self._field)
         else:
             _logger.info(
-                "device %s healthy again: %s in %.0f s degraded", self.device, counts, seconds
+                "device %s healthy again: %s in %.0f s degraded",
+                self.device,
+                counts,
+                seconds,
+                extra=self._field,
             )
         self.state, self._since = state, now
         self._answered = self._failed = 0

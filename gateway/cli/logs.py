@@ -13,6 +13,8 @@ from typing import Literal, TextIO
 
 import structlog
 
+from gateway.cli.journal import JournalHandler, journal_socket
+
 Format = Literal["auto", "console", "json"]
 
 
@@ -38,6 +40,13 @@ def configure(level: str = "info", fmt: Format = "auto", stream: TextIO | None =
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
+    journal = journal_socket() if fmt == "auto" else None
+    if journal is not None:  # under systemd: the journal's own fields, not text to parse
+        root = logging.getLogger()
+        root.handlers[:] = [JournalHandler(journal)]
+        root.setLevel(level.upper())
+        logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+        return
     handler = logging.StreamHandler(stream)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(

@@ -332,6 +332,7 @@ class EventLog:
                 **event.body,
             }
             rows.append((seq, event.type, _json(body)))
+            _say(seq, event)
         self._last_seq = seq  # numbered now, in memory if the disk does not take them
         self._held.append((rows, dict(state or {})))
         stored = self._store_held()
@@ -610,6 +611,23 @@ class Cursor:
         """Until something new is stored (or a rewind asks for a re-read)."""
         await self.wake.wait()
         self.wake.clear()
+
+
+_events = logging.getLogger("gateway.events")
+
+
+def _say(seq: int, event: Event) -> None:
+    """One journal line per event, with the fields a journal user filters on: ``SEQ``, and
+    ``ALARM`` or ``RELAY`` where the event concerns one (gateway/cli/journal.py)."""
+    fields: dict[str, object] = {"seq": seq}
+    alarm = event.body.get("alarm")
+    actuator = event.body.get("actuator")
+    if isinstance(alarm, dict) and "id" in alarm:
+        fields["alarm"] = alarm["id"]
+    if isinstance(actuator, dict) and "name" in actuator:
+        fields["relay"] = actuator["name"]
+    subject = fields.get("alarm") or fields.get("relay") or ""
+    _events.info("event %d %s %s", seq, event.type, subject, extra=fields)
 
 
 def _open_file(path: Path) -> sqlite3.Connection:
