@@ -567,10 +567,6 @@ class Cursor:
         """Every wanted row up to this one is delivered."""
         return self._committed
 
-    @property
-    def in_flight(self) -> int:
-        return len(self._out)
-
     def read(self, limit: int) -> list[StoredRecord]:
         rows = self._log.read(self._position, self.kinds, limit)
         if rows:
