@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Coroutine, Sequence
@@ -22,6 +23,17 @@ from gateway.config import ConfigError, GatewaySettings, load_settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # `cellsafe status | head`: the reader left. Python's documented remedy: point
+        # stdout at /dev/null so that the flush at exit does not fail a second time.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="cellsafe", description=__doc__)
     parser.add_argument("--version", action="version", version=f"cellsafe {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)

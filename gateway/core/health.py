@@ -55,10 +55,21 @@ async def serve_http(listen: str, app: web.Application) -> AsyncIterator[None]:
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, int(port)).start()
-        _logger.info(
-            "health and metrics on http://%s/ (/health/live, /health/ready, /metrics)", listen
-        )
+        try:
+            await web.TCPSite(runner, host, int(port)).start()
+        except OSError as err:
+            # A busy or wrong address must not stop detection and relays: the gateway
+            # runs on without its HTTP endpoints and says so.
+            _logger.error(
+                "health and metrics cannot listen on %s (%s): /health and /metrics are off"
+                " until the gateway restarts; detection and relays carry on",
+                listen,
+                err,
+            )
+        else:
+            _logger.info(
+                "health and metrics on http://%s/ (/health/live, /health/ready, /metrics)", listen
+            )
         yield
     finally:
         await runner.cleanup()
