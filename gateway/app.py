@@ -361,6 +361,11 @@ class Gateway:
             bus.subscribe(pipeline)
             if s.telemetry.interval:
                 bus.subscribe(Telemetry(log, s.telemetry.interval))
+            if s.console.listen:
+                from gateway.console import Console  # aiohttp and argon2: only when served
+
+                console = await stack.enter_async_context(Console(s, self.status, router, log))
+                bus.subscribe(console.samples)
             polled = [d for d in s.devices if not isinstance(drivers[d.name], ServiceDriver)]
             for device in s.devices:
                 driver = drivers[device.name]
