@@ -129,15 +129,6 @@ def _shoot(page: Page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / name), full_page=True)
 
 
-def _events(rig: Rig, kind: str, alarm: str) -> list[dict[str, Any]]:
-    return [
-        e
-        for e in rig.wms.snapshot()
-        if e["type"] == kind and e.get("alarm", {}).get("id", e.get("command", {}).get("name"))
-        in (alarm, None)
-    ]
-
-
 def test_a_hot_zone_turns_red_with_a_banner_and_the_operator_acknowledges(hot: Rig) -> None:
     context = hot.context("en-US")
     page = hot.signed_in(context, "olga")
@@ -169,9 +160,7 @@ def test_a_hot_zone_turns_red_with_a_banner_and_the_operator_acknowledges(hot: R
     acked = next(e for e in hot.wms.snapshot() if e["type"] == "alarm.acknowledged")
     assert "olga via console" in json.dumps(acked)
     wait_until(
-        lambda: any(
-            a["id"] == HIGH_HIGH and a["state"] == "acked" for a in hot.state()["alarms"]
-        ),
+        lambda: any(a["id"] == HIGH_HIGH and a["state"] == "acked" for a in hot.state()["alarms"]),
         10,
         "the WMS's retained alarm state",
     )
