@@ -234,3 +234,34 @@ def test_chinese_by_the_browser_and_screenshots(hot: Rig) -> None:
     page.select_option("#lang", "en")
     expect(page.locator("#nav a[href='#overview']")).to_have_text("Overview")
     context.close()
+
+
+def test_an_engineer_overrides_a_relay_and_finds_it_in_the_event_log_and_trends(
+    hot: Rig,
+) -> None:
+    context = hot.context("en-US")
+    page = hot.signed_in(context, "eric")
+    page.goto("/#relays")
+    row = page.locator("tr[data-relay='cell-siren']")
+    row.locator("select").select_option("on")
+    row.locator("input[aria-label=Reason]").fill("siren test with the fire brigade")
+    row.locator("input[type=number]").fill("2")
+    row.locator("button.act").click()
+    expect(row).to_contain_text("on · 2 Minutes · by eric via console", timeout=10_000)
+    wait_until(lambda: hot.sim.warehouse.relays[3] is True, 10, "the siren's coil on")
+    row.get_by_role("button", name="End override").click()
+    expect(row).to_contain_text("—", timeout=10_000)
+    wait_until(lambda: hot.sim.warehouse.relays[3] is False, 10, "the siren's coil off")
+
+    page.goto("/#events")
+    page.select_option("select[name=category]", "safety")
+    log = page.locator("#event-list")
+    expect(log).to_contain_text("safety.override_ended")
+    expect(log).to_contain_text("siren test with the fire brigade")
+    expect(log).not_to_contain_text("alarm.raised")
+
+    page.goto("/#trends")
+    page.select_option("#trend-point", "zone-sensors.temperature")
+    expect(page.locator("#chart .uplot canvas")).to_be_visible()
+    expect(page.locator("#chart .u-title")).to_have_text("zone-sensors.temperature")
+    context.close()

@@ -198,7 +198,7 @@ function renderRelays() {
         el("td", {}, r.name),
         el("td", {}, T(r.state) + (r.faulted ? " · " + T("faulted") : "")),
         el("td", {}, r.override ? T(r.override.state) + " · " + r.override.remaining + " " + T("minutes")
-          + " · " + T("by") + " " + (r.override.by.by || "") : "—"),
+          + " · " + T("by") + " " + (r.override.by.name || "") + (r.override.by.reason ? " · " + r.override.by.reason : "") : "—"),
         el("td", {}, el("div", { class: "actions" },
           r.override ? el("button", { disabled: !may("end_override"),
             onclick: () => act(base + "end-override", { reason: "" }, T("end_override")) }, T("end_override"))
