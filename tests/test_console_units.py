@@ -3,7 +3,9 @@ config table, the CLI that writes accounts, and the API document against the rou
 
 from __future__ import annotations
 
+import asyncio
 import re
+import ssl
 import stat
 import subprocess
 import sys
@@ -11,13 +13,14 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 
 from gateway.config import ConfigError, load_settings
-from gateway.config.console import ConsoleSection, is_loopback
+from gateway.config.console import ConsoleSection, ConsoleTls, is_loopback
 from gateway.console import csrf
-from gateway.console.app import STATIC, make_app
+from gateway.console.app import STATIC, make_app, tls_context
 from gateway.console.auth import (
     ALLOWED,
     User,
@@ -31,7 +34,9 @@ from gateway.console.openapi import document
 from gateway.console.routes import Api
 from gateway.console.sessions import Sessions
 from gateway.core.commands import COMMANDS
+from simulators.net import free_port
 from tests.lab import ROOT, cli, write_config
+from tests.pki import make_pki
 
 
 def console_user(*args: str, password: str) -> subprocess.CompletedProcess[str]:
@@ -233,3 +238,37 @@ def test_every_route_is_documented_and_every_documented_path_is_served() -> None
     documented = {(method, path) for path, item in document()["paths"].items() for method in item}
     assert served == documented
     assert isinstance(app, web.Application)
+
+
+def test_the_console_serves_https_with_the_configured_certificate(tmp_path: Path) -> None:
+    pki = make_pki(tmp_path / "pki")
+    section = ConsoleSection(
+        listen="127.0.0.1:1",
+        users_file=tmp_path / "users",
+        tls=ConsoleTls(cert_file=pki.server_cert, key_file=pki.server_key),
+    )
+    context = tls_context(section)
+    assert context is not None
+
+    async def fetch() -> tuple[int, dict[str, str], str]:
+        runner = web.AppRunner(make_app(Api.__new__(Api), secure=True))
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port, ssl_context=context).start()
+        try:
+            trust = ssl.create_default_context(cafile=str(pki.ca))
+            async with aiohttp.ClientSession() as client:
+                url = f"https://127.0.0.1:{port}/api/openapi.json"
+                async with client.get(url, ssl=trust) as response:
+                    body = await response.json()
+                    status, headers = response.status, dict(response.headers)
+                with pytest.raises(aiohttp.ClientError):
+                    await client.get(f"http://127.0.0.1:{port}/api/openapi.json")
+            return status, headers, str(body["openapi"])
+        finally:
+            await runner.cleanup()
+
+    status, headers, version = asyncio.run(fetch())
+    assert (status, version) == (200, "3.1.0")
+    assert headers["Strict-Transport-Security"].startswith("max-age=")
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
