@@ -208,6 +208,13 @@ def test_a_forged_request_without_the_csrf_token_is_refused(hot: Rig) -> None:
     )
     assert (missing.status, wrong.status) == (403, 403)
     assert "X-CSRF-Token" in missing.json()["error"]
+    # Another site's page may not sign anybody in either (login CSRF).
+    foreign = context.request.post(
+        "/api/signin",
+        data={"name": "olga", "password": PASSWORDS["olga"]},
+        headers={"Origin": "http://evil.example"},
+    )
+    assert foreign.status == 403
     page.goto("/#alarms")
     expect(page.locator(f"tr[data-alarm='{HIGH}']")).to_have_attribute("data-state", "unack")
     assert not any(

@@ -144,6 +144,7 @@ def test_sessions_are_capped_and_the_least_recent_goes(users: Users) -> None:
         ({}, "no X-CSRF-Token header"),
         ({"X-CSRF-Token": "t0kem"}, "wrong X-CSRF-Token"),
         ({"X-CSRF-Token": "t0ken", "Origin": "http://evil.example"}, "is not this console"),
+        ({"X-CSRF-Token": "t0ken", "Origin": "null"}, "is not this console"),
     ],
 )
 def test_csrf_needs_the_session_token_from_the_same_origin(
@@ -202,6 +203,9 @@ def _config(tmp_path: Path, console: dict[str, Any]) -> Path:
 
 def test_a_console_beyond_loopback_without_tls_is_refused(tmp_path: Path) -> None:
     users = str(tmp_path / "users")
+    with pytest.raises(ConfigError, match=r"console: .*users_file .* is not a readable file"):
+        load_settings(_config(tmp_path, {"listen": "127.0.0.1:8443", "users_file": users}))
+    (tmp_path / "users").write_text("")
     with pytest.raises(ConfigError) as err:
         load_settings(_config(tmp_path, {"listen": "0.0.0.0:8443", "users_file": users}))
     assert "console" in str(err.value) and "beyond loopback" in str(err.value)
@@ -218,6 +222,7 @@ def test_tls_lets_a_console_listen_beyond_loopback(tmp_path: Path) -> None:
     cert.write_text("x")
     key.write_text("x")
     tls = {"cert_file": str(cert), "key_file": str(key)}
+    (tmp_path / "u").write_text("")
     section = ConsoleSection(listen="0.0.0.0:8443", users_file=tmp_path / "u", tls=tls)
     assert section.tls is not None
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
@@ -242,6 +247,7 @@ def test_every_route_is_documented_and_every_documented_path_is_served() -> None
 
 def test_the_console_serves_https_with_the_configured_certificate(tmp_path: Path) -> None:
     pki = make_pki(tmp_path / "pki")
+    (tmp_path / "users").write_text("")
     section = ConsoleSection(
         listen="127.0.0.1:1",
         users_file=tmp_path / "users",

@@ -84,6 +84,11 @@ class ConsoleSection(BaseModel):
             )
         if self.users_file is None:
             raise ValueError("a console needs users_file (see `cellsafe console-user`)")
+        if not self.users_file.is_file():
+            raise ValueError(
+                f"users_file {str(self.users_file)!r} is not a readable file"
+                " (create it with `cellsafe console-user`)"
+            )
         if self.idle_timeout > self.session_lifetime:
             raise ValueError("idle_timeout is longer than session_lifetime")
         return self

@@ -1,10 +1,9 @@
 """The console assembled: its aiohttp application, middlewares, static files and server.
 
-``Console`` is entered once by ``gateway/app.py`` (a one-yield context, like the health
-server): it reads the users file, opens its reader of the event log, serves HTTP (HTTPS
-with ``[console.tls]``; a non-loopback bind without it is refused by the config model and
-again here) and pushes live updates. On exit it ends every open stream first, so the
-server stops without waiting for browsers.
+``Console`` is made by ``gateway/app.py`` beside the other sinks (it reads the users file
+and takes its cursor on the event log), then served as a one-yield context like the health
+server: HTTP, or HTTPS with ``[console.tls]`` (a non-loopback bind without it is refused
+by the config model and again here), with live updates pushed to every open page.
 
 Middlewares, in order: security headers on every answer (a strict Content-Security-Policy:
 scripts and styles only from the console itself, no framing), then the session check for
@@ -17,9 +16,8 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from aiohttp import web
@@ -77,13 +75,18 @@ def make_app(api: Api, secure: bool) -> web.Application:
 
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        scheme = "https" if secure else "http"
+        if request.path == "/api/signin":
+            # No session yet, so no token: a sign-in from another site's page is refused.
+            why = csrf.foreign_origin(request.headers, scheme, request.host)
+            if why is not None:
+                return web.json_response({"ok": False, "error": why}, status=403)
         if not request.path.startswith("/api/") or request.path in PUBLIC:
             return await handler(request)
         session = api.sessions.get(request.cookies.get(COOKIE), steady())
         if session is None:
             return web.json_response({"ok": False, "error": "sign in first"}, status=401)
         if request.method not in ("GET", "HEAD", "OPTIONS"):
-            scheme = "https" if secure else "http"
             why = csrf.refusal(session.csrf, request.headers, scheme, request.host)
             if why is not None:
                 _logger.warning("console: %s %s refused: %s", request.method, request.path, why)
@@ -111,22 +114,21 @@ def tls_context(config: ConsoleSection) -> ssl.SSLContext | None:
 
 
 class Console:
-    """``async with Console(settings, status, router, log) as console:`` serves until the
-    block ends; subscribe ``console.samples`` to the sample bus for values and trends."""
+    """Made before the log's first emit (its reader takes a cursor then), served later:
 
-    def __init__(
-        self,
-        settings: GatewaySettings,
-        status: Callable[[], GatewayStatus],
-        router: CommandRouter,
-        log: EventLog,
-    ) -> None:
+    ``console = Console(settings, log)``, then ``async with console.serve(status, router):``
+    until the gateway stops; subscribe ``console.samples`` to the sample bus.
+    Raises ``UsersFileError`` for a users file that cannot be read.
+    """
+
+    def __init__(self, settings: GatewaySettings, log: EventLog) -> None:
         config = settings.console
         if config.listen is None or config.users_file is None:
             raise ValueError("[console] listen and users_file are needed to serve a console")
         host, port = config.host_port
         if config.tls is None and not is_loopback(host):
             raise ValueError(f"console: {config.listen} is beyond loopback and has no TLS")
+        self.settings = settings
         self.config = config
         self.users = Users.load(config.users_file)
         if not len(self.users):
@@ -134,26 +136,10 @@ class Console:
         self.trends = Trends(config.trend_samples)
         self.hub = Hub()
         self.history = EventHistory(log, config.events_kept, self._on_event)
-        self.view = View(settings, status, self.trends)
         self.sessions = Sessions(config.idle_timeout, config.session_lifetime)
-        self.api = Api(
-            self.users,
-            self.sessions,
-            router,
-            self.view,
-            self.trends,
-            self.history,
-            self.hub,
-            config.language,
-            config.tls is not None,
-            self._push_soon,
-        )
-        self.app = make_app(self.api, config.tls is not None)
+        self.view: View | None = None
         self._host, self._port = host, port
-        self._runner: web.AppRunner | None = None
-        self._tasks: list[asyncio.Task[None]] = []
         self._pending = False
-        self.port = 0  # the bound port, once serving (``listen`` may say 0)
 
     def samples(self, samples: Sequence[Sample], /) -> None:
         """A ``SampleHandler`` for the sample bus: values for the tiles and the trends."""
@@ -171,7 +157,7 @@ class Console:
     def _push(self) -> None:
         self._pending = False
         self.trends.dirty = False
-        if len(self.hub):
+        if len(self.hub) and self.view is not None:
             self.hub.publish("state", self.view.snapshot())
 
     async def _pusher(self) -> None:
@@ -181,34 +167,40 @@ class Console:
                 self._push()
             self.sessions.purge(steady())
 
-    async def __aenter__(self) -> Console:
-        await self.history.__aenter__()
-        try:
-            runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
+    @contextlib.asynccontextmanager
+    async def serve(
+        self, status: Callable[[], GatewayStatus], router: CommandRouter
+    ) -> AsyncIterator[Console]:
+        """Serve until the block ends. On the way out every open stream is ended first, so
+        the server stops without waiting for browsers."""
+        self.view = View(self.settings, status, self.trends)
+        secure = self.config.tls is not None
+        api = Api(
+            self.users,
+            self.sessions,
+            router,
+            self.view,
+            self.trends,
+            self.history,
+            self.hub,
+            self.config.language,
+            secure,
+            self._push_soon,
+        )
+        runner = web.AppRunner(make_app(api, secure), handle_signals=False, access_log=None)
+        tasks: list[asyncio.Task[None]] = []
+        async with self.history:
             await runner.setup()
-            self._runner = runner
-            site = web.TCPSite(runner, self._host, self._port, ssl_context=tls_context(self.config))
-            await site.start()
-            server = site._server
-            sockets = getattr(server, "sockets", None) or []
-            self.port = sockets[0].getsockname()[1] if sockets else self._port
-        except BaseException:
-            await self.__aexit__(None, None, None)
-            raise
-        self._tasks.append(asyncio.create_task(self._pusher(), name="console-push"))
-        scheme = "https" if self.config.tls else "http"
-        _logger.info("console on %s://%s:%d/", scheme, self._host, self.port)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await cancel_all(self._tasks)
-        self.hub.close()  # open streams end now, so the runner need not wait for them
-        if self._runner is not None:
-            with contextlib.suppress(Exception):
-                await self._runner.cleanup()
-        await self.history.__aexit__(exc_type, exc, tb)
+            try:
+                site = web.TCPSite(
+                    runner, self._host, self._port, ssl_context=tls_context(self.config)
+                )
+                await site.start()
+                tasks.append(asyncio.create_task(self._pusher(), name="console-push"))
+                scheme = "https" if secure else "http"
+                _logger.info("console on %s://%s:%d/", scheme, self._host, self._port)
+                yield self
+            finally:
+                await cancel_all(tasks)
+                self.hub.close()
+                await runner.cleanup()

@@ -3,9 +3,9 @@
 Another sink on the log (``gateway/sinks/base.py`` BatchSink) with a cursor of its own,
 events only: each delivered batch is parsed, kept in a ring of the last ``size`` events
 for the event-log page and handed to ``on_event`` (the live push). The ring is in memory:
-after a restart the page starts with what is still on disk, the full history being the
-WMS's and the event file's. Delivering to memory cannot fail, so the console never holds
-rows on disk.
+after a restart the page starts with the events stored since the console last read, the
+full history being the WMS's and the event file's. Delivering to memory cannot fail, so
+the console holds no rows on disk for longer than one turn of the event loop.
 """
 
 from __future__ import annotations
