@@ -46,9 +46,11 @@ class Rig:
     gateway: GatewayProcess
     browser: Browser
 
-    def context(self, locale: str = "en-US") -> BrowserContext:
+    def context(
+        self, locale: str = "en-US", width: int = 1180, height: int = 820
+    ) -> BrowserContext:
         return self.browser.new_context(
-            locale=locale, viewport={"width": 1180, "height": 820}, base_url=self.url
+            locale=locale, viewport={"width": width, "height": height}, base_url=self.url
         )
 
     def signed_in(self, context: BrowserContext, name: str) -> Page:
@@ -223,8 +225,8 @@ def test_a_forged_request_without_the_csrf_token_is_refused(hot: Rig) -> None:
     context.close()
 
 
-def test_chinese_by_the_browser_and_screenshots(hot: Rig) -> None:
-    context = hot.context("zh-CN")
+def test_chinese_by_the_browser_on_a_tablet_and_screenshots(hot: Rig) -> None:
+    context = hot.context("zh-CN", width=768, height=1024)  # a tablet held upright
     page = hot.signed_in(context, "eric")
     expect(page.locator("#nav a[href='#overview']")).to_have_text("总览")
     expect(page.locator("[data-zone='electrolyte-store']")).to_have_class(
@@ -233,6 +235,8 @@ def test_chinese_by_the_browser_and_screenshots(hot: Rig) -> None:
     expect(page.locator("[data-zone='electrolyte-store'] [data-kind=temperature]")).to_contain_text(
         "温度"
     )
+    fits = "document.documentElement.scrollWidth <= window.innerWidth"
+    assert page.evaluate(fits), "the overview scrolls sideways on a tablet"
     _shoot(page, "console-overview-zh.png")
     page.goto("/#alarms")
     expect(page.locator(f"tr[data-alarm='{HIGH}'] .state")).to_have_text("未确认")

@@ -172,7 +172,7 @@ function renderAlarms() {
       el("th", {}, k ? T(k) : "")))),
     el("tbody", {}, state.alarms.map((a) => el("tr", {
         class: "p-" + a.priority, "data-alarm": a.id, "data-state": a.state },
-      el("td", {}, a.id), el("td", {}, T("p_" + a.priority)),
+      el("td", {}, a.id), el("td", { class: "nowrap" }, T("p_" + a.priority)),
       el("td", { class: "state" }, T("s_" + a.state)), el("td", {}, fmt(a.value)),
       el("td", {}, a.message), el("td", {}, alarmActions(a))))))));
 }
