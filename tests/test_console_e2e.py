@@ -109,8 +109,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
             browser.close()
             gateway.terminate()
             wms.close()
-            if not gateway.alive:
-                print((tmp / "gateway.log").read_text()[-3000:])
+    assert not wms.invalid, "messages broke the contract:\n" + "\n".join(wms.invalid[:20])
 
 
 @pytest.fixture(scope="module")
