@@ -27,8 +27,13 @@ def _path_param(name: str, description: str, enum: list[str] | None = None) -> d
     schema: dict[str, Any] = {"type": "string"}
     if enum:
         schema["enum"] = enum
-    return {"name": name, "in": "path", "required": True, "description": description,
-            "schema": schema}  # fmt: skip
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": schema,
+    }
 
 
 def _action(

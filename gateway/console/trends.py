@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from vocab.samples import Sample
@@ -25,7 +25,6 @@ class PointTrend:
     values: deque[float | None]
     last: Sample | None = None
     last_good: Sample | None = None
-    changed: bool = field(default=False)
 
 
 class Trends:

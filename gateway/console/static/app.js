@@ -271,10 +271,13 @@ async function loadEvents() {
   for (const [k, v] of form.entries()) if (v) query.set(k, v);
   const { status, data } = await api("GET", "/api/events?" + query);
   if (status === 401) return signedOut();
-  const types = $("event-types");
-  const chosen = types.value;
-  types.replaceChildren(el("option", { value: "" }, T("all")),
-    ...data.types.map((t) => el("option", { value: t, selected: t === chosen }, t)));
+  const options = (select, values) => {
+    const chosen = select.value;
+    select.replaceChildren(el("option", { value: "" }, T("all")),
+      ...values.map((v) => el("option", { value: v, selected: v === chosen }, v)));
+  };
+  options($("event-categories"), [...new Set(data.types.map((t) => t.split(".")[0]))]);
+  options($("event-types"), data.types);
   $("event-list").replaceChildren(el("div", { class: "scroll" }, el("table", {},
     el("thead", {}, el("tr", {}, ["seq", "time", "type", "detail"].map((k) => el("th", {}, T(k))))),
     el("tbody", {}, data.events.map((e) => {
