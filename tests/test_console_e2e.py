@@ -138,6 +138,7 @@ def test_a_hot_zone_turns_red_with_a_banner_and_the_operator_acknowledges(hot: R
     expect(page.locator("#banner")).to_be_visible()
     expect(page.locator("#banner")).to_contain_text("NEW HIGH-PRIORITY ALARM")
     expect(page.locator("#banner-alarms")).to_contain_text(HIGH_HIGH)
+    assert page.evaluate("window.cellsafeBeeps") >= 1, "no beep for the new alarm"
     expect(page.locator("[data-zone='cell-store']")).not_to_have_class(re.compile(r"\bp-"))
     expect(tile.locator("[data-kind=temperature] b")).to_have_text(re.compile(r"\d+(\.\d+)? degC"))
     _shoot(page, "console-overview-en.png")

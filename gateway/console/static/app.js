@@ -74,6 +74,8 @@ function unlockAudio() {
 
 function beep() {
   if (!audio) return;
+  if (audio.state === "suspended") audio.resume();
+  window.cellsafeBeeps = (window.cellsafeBeeps || 0) + 1;  // for tests: the sound was started
   const start = audio.currentTime;
   for (let i = 0; i < 3; i++) {
     const osc = audio.createOscillator();
