@@ -300,6 +300,11 @@ class Gateway:
             self.uplink = await stack.enter_async_context(uplink)
             if s.event_file.path is not None:
                 await stack.enter_async_context(EventFileSink(s.event_file, log))
+            console = None
+            if s.console.listen:
+                from gateway.console import Console  # aiohttp and argon2: only when served
+
+                console = Console(s, log)  # its reader of the log takes a cursor here
             log.forget_other_sinks()
 
             drivers: dict[str, Driver] = {}
@@ -361,6 +366,9 @@ class Gateway:
             bus.subscribe(pipeline)
             if s.telemetry.interval:
                 bus.subscribe(Telemetry(log, s.telemetry.interval))
+            if console is not None:
+                await stack.enter_async_context(console.serve(self.status, router))
+                bus.subscribe(console.samples)
             polled = [d for d in s.devices if not isinstance(drivers[d.name], ServiceDriver)]
             for device in s.devices:
                 driver = drivers[device.name]

@@ -15,8 +15,8 @@ from typing import Any
 
 from gateway import __version__
 from gateway.cli import alarm as alarm_cli
+from gateway.cli import console_user, logs, wms_listen
 from gateway.cli import install as install_cli
-from gateway.cli import logs, wms_listen
 from gateway.cli import safety as safety_cli
 from gateway.cli import sign as sign_cli
 from gateway.config import ConfigError, GatewaySettings, load_settings
@@ -65,6 +65,7 @@ def _main(argv: Sequence[str] | None) -> int:
 
     install_cli.add_parsers(commands)
     sign_cli.add_parser(commands)
+    console_user.add_parser(commands)
 
     demo = commands.add_parser("demo", help="play the hot-zone scenario end to end")
     demo.add_argument("--config", "-c", type=Path, default=Path("config/example.toml"))
@@ -93,6 +94,8 @@ def _main(argv: Sequence[str] | None) -> int:
             return 1 if settings is None else alarm_cli.run(settings, args)
         case "sign":
             return sign_cli.run(args)
+        case "console-user":
+            return console_user.run(args)
         case "sim":
             from simulators.cli import run_simulator
 

@@ -42,6 +42,7 @@ from gateway.config.alarms import (
     apply_class_defaults,
     options,
 )
+from gateway.config.console import ConsoleSection
 from gateway.config.credentials import CredentialsSource
 from gateway.config.safety import SafetySection
 from rules.discrete import DiscreteInput, DiscreteSpec
@@ -332,6 +333,7 @@ class GatewaySettings(BaseSettings):
     interlocks: list[InterlockSpec] = Field(default_factory=list)
     watchdogs: list[WatchdogSpec] = Field(default_factory=list)
     safety: SafetySection = SafetySection()
+    console: ConsoleSection = ConsoleSection()
 
     @classmethod
     def settings_customise_sources(
