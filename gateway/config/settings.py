@@ -43,6 +43,7 @@ from gateway.config.alarms import (
     options,
 )
 from gateway.config.credentials import CredentialsSource
+from gateway.config.notify import NotifySection
 from gateway.config.safety import SafetySection
 from rules.discrete import DiscreteInput, DiscreteSpec
 from rules.matrix import EffectSpec, InterlockSpec, RowSpec
@@ -332,6 +333,7 @@ class GatewaySettings(BaseSettings):
     interlocks: list[InterlockSpec] = Field(default_factory=list)
     watchdogs: list[WatchdogSpec] = Field(default_factory=list)
     safety: SafetySection = SafetySection()
+    notify: NotifySection = NotifySection()
 
     @classmethod
     def settings_customise_sources(
