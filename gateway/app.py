@@ -303,7 +303,7 @@ class Gateway:
                 await stack.enter_async_context(EventFileSink(s.event_file, log))
             conditions = ConditionBus()
             if s.notify.enabled:
-                notify = NotifySink(s.notify, log, s.gateway.site, conditions)
+                notify = NotifySink(s.notify, log, s.gateway.site, conditions, record=log.emit)
                 await stack.enter_async_context(notify)
             log.forget_other_sinks()
 

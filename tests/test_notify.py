@@ -10,6 +10,8 @@ import email
 import email.policy
 import json
 import logging
+import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,14 +23,18 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from gateway.config.notify import NotifySection
 from gateway.config.settings import GatewaySettings
+from gateway.notify.send import Dispatcher, Message, Result
 from gateway.notify.sink import NOTIFY_ALARM, NotifySink
-from gateway.storage.log import EventLog
+from gateway.storage.log import EventLog, iso_utc
+from gateway.uplink.topics import Topics
 from rules.alarms import ConditionChange
 from simulators.net import free_port
+from tests import contract
 from vocab.events import Event
 
 TOKEN = "hookT0ken-5ecret-77"
 ALARM = "electrolyte-store.temperature.high"
+TOPICS = Topics("cellsafe", "plant-a", "gw-01")
 
 
 class Mailbox:
@@ -165,6 +171,9 @@ async def _escalation(
         recorded: list[Event] = []
         sink = NotifySink(config, log, "plant-a", changes.append, record=recorded.extend)
         async with sink:
+            old = alarm_events()[0]
+            old_body = {"alarm": {**old.body["alarm"], "id": "cell-store.smoke.high"}}
+            log.emit([Event("alarm.raised", old_body, ts=time.time() - 3600)])  # a backlog
             log.emit(alarm_events())
             await until(lambda: box.messages)  # the raise: the first on shift, by mail
             mail = box.messages[0]
@@ -184,8 +193,19 @@ async def _escalation(
     assert [r.type for r in recorded] == ["notify.sent", "notify.sent"]
     assert [r.body["notify"]["channel"] for r in recorded] == ["mail", "hook"]
     assert changes == []
-    for record in recorded:
-        assert TOKEN not in json.dumps(record.body) and "mailto" not in json.dumps(record.body)
+    assert len(box.messages) == 1  # the hour-old raise was not told
+    for number, event in enumerate(recorded, 1):
+        assert TOKEN not in json.dumps(event.body) and "mailto" not in json.dumps(event.body)
+        wire = {
+            "event_id": str(uuid.uuid4()),
+            "seq": number,
+            "type": event.type,
+            "ts": iso_utc(event.ts),
+            "site": "plant-a",
+            "gateway": "gw-01",
+            **event.body,
+        }
+        assert contract.problems(TOPICS.event("notify"), wire) == []
     assert "notify: sent raised:" in caplog.text
     assert TOKEN not in caplog.text and f"127.0.0.1:{smtp_port}?from" not in caplog.text
 
@@ -228,3 +248,36 @@ async def _down_and_back(
         await receiver.stop()
     assert "failed" in caplog.text and "retrying" in caplog.text
     assert TOKEN not in caplog.text
+
+
+def test_a_full_queue_drops_its_oldest_waiting_message_and_gives_up_in_time() -> None:
+    results: list[Result] = []
+    faults: list[str | None] = []
+
+    async def scenario() -> None:
+        url = f"json://127.0.0.1:{free_port()}/hook/{TOKEN}"  # nobody listens there
+        dispatcher = Dispatcher(
+            {"hook": url},
+            results.append,
+            faults.append,
+            queue=2,
+            retry_min=0.05,
+            retry_max=0.1,
+            give_up_after=0.4,
+            fault_after=10.0,
+        )
+        async with dispatcher:
+            for n in range(4):
+                dispatcher.submit(Message("hook", ("anna",), "en", f"m{n}", "t", "b"))
+                await asyncio.sleep(0.02)
+            await until(lambda: len(results) == 4)
+
+    asyncio.run(scenario())
+    assert [(r.message.key, r.outcome, r.attempts > 0) for r in results[:2]] == [
+        ("m1", "failed", False),
+        ("m2", "failed", False),
+    ]
+    assert [r.message.key for r in results[2:]] == ["m0", "m3"]
+    assert all(r.outcome == "failed" and r.attempts > 1 for r in results[2:])
+    assert "queue full (drop_oldest)" in results[0].error
+    assert faults == []  # failing for less than fault_after

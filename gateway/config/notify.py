@@ -113,6 +113,11 @@ class NotifySection(_Section):
         10, ge=1, description="raises within flood_window above which one summary is sent"
     )
     flood_window: float = Field(60.0, gt=0, le=86400, description="seconds")
+    max_age: float = Field(
+        900.0,
+        gt=0,
+        description="seconds: older events when read (a backlog, a new notifier) are not told",
+    )
     queue: int = Field(200, ge=1, le=100000, description="messages waiting per channel")
     overflow: Literal["drop_oldest"] = Field(
         "drop_oldest", description="a full channel queue gives up its oldest message"

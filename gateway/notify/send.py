@@ -1,7 +1,7 @@
 """Delivery: one task and one bounded queue per channel, apprise underneath, retries.
 
 ``Dispatcher.submit`` never waits: a message joins its channel's queue (``queue`` long; when
-full, the policy ``drop_oldest`` gives up the oldest message, recorded as failed). Each
+full, the policy ``drop_oldest`` gives up the oldest message waiting, recorded as failed). Each
 channel's task sends its messages in order; a failed attempt is tried again after a
 back-off that doubles from ``retry_min`` to ``retry_max`` seconds, until ``give_up_after``
 seconds have passed since the message was queued, when it is given up. Every message
@@ -98,6 +98,7 @@ class Dispatcher:
         self._wake: dict[str, asyncio.Event] = {name: asyncio.Event() for name in self._urls}
         self._failing: dict[str, tuple[float, str]] = {}  # channel -> (since, why)
         self._fault: str | None = None
+        self._busy: dict[str, Message] = {}  # the message each channel is trying to send
         self._tasks: list[asyncio.Task[None]] = []
         self.dropped = 0
 
@@ -112,7 +113,10 @@ class Dispatcher:
         """Queues ``message`` without waiting; a full queue drops its oldest message."""
         queue = self._queues[message.channel]
         if len(queue) >= self._limit:
-            oldest = queue.popleft()
+            # the oldest waiting one: the message in flight finishes its attempt first
+            index = 1 if len(queue) > 1 and self._busy.get(message.channel) is queue[0] else 0
+            oldest = queue[index]
+            del queue[index]
             self.dropped += 1
             self._report(Result(oldest, "failed", 0, "queue full (drop_oldest)"))
         queue.append(message)
@@ -144,7 +148,7 @@ class Dispatcher:
                 wake.clear()
                 await wake.wait()
                 continue
-            message = queue[0]
+            message = self._busy[channel] = queue[0]
             attempts, delay = 0, self.retry_min
             while True:
                 attempts += 1

@@ -9,7 +9,9 @@ three people gets one message). Every message sent or given up is a log line and
 never the URL nor a secret).
 
 A restart forgets escalations that were pending; alarms told before it are not told
-again (the cursor moved past them).
+again (the cursor moved past them). Events older than ``max_age`` seconds when read (the
+backlog of a long outage, or of a notifier added to a running site) are not told: their
+age is the steady clock, which reads like Unix time, less the event's stamp.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from zoneinfo import ZoneInfo
 from gateway.config.notify import Language, NotifySection
 from gateway.core.tasks import cancel_all
 from gateway.notify import mask
-from gateway.notify.plan import Notice, Planner
+from gateway.notify.plan import Notice, Planner, parse_ts
 from gateway.notify.rota import on_shift
 from gateway.notify.send import Dispatcher, Message, Result, Sender, apprise_sender
 from gateway.notify.text import render
@@ -120,7 +122,7 @@ class NotifySink(BatchSink):
         mask.remove(self._masking)
 
     async def deliver(self, records: Sequence[StoredRecord]) -> None:
-        now = steady()
+        now, stale = steady(), 0
         for record in records:
             if record.category not in _WANTED:
                 continue
@@ -128,7 +130,17 @@ class NotifySink(BatchSink):
                 event: dict[str, Any] = json.loads(record.record)
             except ValueError:
                 continue
+            ts = parse_ts(event.get("ts"))
+            if ts is not None and now - ts > self.config.max_age:
+                stale += 1
+                continue
             self.dispatch(self.planner.on_event(event, now))
+        if stale:
+            _logger.info(
+                "notify: %d event(s) older than %g s not told (a backlog)",
+                stale,
+                self.config.max_age,
+            )
 
     async def _tick(self) -> None:
         while True:
