@@ -16,6 +16,7 @@ import pytest
 import tomli_w
 
 from simulators.mosquitto import MosquittoBroker
+from simulators.net import free_port
 from tests.conftest import Lab
 from tests.lab import hot_zone, lab_config, wait_until
 
@@ -58,13 +59,16 @@ def test_the_gateway_tells_the_shift_what_it_did_and_records_it(
     hook: tuple[int, list[tuple[str, dict[str, Any]]]],
 ) -> None:
     port, posts = hook
-    sim = lab.sim(hot_zone(), 3.0)
+    sim = lab.sim(hot_zone(), 8.0)
     wms = lab.wms(broker.port)
     path = lab_config(tmp_path, sim.port, broker.port, off_delay=2.0, rate_of_rise=100.0)
     data = tomllib.loads(path.read_text())
     data["notify"] = {
-        "channels": {"hook": {"secret": "hook", "url": f"json://127.0.0.1:{port}/n/{{secret}}"}},
-        "people": {"anna": {"language": "en", "channels": ["hook"]}},
+        "channels": {
+            "hook": {"secret": "hook", "url": f"json://127.0.0.1:{port}/n/{{secret}}"},
+            "dead": {"secret": "hook", "url": f"json://127.0.0.1:{free_port()}/n/{{secret}}"},
+        },
+        "people": {"anna": {"language": "en", "channels": ["hook", "dead"]}},
         "shifts": {
             "always": {
                 "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
@@ -75,6 +79,9 @@ def test_the_gateway_tells_the_shift_what_it_did_and_records_it(
         },
         "routes": [{"priorities": ["medium", "high", "critical"]}],
         "action_window": 1.0,
+        "retry_min": 0.2,
+        "retry_max": 0.5,
+        "fault_after": 1.0,
     }
     path.write_text(tomli_w.dumps(data))
     gateway = lab.gateway(path, env={"CELLSAFE_NOTIFY__SECRETS__HOOK": TOKEN})
@@ -92,6 +99,16 @@ def test_the_gateway_tells_the_shift_what_it_did_and_records_it(
     wait_until(lambda: len(recorded()) >= 1, 10, "notify.sent on the broker")
     assert recorded()[0]["topic"] == "cellsafe/plant-a/gw-01/events/notify"
     assert recorded()[0]["notify"]["key"] == "raised:electrolyte-store.temperature.high"
+
+    def alarm(alarm_id: str) -> list[dict[str, Any]]:
+        return [m for m in wms.snapshot() if m.get("alarm", {}).get("id") == alarm_id]
+
+    # a channel that never answers: its own alarm, itself told through the channel that works
+    wait_until(lambda: bool(alarm("gateway.notify.fault")), 10, "gateway.notify.fault raised")
+    fault = alarm("gateway.notify.fault")[0]
+    assert fault["type"] == "alarm.raised" and fault["alarm"]["priority"] == "high"
+    assert "notify channel dead failing" in fault["alarm"]["message"]
+    wait_until(lambda: any("gateway.notify.fault" in p["title"] for _, p in posts), 10, "told")
     assert wms.invalid == []
     assert gateway.terminate() == 0
     log = gateway.log.read_text()

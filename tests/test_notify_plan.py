@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
+from gateway.cli.summary import summarise
 from gateway.config import ConfigError, load_settings
 from gateway.config.notify import NotifySection, RouteConfig, ShiftConfig
 from gateway.notify import mask
@@ -214,6 +215,9 @@ def test_the_sample_loads_with_its_secrets_from_the_environment(
     assert urls["ops-dingtalk"] == "dingtalk://tok-ops_dingtalk-123456/"
     assert urls["li-wei-mail"] == "mailtos://u:pw-0123456@mx/?to=x"
     assert "tok-ops_dingtalk" not in settings.model_dump_json()
+    summary = summarise(settings, site)
+    assert "notify   2 routes, 3 people, 3 shifts, times in Asia/Shanghai" in summary
+    assert "tok-" not in summary and "pw-0123456" not in summary
     monkeypatch.delenv("CELLSAFE_NOTIFY__SECRETS__SMS_TOKEN")
     with pytest.raises(ConfigError, match="sms_token"):
         load_settings(site)
