@@ -245,6 +245,7 @@ async def _down_and_back(
             await until(lambda: changes)  # down for fault_after: the alarm
             assert changes[0].alarm_id == NOTIFY_ALARM.id == "gateway.notify.fault"
             assert changes[0].active and "hook" in changes[0].message
+            assert TOKEN not in changes[0].message
             assert receiver.posts == []
             await receiver.start()
             await until(lambda: len(changes) == 2)  # sent on a retry: cleared

@@ -175,6 +175,11 @@ def test_rota_by_weekday_and_time_and_across_midnight() -> None:
     assert on_shift(shifts, at(21) + 8 * 3600, SHANGHAI) == ["c"]  # Tuesday 05:30
     assert on_shift(shifts, at(7), SHANGHAI) == []  # Monday 07:30: Sunday had no night
     assert on_shift(shifts, at(21), ZoneInfo("UTC")) == ["a", "b"]  # the zone decides: 13:30 UTC
+    overlap = {
+        **shifts,
+        "cover": ShiftConfig(days=["mon"], start="09:00", end="10:00", people=["d", "a"]),
+    }
+    assert on_shift(overlap, at(9), SHANGHAI) == ["a", "d", "b"]  # first of each, then second
 
 
 def test_message_in_chinese_and_english_names_zone_value_limit_time_and_action() -> None:

@@ -8,8 +8,9 @@ three people gets one message). Every message sent or given up is a log line and
 ``record`` given, a ``notify.sent`` / ``notify.failed`` event (who, which channel, what:
 never the URL nor a secret).
 
-A restart forgets escalations that were pending; alarms told before it are not told
-again (the cursor moved past them). Events older than ``max_age`` seconds when read (the
+A restart or a reload forgets escalations that were pending and messages still queued
+(each is a log line at shutdown); alarms told before it are not told again (the cursor
+moved past them). Events older than ``max_age`` seconds when read (the
 backlog of a long outage, or of a notifier added to a running site) are not told: their
 age is the steady clock, which reads like Unix time, less the event's stamp.
 """
@@ -198,4 +199,6 @@ class NotifySink(BatchSink):
             self._record([Event(f"notify.{result.outcome}", {"notify": body})])
 
     def _fault(self, reason: str | None) -> None:
-        self._conditions(notify_condition(reason))
+        """The reason goes into an alarm event: masked like a log line."""
+        masked = None if reason is None else mask.mask(reason, self._masking.secrets)
+        self._conditions(notify_condition(masked))
