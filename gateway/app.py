@@ -41,6 +41,7 @@ from gateway.core.status import (
 )
 from gateway.core.tasks import cancel_all
 from gateway.core.telemetry import Telemetry
+from gateway.notify.sink import NOTIFY_ALARM, NotifySink
 from gateway.sinks.file import EventFileSink
 from gateway.storage.health import (
     POLL_INTERVAL,
@@ -305,6 +306,10 @@ class Gateway:
                 from gateway.console import Console  # aiohttp and argon2: only when served
 
                 console = Console(s, log)  # its reader of the log takes a cursor here
+            conditions = ConditionBus()
+            if s.notify.enabled:
+                notify = NotifySink(s.notify, log, s.gateway.site, conditions, record=log.emit)
+                await stack.enter_async_context(notify)
             log.forget_other_sinks()
 
             drivers: dict[str, Driver] = {}
@@ -312,7 +317,6 @@ class Gateway:
                 drivers[device.name] = registry.create(device)
                 stack.push_async_callback(drivers[device.name].close)
 
-            conditions = ConditionBus()
             read_point = functools.partial(_read_point, drivers)
             relay_specs = s.relays
             self.relays = {
@@ -333,6 +337,8 @@ class Gateway:
             definitions = engine.definitions + [d for r in relay_specs for d in r.definitions()]
             definitions += [d for w in watchdog_specs for d in w.definitions()]
             definitions.append(STORAGE_ALARM)
+            if s.notify.enabled:
+                definitions.append(NOTIFY_ALARM)
             saved = Pipeline.saved_alarms(log)
             alarms = AlarmManager(s.alarms.apply(definitions), saved, s.alarms)
             engine.restore(alarms.conditions())

@@ -16,6 +16,7 @@ _BY_SUFFIX = {
     "events/actuator": "event-actuator.json",
     "events/command": "event-command.json",
     "events/safety": "event-safety.json",
+    "events/notify": "event-notify.json",
     "state/safety": "state-safety.json",
     "state/status": "state-status.json",
     "state/alarms": "state-alarms.json",

@@ -18,7 +18,7 @@ from tests import contract
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 TOPICS = Topics("cellsafe", "plant-a", "gw-01")
-EVENT_CATEGORIES = ("alarm", "actuator", "command", "safety")
+EVENT_CATEGORIES = ("alarm", "actuator", "command", "safety", "notify")
 STATE_NAMES = ("alarms", "relays", "safety")
 
 

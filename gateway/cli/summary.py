@@ -58,4 +58,10 @@ def summarise(settings: GatewaySettings, path: Path) -> str:
             f"watchdog {dog.device}.{dog.heartbeat} every {dog.interval:g} s, "
             f"module timeout {dog.timeout:g} s"
         )
+    if s.notify.enabled:
+        n = s.notify
+        lines.append(
+            f"notify   {len(n.routes)} routes, {len(n.people)} people, {len(n.shifts)} shifts,"
+            f" times in {n.timezone}; channels (secrets set): {', '.join(n.channels)}"
+        )
     return "\n".join(lines)

@@ -27,6 +27,7 @@ _SECRET_KEYS = (
     ("commands", "safety_token"),
     ("commands", "delivery_token"),
     ("commands", "keys"),
+    ("notify", "secrets"),
 )
 
 
@@ -61,7 +62,8 @@ def load_settings(path: Path | str, base: Path | None = DEFAULT_BASE) -> Gateway
         Problem(
             ".".join(keys),
             "secrets do not belong in the config file; set "
-            f"CELLSAFE_{'__'.join(keys).upper()}{'__<NAME>' if keys[-1] == 'keys' else ''}"
+            f"CELLSAFE_{'__'.join(keys).upper()}"
+            f"{'__<NAME>' if keys[-1] in ('keys', 'secrets') else ''}"
             " or a systemd credential",
         )
         for keys in _SECRET_KEYS

@@ -44,6 +44,7 @@ from gateway.config.alarms import (
 )
 from gateway.config.console import ConsoleSection
 from gateway.config.credentials import CredentialsSource
+from gateway.config.notify import NotifySection
 from gateway.config.safety import SafetySection
 from rules.discrete import DiscreteInput, DiscreteSpec
 from rules.matrix import EffectSpec, InterlockSpec, RowSpec
@@ -334,6 +335,7 @@ class GatewaySettings(BaseSettings):
     watchdogs: list[WatchdogSpec] = Field(default_factory=list)
     safety: SafetySection = SafetySection()
     console: ConsoleSection = ConsoleSection()
+    notify: NotifySection = NotifySection()
 
     @classmethod
     def settings_customise_sources(
