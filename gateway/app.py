@@ -28,6 +28,7 @@ from gateway.config import ConfigError, load_settings
 from gateway.config.settings import GatewaySettings
 from gateway.core.commands import CommandRouter
 from gateway.core.control import SOCKET_NAME, ControlServer
+from gateway.core.health_points import HEALTH_POLLER, GatewayHealth
 from gateway.core.pipeline import Pipeline
 from gateway.core.poller import Poller, phases
 from gateway.core.service import Notifier, Probe, Vitals, status_line, supervise
@@ -42,6 +43,7 @@ from gateway.core.status import (
 from gateway.core.tasks import cancel_all
 from gateway.core.telemetry import Telemetry
 from gateway.sinks.file import EventFileSink
+from gateway.sinks.timeseries import TimeSeriesSink, catalog
 from gateway.storage.health import (
     POLL_INTERVAL,
     STORAGE_ALARM,
@@ -300,6 +302,8 @@ class Gateway:
             self.uplink = await stack.enter_async_context(uplink)
             if s.event_file.path is not None:
                 await stack.enter_async_context(EventFileSink(s.event_file, log))
+            if s.timeseries.url is not None:
+                await stack.enter_async_context(TimeSeriesSink(s.timeseries, log, catalog(s)))
             log.forget_other_sinks()
 
             drivers: dict[str, Driver] = {}
@@ -361,6 +365,8 @@ class Gateway:
             bus.subscribe(pipeline)
             if s.telemetry.interval:
                 bus.subscribe(Telemetry(log, s.telemetry.interval))
+            elif s.timeseries.url is not None:
+                _logger.warning("time series: [telemetry] interval = 0, so only events are stored")
             polled = [d for d in s.devices if not isinstance(drivers[d.name], ServiceDriver)]
             for device in s.devices:
                 driver = drivers[device.name]
@@ -376,6 +382,9 @@ class Gateway:
             ]
             quota = LogQuota(log, s.outbox.max_mb, MQTT_SINK if confirmed else None)
             self.pollers.append(Poller(GATEWAY, quota, POLL_INTERVAL, quota.points, bus))
+            if s.timeseries.url is not None and s.timeseries.health:
+                health = GatewayHealth(lambda: self.pollers, log, quota)
+                self.pollers.append(Poller(HEALTH_POLLER, health, POLL_INTERVAL, [], bus))
 
             log.subscribe(self._state_changed, events_only=True)
             self._publish_state()

@@ -27,6 +27,7 @@ _SECRET_KEYS = (
     ("commands", "safety_token"),
     ("commands", "delivery_token"),
     ("commands", "keys"),
+    ("timeseries", "token"),
 )
 
 
