@@ -30,7 +30,8 @@ Schema (docs/timeseries.md):
   records, ``sink_lag`` in s, ``outbox`` in %, ...).
 - ``annotation``: one line per alarm or actuator event. Tags ``site``, ``gateway``,
   ``category`` (``alarm``/``actuator``), ``type`` (the event type), ``zone``, ``alarm``,
-  ``priority``, ``level``, ``relay``, as the event has them. Fields ``active`` (1/0: the
+  ``priority``, ``level``, ``relay``, as the event has them. Fields ``event`` (always 1,
+  for annotation queries), ``active`` (1/0: the
   alarm condition, or the relay on), ``value`` and ``limit`` (floats, alarms), ``text``
   (the message; a string, which VictoriaMetrics does not store).
 - ``relay``: one line per ``actuator.switched``: tags ``site``, ``gateway``, ``relay``,
@@ -206,7 +207,7 @@ class LineProtocol:
         ts = self._ms(body["ts"])
         kind = body["type"]
         tags: list[tuple[str, Any]] = [*source, ("category", category), ("type", kind)]
-        fields: list[str] = []
+        fields: list[str] = ["event=1"]  # always 1: annotation queries show what is above 0
         if category == "alarm":
             alarm = body.get("alarm", {})
             tags += [(k if k != "id" else "alarm", alarm.get(k)) for k in _ALARM_TAGS]
