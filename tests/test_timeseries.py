@@ -281,7 +281,7 @@ def series_and_labels(query: str) -> list[tuple[str, set[str]]]:
 def dashboard_queries(dashboard: dict[str, Any]) -> list[str]:
     found = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", []) if "expr" in t]
     found += [a["expr"] for a in dashboard["annotations"]["list"] if "expr" in a]
-    found += [v["query"]["query"] for v in dashboard["templating"]["list"] if "query" in v]
+    found += [v["query"]["query"] for v in dashboard["templating"]["list"] if v["type"] == "query"]
     return found
 
 
@@ -297,7 +297,7 @@ def test_the_dashboard_names_only_what_the_writer_produces(tmp_path: Path) -> No
         health = asyncio.run(GatewayHealth(lambda: pollers, log, quota).read())
         polls = [
             [Sample.good(p, 1.0, T0, 0.0) for p in points if p.startswith("zone-sensors.")],
-            health,
+            health + asyncio.run(quota.read()),
         ]
         store(log, polls)
         log.emit(
