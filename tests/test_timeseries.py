@@ -4,8 +4,10 @@ outage, read back with their original timestamps, exactly once."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import re
+import statistics
 import time
 import tomllib
 from collections.abc import Iterator
@@ -14,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from benchmarks import timeseries as timeseries_benchmark
 from gateway.config import ConfigError, load_settings
 from gateway.config.settings import GatewaySettings
 from gateway.config.timeseries import TimeSeriesSection
@@ -23,8 +26,10 @@ from gateway.core.telemetry import Telemetry
 from gateway.sinks.timeseries import SINK, LineProtocol, PointInfo, TimeSeriesSink, catalog
 from gateway.storage.health import LogQuota
 from gateway.storage.log import EventLog
+from simulators.mosquitto import MosquittoBroker
 from simulators.victoria import VictoriaMetrics
-from tests.lab import ROOT, write_config
+from tests.conftest import Lab
+from tests.lab import ROOT, hot_zone, lab_config, wait_until, write_config
 from vocab.events import Event
 from vocab.samples import Sample
 
@@ -148,7 +153,13 @@ def test_alarm_and_relay_events_become_annotations_and_relay_states(tmp_path: Pa
     ]  # nothing for the command audit
     _, tags, fields, _ = lines[0]
     assert tags["alarm"] == alarm["id"] and tags["type"] == "alarm.raised"
-    assert fields == {"event": "1", "active": "1", "value": "30.4", "limit": "30.0", "text": '"temperature high"'}
+    assert fields == {
+        "event": "1",
+        "active": "1",
+        "value": "30.4",
+        "limit": "30.0",
+        "text": '"temperature high"',
+    }
     assert lines[1][1]["relay"] == "exhaust-fan-1" and lines[1][2] == {"state": "1"}
 
 
@@ -184,9 +195,12 @@ async def drain(log: EventLog) -> None:
 
 
 def exported(server: VictoriaMetrics, series: str) -> dict[str, list[tuple[int, float]]]:
-    """``point -> [(ms, value), ...]`` for ``series``, as the server holds them."""
+    """``point -> [(ms, value), ...]`` for ``series``, as the server holds them (values to
+    six decimals: the server keeps about twelve significant digits)."""
     return {
-        s["metric"]["point"]: list(zip(s["timestamps"], s["values"], strict=True))
+        s["metric"]["point"]: [
+            (ms, round(v, 6)) for ms, v in zip(s["timestamps"], s["values"], strict=True)
+        ]
         for s in server.export(series)
     }
 
@@ -208,7 +222,7 @@ def test_a_batch_sent_twice_reads_back_once(tmp_path: Path, victoria: VictoriaMe
     found = exported(victoria, "point_value")
     assert set(found) == {"zone-sensors.temperature", "zone-sensors.humidity"}
     assert found["zone-sensors.temperature"] == [
-        (int(T0 * 1000) + i * 500, pytest.approx(20.0 + i / 10)) for i in range(50)
+        (int(T0 * 1000) + i * 500, round(20.0 + i / 10, 6)) for i in range(50)
     ]
 
 
@@ -238,10 +252,11 @@ def test_points_written_through_an_outage_come_back_once_with_their_own_stamps(
 
     asyncio.run(run())
     found = exported(victoria, "point_value")
-    expected = [
-        (round(s[0].ts * 1000), s[0].value) for s in before + during + after
-    ]  # temperature of every poll
-    assert found["zone-sensors.temperature"] == [(ms, pytest.approx(v)) for ms, v in expected]
+    expected = [  # the temperature of every poll, in order, each once
+        (round(poll[0].ts * 1000), round(float(poll[0].value or 0), 6))
+        for poll in before + during + after
+    ]
+    assert found["zone-sensors.temperature"] == expected
     assert len(found["zone-sensors.humidity"]) == 500
     (annotation,) = victoria.export("annotation_active")
     assert annotation["timestamps"] == [int((T0 + 60) * 1000)]
@@ -316,3 +331,63 @@ def test_the_dashboard_names_only_what_the_writer_produces(tmp_path: Path) -> No
             assert series in schema, f"{query!r}: the writer produces no series {series!r}"
             unknown = labels - schema[series]
             assert not unknown, f"{query!r}: {series} has no labels {sorted(unknown)}"
+
+
+def grafana_free(query: str) -> str:
+    """A dashboard query as Grafana would send it with every variable at "All"."""
+    for name in ("site", "gateway", "zone"):
+        query = query.replace(f"${name}", ".*")
+    return query
+
+
+@pytest.mark.integration
+def test_the_gateway_stores_every_poll_health_and_its_alarms_and_relays(
+    tmp_path: Path, victoria: VictoriaMetrics, broker: MosquittoBroker, lab: Lab
+) -> None:
+    sim = lab.sim(hot_zone(), 4.0)
+    data = tomllib.loads(
+        lab_config(tmp_path, sim.port, broker.port, off_delay=2.0, rate_of_rise=100.0).read_text()
+    )
+    data["telemetry"] = {"interval": 0.5}  # the sensors' poll interval: every poll is stored
+    data["timeseries"] = {"url": victoria.url}
+    gateway = lab.gateway(write_config(tmp_path, data))
+
+    def switched() -> bool:
+        return bool(victoria.export('relay_state{relay="exhaust-fan-1"}'))
+
+    wait_until(switched, 30, "the fan's switching in the time series")
+    gateway_ok = gateway.terminate() == 0
+    temperature = victoria.export('point_value{point="zone-sensors.temperature"}')
+    assert len(temperature) == 1 and gateway_ok
+    series = temperature[0]
+    assert series["metric"]["zone"] == "electrolyte-store"
+    assert series["metric"]["quantity"] == "temperature"
+    stamps = series["timestamps"]
+    assert len(stamps) >= 10
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
+    assert statistics.median(gaps) <= 600  # one sample per poll of 0.5 s, none held back
+    assert max(gaps) < 2000
+    (limit,) = victoria.export('point_limit_high{point="zone-sensors.temperature"}')
+    assert set(limit["values"]) == {30.0}
+    (alarm,) = victoria.export(
+        'annotation_event{alarm="electrolyte-store.temperature.high",type="alarm.raised"}'
+    )
+    assert alarm["metric"]["priority"] and alarm["metric"]["zone"] == "electrolyte-store"
+    (fan,) = victoria.export('relay_state{relay="exhaust-fan-1"}')
+    assert fan["values"][-1] == 1
+    assert victoria.export('health_poll_latency{poller="zone-sensors"}')
+    assert victoria.export('health_sink_backlog{sink="timeseries"}')
+    assert victoria.export('health_sink_lag{sink="mqtt"}')
+    # Every dashboard query (but Grafana's own label_values) is one the server accepts.
+    dashboard = json.loads((ROOT / "docs" / "grafana" / "cellsafe.json").read_text())
+    for query in dashboard_queries(dashboard):
+        if not query.startswith("label_values"):
+            victoria.query(grafana_free(query))
+
+
+@pytest.mark.integration
+def test_the_back_fill_benchmark_runs(tmp_path: Path) -> None:
+    figures = timeseries_benchmark.measure(2_000, 20, tmp_path, batch=10)
+    assert figures.stored == figures.points == 2_000
+    assert figures.rate > 0
+    assert "| 2,000 | 20 | 10 |" in timeseries_benchmark.table([figures])
