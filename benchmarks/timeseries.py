@@ -89,7 +89,7 @@ def measure(points: int, per_record: int, workdir: Path, batch: int = 500) -> Fi
 
 def table(figures: list[Figures]) -> str:
     rows = [
-        "| points | per record | records per write | fill log (s) | back-fill (s)"
+        "| points | per record | records per turn | fill log (s) | back-fill (s)"
         " | points/s | stored once |",
         "|---:|---:|---:|---:|---:|---:|---|",
     ]

@@ -391,3 +391,14 @@ def test_the_back_fill_benchmark_runs(tmp_path: Path) -> None:
     assert figures.stored == figures.points == 2_000
     assert figures.rate > 0
     assert "| 2,000 | 20 | 10 |" in timeseries_benchmark.table([figures])
+
+
+def test_a_record_of_the_wrong_shape_is_skipped_and_the_rest_written(tmp_path: Path) -> None:
+    with EventLog.open(tmp_path / "log.db", SOURCE) as log:
+        log.cursor(SINK)
+        log.emit_telemetry({"zone-sensors": {"device": "zone-sensors", "ts": "?"}})  # no points
+        store(log, samples(2, T0))
+        writer = LineProtocol()
+        lines = writer.lines(log.read(0, frozenset({"telemetry"}), 10))
+    assert writer.skipped == 1
+    assert [parse(line)[3] for line in lines] == [int(T0 * 1000)] * 2 + [int(T0 * 1000) + 500] * 2

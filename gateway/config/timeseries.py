@@ -33,6 +33,9 @@ class TimeSeriesSection(BaseModel):
         le=100_000,
         description="log records per write (a record holds a device's points)",
     )
+    points_per_write: int = Field(
+        5000, ge=1, le=1_000_000, description="lines per HTTP request; a batch takes several"
+    )
     timeout: float = Field(10.0, gt=0, le=300, description="seconds one write may take")
     gzip: bool = Field(False, description="compress write bodies (slow links)")
     health: bool = Field(

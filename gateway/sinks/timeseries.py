@@ -30,10 +30,10 @@ Schema (docs/timeseries.md):
   records, ``sink_lag`` in s, ``outbox`` in %, ...).
 - ``annotation``: one line per alarm or actuator event. Tags ``site``, ``gateway``,
   ``category`` (``alarm``/``actuator``), ``type`` (the event type), ``zone``, ``alarm``,
-  ``priority``, ``level``, ``relay``, as the event has them. Fields ``event`` (always 1,
-  for annotation queries), ``active`` (1/0: the
-  alarm condition, or the relay on), ``value`` and ``limit`` (floats, alarms), ``text``
-  (the message; a string, which VictoriaMetrics does not store).
+  ``priority``, ``level``, ``state`` (ISA-18.2), ``relay``, as the event has them. Fields
+  ``event`` (always 1, for annotation queries), ``active`` (1/0: the alarm condition, or
+  the relay on), ``value`` and ``limit`` (floats, alarms), ``text`` (the message; a
+  string, which VictoriaMetrics does not store).
 - ``relay``: one line per ``actuator.switched``: tags ``site``, ``gateway``, ``relay``,
   ``point``; field ``state`` (1 on, 0 off).
 """
@@ -56,6 +56,7 @@ from vocab.ids import GATEWAY
 
 if TYPE_CHECKING:
     from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
+    from influxdb_client.client.write_api_async import WriteApiAsync
 
     from gateway.config.settings import GatewaySettings
 
@@ -68,6 +69,8 @@ ANNOTATED = frozenset({"alarm", "actuator"})  # event categories written as anno
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 _REJECTED = frozenset({400, 422})  # the database refuses these points for good
+_STAMPS_KEPT = 10_000  # parsed timestamps remembered
+_ALARM_TAGS = ("id", "zone", "priority", "level", "state")  # "id" goes in as "alarm"
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,21 +135,34 @@ class LineProtocol:
         self._points = dict(points or {})
         self._series: dict[tuple[str, str, str], tuple[str, str]] = {}
         self._stamps: dict[str, int] = {}
+        self.skipped = 0  # records that could not be read as the contract says
 
     def lines(self, records: Sequence[StoredRecord]) -> list[str]:
+        """The lines of ``records``, in their order; a record that is not the shape the
+        contract gives (docs/events.md, telemetry.json) is logged and left out, so that it
+        cannot hold up the ones after it."""
         out: list[str] = []
         for record in records:
-            body = json.loads(record.record)
-            if record.is_telemetry:
-                self._telemetry(body, out)
-            elif record.category in ANNOTATED:
-                self._event(record.category, body, out)
+            try:
+                body = json.loads(record.record)
+                if record.is_telemetry:
+                    self._telemetry(body, out)
+                elif record.category in ANNOTATED:
+                    self._event(record.category, body, out)
+            except (ValueError, KeyError, TypeError, AttributeError) as err:
+                self.skipped += 1
+                _logger.error(
+                    "time series: log row %d (%s) is not a record it can write (%r); skipped",
+                    record.row,
+                    record.type,
+                    err,
+                )
         return out
 
     def _ms(self, stamp: str) -> int:
         ms = self._stamps.get(stamp)
         if ms is None:
-            if len(self._stamps) > 10_000:
+            if len(self._stamps) > _STAMPS_KEPT:
                 self._stamps.clear()
             ms = self._stamps[stamp] = (datetime.fromisoformat(stamp) - _EPOCH) // _MS
         return ms
@@ -230,9 +246,6 @@ class LineProtocol:
         out.append(f"{ANNOTATION}{_tags(tags)} {','.join(fields)} {ts}")
 
 
-_ALARM_TAGS = ("id", "zone", "priority", "level")
-
-
 class TimeSeriesSink(BatchSink):
     """Writes the log's telemetry and alarm and actuator events to the database at
     ``config.url``; a batch the database refuses for good (HTTP 400/422: a field of the
@@ -253,6 +266,7 @@ class TimeSeriesSink(BatchSink):
         self._config = config
         self._lines = LineProtocol(points)
         self._client: InfluxDBClientAsync | None = None
+        self._write: WriteApiAsync | None = None
         self.written = 0  # points the database took
         self.rejected = 0  # points it refused for good
 
@@ -268,6 +282,7 @@ class TimeSeriesSink(BatchSink):
             timeout=int(self._config.timeout * 1000),
             enable_gzip=self._config.gzip,
         )
+        self._write = self._client.write_api()
         await super().__aenter__()
         return self
 
@@ -288,15 +303,19 @@ class TimeSeriesSink(BatchSink):
         lines = self._lines.lines(records)
         if not lines:
             return
-        assert self._client is not None
+        assert self._write is not None
+        step = self._config.points_per_write
         try:
-            await self._client.write_api().write(
-                self._config.bucket,
-                self._config.org,
-                record="\n".join(lines).encode(),
-                # the library annotates the enum class but defines its values as str
-                write_precision=WritePrecision.MS,  # type: ignore[arg-type]
-            )
+            # In order, one request after the other: if one fails, the whole batch comes
+            # again, and what was already written overwrites itself.
+            for first in range(0, len(lines), step):
+                await self._write.write(
+                    self._config.bucket,
+                    self._config.org,
+                    record="\n".join(lines[first : first + step]).encode(),
+                    # the library annotates the enum class but defines its values as str
+                    write_precision=WritePrecision.MS,  # type: ignore[arg-type]
+                )
         except ApiException as err:
             if err.status not in _REJECTED:
                 raise RuntimeError(f"{self._config.url}: HTTP {err.status} {err.reason}") from None
