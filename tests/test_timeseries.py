@@ -20,7 +20,7 @@ from benchmarks import timeseries as timeseries_benchmark
 from gateway.config import ConfigError, load_settings
 from gateway.config.settings import GatewaySettings
 from gateway.config.timeseries import TimeSeriesSection
-from gateway.core.health_points import GatewayHealth
+from gateway.core.health_points import GatewayHealth, health_key, parse_health_key
 from gateway.core.poller import Poller
 from gateway.core.telemetry import Telemetry
 from gateway.sinks.timeseries import SINK, LineProtocol, PointInfo, TimeSeriesSink, catalog
@@ -176,6 +176,15 @@ def test_the_token_is_refused_in_the_file_and_taken_from_the_environment(
     assert settings.timeseries.token is not None
     assert settings.timeseries.token.get_secret_value() == "s3cret"
     assert "s3cret" not in repr(settings) and "s3cret" not in settings.fingerprint()
+
+
+def test_health_keys_name_their_poller_or_sink() -> None:
+    assert parse_health_key(health_key("poll_latency", "zone-sensors")) == (
+        "poll_latency",
+        {"poller": "zone-sensors"},
+    )
+    assert parse_health_key(health_key("sink_lag", "mqtt")) == ("sink_lag", {"sink": "mqtt"})
+    assert parse_health_key("outbox") == ("outbox", {})
 
 
 def test_the_quota_counts_the_telemetry_it_drops(tmp_path: Path) -> None:
@@ -350,13 +359,15 @@ def test_the_gateway_stores_every_poll_health_and_its_alarms_and_relays(
     )
     data["telemetry"] = {"interval": 0.5}  # the sensors' poll interval: every poll is stored
     data["timeseries"] = {"url": victoria.url}
-    gateway = lab.gateway(write_config(tmp_path, data))
+    token = "tok-3b1f9c0e5d2a4f7b"
+    gateway = lab.gateway(write_config(tmp_path, data), env={"CELLSAFE_TIMESERIES__TOKEN": token})
 
     def switched() -> bool:
         return bool(victoria.export('relay_state{relay="exhaust-fan-1"}'))
 
     wait_until(switched, 30, "the fan's switching in the time series")
     gateway_ok = gateway.terminate() == 0
+    assert token not in (tmp_path / "gateway.log").read_text()
     temperature = victoria.export('point_value{point="zone-sensors.temperature"}')
     assert len(temperature) == 1 and gateway_ok
     series = temperature[0]
