@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from benchmarks import timeseries as timeseries_benchmark
 from gateway.config import ConfigError, load_settings
@@ -413,3 +414,48 @@ def test_a_record_of_the_wrong_shape_is_skipped_and_the_rest_written(tmp_path: P
         lines = writer.lines(log.read(0, frozenset({"telemetry"}), 10))
     assert writer.skipped == 1
     assert [parse(line)[3] for line in lines] == [int(T0 * 1000)] * 2 + [int(T0 * 1000) + 500] * 2
+
+
+def test_a_refused_batch_is_skipped_an_unavailable_one_retried_and_the_token_sent(
+    tmp_path: Path,
+) -> None:
+    """A plain HTTP receiver on loopback answers as scripted: 503 (retried), then 400 for
+    the same batch (skipped for good), then 204."""
+    from aiohttp import web
+
+    answers = [503, 400, 204]
+    seen: list[tuple[str, str, bytes]] = []
+
+    async def write(request: web.Request) -> web.Response:
+        body = await request.read()
+        seen.append((request.headers.get("Authorization", ""), request.query_string, body))
+        status = answers.pop(0) if answers else 204
+        return web.Response(status=status, text="" if status == 204 else '{"message": "no"}')
+
+    async def run() -> TimeSeriesSink:
+        app = web.Application()
+        app.router.add_post("/api/v2/write", write)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        config = TimeSeriesSection(url=f"http://127.0.0.1:{port}", token=SecretStr("tok-1"))
+        try:
+            with EventLog.open(tmp_path / "log.db", SOURCE) as log:
+                sink = TimeSeriesSink(config, log)
+                sink.retry_min = 0.05
+                async with sink:
+                    store(log, samples(3, T0))
+                    await drain(log)
+                    store(log, samples(2, T0 + 10))
+                    await drain(log)
+                return sink
+        finally:
+            await runner.cleanup()
+
+    sink = asyncio.run(run())
+    assert sink.rejected == 6 and sink.written == 4
+    assert [s[0] for s in seen] == ["Token tok-1"] * 3
+    assert "precision=ms" in seen[0][1] and "bucket=cellsafe" in seen[0][1]
+    assert seen[0][2] == seen[1][2] != seen[2][2]  # the same batch again, then the next
