@@ -28,6 +28,7 @@ from gateway.config import ConfigError, load_settings
 from gateway.config.settings import GatewaySettings
 from gateway.core.commands import CommandRouter
 from gateway.core.control import SOCKET_NAME, ControlServer
+from gateway.core.health_points import HEALTH_POLLER, GatewayHealth
 from gateway.core.pipeline import Pipeline
 from gateway.core.poller import Poller, phases
 from gateway.core.service import Notifier, Probe, Vitals, status_line, supervise
@@ -43,6 +44,7 @@ from gateway.core.tasks import cancel_all
 from gateway.core.telemetry import Telemetry
 from gateway.notify.sink import NOTIFY_ALARM, NotifySink
 from gateway.sinks.file import EventFileSink
+from gateway.sinks.timeseries import TimeSeriesSink, catalog
 from gateway.storage.health import (
     POLL_INTERVAL,
     STORAGE_ALARM,
@@ -310,6 +312,8 @@ class Gateway:
             if s.notify.enabled:
                 notify = NotifySink(s.notify, log, s.gateway.site, conditions, record=log.emit)
                 await stack.enter_async_context(notify)
+            if s.timeseries.url is not None:
+                await stack.enter_async_context(TimeSeriesSink(s.timeseries, log, catalog(s)))
             log.forget_other_sinks()
 
             drivers: dict[str, Driver] = {}
@@ -372,6 +376,8 @@ class Gateway:
             bus.subscribe(pipeline)
             if s.telemetry.interval:
                 bus.subscribe(Telemetry(log, s.telemetry.interval))
+            elif s.timeseries.url is not None:
+                _logger.warning("time series: [telemetry] interval = 0, so only events are stored")
             if console is not None:
                 await stack.enter_async_context(console.serve(self.status, router))
                 bus.subscribe(console.samples)
@@ -390,6 +396,9 @@ class Gateway:
             ]
             quota = LogQuota(log, s.outbox.max_mb, MQTT_SINK if confirmed else None)
             self.pollers.append(Poller(GATEWAY, quota, POLL_INTERVAL, quota.points, bus))
+            if s.timeseries.url is not None and s.timeseries.health:
+                health = GatewayHealth(lambda: self.pollers, log, quota)
+                self.pollers.append(Poller(HEALTH_POLLER, health, POLL_INTERVAL, [], bus))
 
             log.subscribe(self._state_changed, events_only=True)
             self._publish_state()

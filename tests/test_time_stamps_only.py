@@ -18,6 +18,7 @@ STAMPS = {
     ("drivers/modbus.py", "_bad_block"),
     ("gateway/core/poller.py", "_poll_once"),
     ("gateway/storage/health.py", "read"),
+    ("gateway/core/health_points.py", "read"),  # the health samples' ts
     ("gateway/core/telemetry.py", "flush"),
     ("gateway/app.py", "_publish_state"),
     ("gateway/uplink/mqtt.py", "_online"),

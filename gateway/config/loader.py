@@ -28,6 +28,7 @@ _SECRET_KEYS = (
     ("commands", "delivery_token"),
     ("commands", "keys"),
     ("notify", "secrets"),
+    ("timeseries", "token"),
 )
 
 

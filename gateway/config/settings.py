@@ -46,6 +46,7 @@ from gateway.config.console import ConsoleSection
 from gateway.config.credentials import CredentialsSource
 from gateway.config.notify import NotifySection
 from gateway.config.safety import SafetySection
+from gateway.config.timeseries import TimeSeriesSection
 from rules.discrete import DiscreteInput, DiscreteSpec
 from rules.matrix import EffectSpec, InterlockSpec, RowSpec
 from rules.thresholds import ThresholdSpec
@@ -322,6 +323,7 @@ class GatewaySettings(BaseSettings):
     telemetry: TelemetrySection = TelemetrySection()
     outbox: OutboxSection = OutboxSection()
     event_file: EventFileSection = EventFileSection()
+    timeseries: TimeSeriesSection = TimeSeriesSection()
     devices: list[AnyDevice] = Field(default_factory=list)
     alarms: AlarmsSection = AlarmsSection()
     hazard_classes: dict[HazardClass, dict[Quantity, ThresholdPolicy]] = Field(
@@ -360,7 +362,9 @@ class GatewaySettings(BaseSettings):
 
     def fingerprint(self) -> str:
         """A short hash of the effective configuration, secrets left out, for the birth message."""
-        dump = self.model_dump_json(exclude={"mqtt": {"password"}, "commands": True})
+        dump = self.model_dump_json(
+            exclude={"mqtt": {"password"}, "commands": True, "timeseries": {"token"}}
+        )
         return hashlib.sha256(dump.encode()).hexdigest()[:16]
 
     def matrix_rows(self) -> list[RowSpec]:

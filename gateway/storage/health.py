@@ -50,6 +50,7 @@ class LogQuota:
         self._max_bytes = int(max_mb * 1024 * 1024)
         self._confirmed_by = confirmed_by
         self.points = [POINT] if confirmed_by is None else [POINT, UNCONFIRMED]
+        self.dropped = 0  # telemetry records dropped over the quota since start
 
     async def read(self, keys: Collection[str] | None = None) -> list[Sample]:
         now, mono = time.time(), steady()
@@ -60,6 +61,7 @@ class LogQuota:
         except sqlite3.Error as err:
             return [Sample.bad(POINT, now, mono, f"log unreadable: {err}")]
         if dropped:
+            self.dropped += dropped
             _logger.warning("log over its quota: dropped the %d oldest telemetry", dropped)
         samples = [Sample.good(POINT, round(used * 100, 1), now, mono)]
         if self._confirmed_by is not None:
