@@ -17,6 +17,8 @@ STAMPS = {
     ("drivers/modbus.py", "_read_block"),  # samples' ts
     ("drivers/modbus.py", "_bad_block"),
     ("gateway/core/poller.py", "_poll_once"),
+    ("drivers/scanner.py", "_sample"),  # the connected point's ts
+    ("drivers/scanner.py", "_read"),  # scans' ts
     ("gateway/storage/health.py", "read"),
     ("gateway/core/telemetry.py", "flush"),
     ("gateway/app.py", "_publish_state"),
