@@ -33,7 +33,6 @@ import time
 from collections.abc import Collection
 
 # pyserial's SerialException is an OSError: one except clause covers both transports.
-
 from serial_asyncio_fast import open_serial_connection
 
 from drivers import registry

@@ -39,6 +39,8 @@ from gateway.core.status import (
     RelayStatus,
     SinkStatus,
 )
+from gateway.core.stock import MISPLACED as STOCK_MISPLACED
+from gateway.core.stock import StockService
 from gateway.core.tasks import cancel_all
 from gateway.core.telemetry import Telemetry
 from gateway.sinks.file import EventFileSink
@@ -51,9 +53,10 @@ from gateway.storage.health import (
     usage_threshold,
 )
 from gateway.storage.log import EventLog, iso_utc
-from gateway.uplink.commands import MqttCommands
+from gateway.uplink.commands import MqttCommands, principals
 from gateway.uplink.mqtt import SINK as MQTT_SINK
 from gateway.uplink.mqtt import MqttUplink
+from gateway.uplink.signing import STOCK_MASTER
 from gateway.uplink.topics import Topics
 from rules.alarms import AlarmManager
 from rules.engine import RuleEngine
@@ -73,13 +76,17 @@ LOG_FILE = "outbox.sqlite3"
 
 
 class _Publisher:
-    """Where push sources deliver: samples onto the bus; scans wait for the stock logic."""
+    """Where push sources deliver: samples onto the bus, scans to the stock logic."""
 
-    def __init__(self, bus: SampleBus) -> None:
+    def __init__(self, bus: SampleBus, stock: StockService | None = None) -> None:
         self.samples = bus
+        self._stock = stock
 
     def scans(self, scans: Sequence[Scan], /) -> None:
-        _logger.warning("%d scans ignored: no stock logic is configured", len(scans))
+        if self._stock is None:
+            _logger.warning("%d scans ignored: no stock logic is configured", len(scans))
+            return
+        self._stock.scans(scans)
 
 
 class Gateway:
@@ -328,6 +335,9 @@ class Gateway:
             definitions = engine.definitions + [d for r in relay_specs for d in r.definitions()]
             definitions += [d for w in watchdog_specs for d in w.definitions()]
             definitions.append(STORAGE_ALARM)
+            readers = {d.name: drivers[d.name] for d in s.devices if d.driver == "scanner"}
+            if readers:
+                definitions.append(STOCK_MISPLACED)
             saved = Pipeline.saved_alarms(log)
             alarms = AlarmManager(s.alarms.apply(definitions), saved, s.alarms)
             engine.restore(alarms.conditions())
@@ -356,6 +366,22 @@ class Gateway:
             )
             stack.callback(mqtt_commands.close)
             uplink.set_command_handler(mqtt_commands)
+            stock = None
+            if readers:
+                stock = StockService.open(
+                    s.gateway.site,
+                    s.gateway.data_dir,
+                    s.stock.master_file,
+                    log,
+                    conditions,
+                    readers,
+                    s.stock.prefix_length,
+                )
+                signers = principals(s.commands)
+                uplink.add_downlink(
+                    topics.downlink(STOCK_MASTER),
+                    lambda payload, _: stock.master_message(payload, topics.base, signers),
+                )
 
             bus = SampleBus()
             bus.subscribe(pipeline)
@@ -365,7 +391,7 @@ class Gateway:
             for device in s.devices:
                 driver = drivers[device.name]
                 if isinstance(driver, ServiceDriver):
-                    await driver.start(_Publisher(bus))
+                    await driver.start(_Publisher(bus, stock))
             points = [[point_id(d.name, p.key) for p in d.point_infos()] for d in polled]
             offsets = phases(
                 [(d.poll_interval, len(ids)) for d, ids in zip(polled, points, strict=True)]

@@ -47,6 +47,7 @@ from gateway.config.safety import SafetySection
 from rules.discrete import DiscreteInput, DiscreteSpec
 from rules.matrix import EffectSpec, InterlockSpec, RowSpec
 from rules.thresholds import ThresholdSpec
+from stock.config import StockSection
 from vocab.ids import NAME_PATTERN
 
 
@@ -136,7 +137,7 @@ class MqttSection(_Section):
         return [(b.rpartition(":")[0], int(b.rpartition(":")[2])) for b in self.brokers]
 
 
-CommandClass = Literal["alarm", "status", "config", "safety", "delivery"]
+CommandClass = Literal["alarm", "status", "config", "safety", "delivery", "stock"]
 PRINCIPAL_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 MIN_KEY_LENGTH = 32
 
@@ -332,6 +333,7 @@ class GatewaySettings(BaseSettings):
     interlocks: list[InterlockSpec] = Field(default_factory=list)
     watchdogs: list[WatchdogSpec] = Field(default_factory=list)
     safety: SafetySection = SafetySection()
+    stock: StockSection = StockSection()
 
     @classmethod
     def settings_customise_sources(

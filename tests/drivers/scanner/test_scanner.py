@@ -91,8 +91,8 @@ class Collector:
         self.reads += scans
         self.changed.set()
 
-    async def until(self, check: Any, timeout: float = 3.0) -> None:
-        async with asyncio.timeout(timeout):
+    async def until(self, check: Any) -> None:
+        async with asyncio.timeout(3.0):
             while not check():
                 self.changed.clear()
                 await self.changed.wait()
