@@ -148,7 +148,17 @@ def _gs1(
         sscc = by_ai["00"].value
         length = _prefix_length(by_ai["00"].sscc, prefix_length)
         unit = SSCC.from_gs1_element_string(f"(00){sscc}", length).epc_uri
-        return Code(kind="pallet", text=text, sscc=sscc, epc=unit, quantity=quantity, dates=dates)
+        content = by_ai["02"].value if "02" in by_ai else None  # GTIN of what it holds
+        return Code(
+            kind="pallet",
+            text=text,
+            sscc=sscc,
+            epc=unit,
+            gtin=content,
+            lot=by_ai["10"].value if "10" in by_ai else None,
+            quantity=quantity,
+            dates=dates,
+        )
     if "01" not in by_ai and "02" not in by_ai:
         return Code(kind="unreadable", text=text, error="a GS1 code without GTIN (01) or SSCC (00)")
     element = by_ai.get("01") or by_ai["02"]
