@@ -179,7 +179,7 @@ def test_put_away_quantity_without_serials() -> None:
 def test_electrolyte_in_the_cell_store_is_misplaced_and_alarmed() -> None:
     stock = Stock("plant-a", {}, {})
     read = Reader(stock)
-    (start, location, item) = read("CMD:PUTAWAY", "C-02", ELECTROLYTE)
+    *_, item = read("CMD:PUTAWAY", "C-02", ELECTROLYTE)
     event = only_event([item])
     assert item.signal == "reject"
     assert event.body["epcis"]["disposition"] == "non_conformant"
