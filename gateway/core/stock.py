@@ -78,7 +78,7 @@ class StockService:
         """``readers``: scanner name -> its driver (a ``ScannerDriver``)."""
         initial = load_toml(master_file) if master_file is not None else MasterData(version=0)
         store = MasterStore(data_dir, initial)
-        saved = log.load_state(LEDGER_STATE).get(LEDGER_STATE)
+        saved = log.load_state(LEDGER_STATE).get("")  # the key, less the prefix: ""
         stock = Stock(
             site,
             {n: d.config.location for n, d in readers.items()},
