@@ -6,8 +6,6 @@ a bad signature is refused."""
 from __future__ import annotations
 
 import json
-import os
-import select
 import time
 import tomllib
 from pathlib import Path
@@ -19,8 +17,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.uplink.signing import new_nonce, sign
 from simulators.mosquitto import MosquittoBroker
+from simulators.scanner_port import ScannerPort
 from tests.conftest import Lab
-from tests.drivers.scanner.test_scanner import Adapter
 from tests.lab import wait_until, write_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,11 +73,6 @@ def publish_master(port: int, key: str, version: int) -> None:
         client.loop_stop()
 
 
-def received(fd: int, timeout: float) -> bytes:
-    ready, _, _ = select.select([fd], [], [], timeout)
-    return os.read(fd, 64) if ready else b""
-
-
 def of_type(messages: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [m for m in messages if m["type"] == kind]
 
@@ -88,7 +81,7 @@ def of_type(messages: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 def test_misplacement_alarmed_with_the_broker_down_and_the_master_over_mqtt(
     tmp_path: Path, broker: MosquittoBroker, lab: Lab
 ) -> None:
-    adapter = Adapter(tmp_path / "usb-reader-if00")
+    adapter = ScannerPort(tmp_path / "usb-reader-if00")
     adapter.plug()
     try:
         wms = lab.wms(broker.port)
@@ -101,7 +94,7 @@ def test_misplacement_alarmed_with_the_broker_down_and_the_master_over_mqtt(
         broker.stop()  # the WMS is away from here on
         for text in ("CMD:PUTAWAY", "C-02", ELECTROLYTE):
             adapter.send(text.encode() + b"\r")
-        assert received(adapter.master, 5) == b"\x07"  # refused at the reader, at once
+        assert adapter.received(5) == b"\x07"  # refused at the reader, at once
         wait_until(
             lambda: "event 2 alarm.raised stock.putaway.misplaced" in log.read_text(),
             10,

@@ -9,10 +9,7 @@ as udev does.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
-import os
-import tty
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +19,7 @@ import pytest
 from drivers.base import WriteError
 from drivers.scanner import Framer, ScannerDriver
 from drivers.scanner_config import ScannerConfig
+from simulators.scanner_port import ScannerPort as Adapter
 from vocab.samples import Sample
 from vocab.scans import Scan
 
@@ -34,37 +32,6 @@ def aio(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
         asyncio.run(test(*args, **kwargs))
 
     return run
-
-
-class Adapter:
-    """A USB-serial adapter that can be pulled out and put back at the same link."""
-
-    def __init__(self, link: Path) -> None:
-        self.link = link
-        self.master = -1
-        self._slave = -1
-
-    def plug(self) -> None:
-        self.master, self._slave = os.openpty()
-        tty.setraw(self._slave)
-        tty.setraw(self.master)
-        with contextlib.suppress(FileNotFoundError):
-            self.link.unlink()
-        self.link.symlink_to(os.ttyname(self._slave))
-
-    def pull(self) -> None:
-        for fd in (self.master, self._slave):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        self.master = self._slave = -1
-        with contextlib.suppress(FileNotFoundError):
-            self.link.unlink()
-
-    def send(self, data: bytes) -> None:
-        os.write(self.master, data)
-
-    def received(self) -> bytes:
-        return os.read(self.master, 1024)
 
 
 @pytest.fixture
@@ -180,7 +147,7 @@ async def test_reject_signal_reaches_the_reader(adapter: Adapter) -> None:
         await got.until(lambda: driver.connected)
         await driver.write("signal", "reject")
         loop = asyncio.get_running_loop()
-        assert await loop.run_in_executor(None, adapter.received) == b"\x07NG\r"
+        assert await loop.run_in_executor(None, adapter.received, 2.0) == b"\x07NG\r"
         with pytest.raises(WriteError, match="no accept_signal"):
             await driver.write("signal", "accept")
     finally:
