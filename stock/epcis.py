@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import warnings
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -79,6 +80,24 @@ def object_event(
 
 def event_hash(event: dict[str, Any]) -> str:
     """The EPCIS event hash of one event (its ``eventID`` and ``recordTime`` ignored)."""
+    hashes: list[str] = hash_generator.calculate_hashes_from_pre_hashes([prehash(event)])
+    return hashes[0]
+
+
+class _Quiet(logging.Filter):
+    """The reference implementation logs every event at INFO on the root logger."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "epcis_event_hash_generator" not in record.pathname
+
+
+_QUIET = _Quiet()
+
+
+def prehash(event: dict[str, Any]) -> str:
+    """The canonical pre-hash string of an event (CBV 2.0 section 8.9.2): its fields in
+    the standard's order, EPCs and locations as GS1 Digital Link URIs, CBV words as URIs.
+    ``ValueError`` if the reference implementation cannot read the event."""
     body = copy.deepcopy(event)
     body.pop("@context", None)
     body.pop("eventID", None)
@@ -89,30 +108,15 @@ def event_hash(event: dict[str, Any]) -> str:
         "creationDate": body["eventTime"],
         "epcisBody": {"eventList": [body]},
     }
-    # The reference implementation logs each event at INFO; keep the journal quiet.
-    previous = logging.root.manager.disable
-    logging.disable(logging.INFO)
+    root = logging.getLogger()
+    root.addFilter(_QUIET)
     try:
-        events = json_to_py.event_list_from_epcis_document_json(document)
-        hashes: list[str] = hash_generator.epcis_hashes_from_events(events)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # its importlib use
+            events = json_to_py.event_list_from_epcis_document_json(document)
+            strings: list[str] = hash_generator.derive_prehashes_from_events(events)
     finally:
-        logging.disable(previous)
-    if len(hashes) != 1:
-        raise ValueError("the event hash could not be computed for this event")
-    return hashes[0]
-
-
-def prehash(event: dict[str, Any]) -> str:
-    """The canonical pre-hash string of an event (CBV 2.0 section 8.9.2), for tests."""
-    body = copy.deepcopy(event)
-    body.pop("@context", None)
-    document = {
-        "@context": [CONTEXT],
-        "type": "EPCISDocument",
-        "schemaVersion": "2.0",
-        "creationDate": body["eventTime"],
-        "epcisBody": {"eventList": [body]},
-    }
-    events = json_to_py.event_list_from_epcis_document_json(document)
-    strings: list[str] = hash_generator.derive_prehashes_from_events(events)
+        root.removeFilter(_QUIET)
+    if len(strings) != 1:
+        raise ValueError("the reference implementation could not read this event")
     return strings[0]

@@ -292,3 +292,18 @@ def test_master_store_keeps_only_newer_versions(tmp_path: Path) -> None:
     bad, why = store.update({**data, "version": 99, "locations": {"X": {"zone": "nowhere"}}})
     assert not bad and "no zone 'nowhere'" in why
     assert MasterStore(tmp_path, master()).current.version == data["version"] + 1  # on disk
+
+
+def test_the_stock_package_does_not_import_the_gateway() -> None:
+    import ast
+
+    found = []
+    for path in (ROOT / "stock").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            found += [f"{path.name}: {n}" for n in names if n.split(".")[0] == "gateway"]
+    assert found == []
