@@ -39,7 +39,6 @@ from gateway.core.status import (
     RelayStatus,
     SinkStatus,
 )
-from gateway.core.stock import MISPLACED as STOCK_MISPLACED
 from gateway.core.stock import StockService
 from gateway.core.tasks import cancel_all
 from gateway.core.telemetry import Telemetry
@@ -335,9 +334,7 @@ class Gateway:
             definitions = engine.definitions + [d for r in relay_specs for d in r.definitions()]
             definitions += [d for w in watchdog_specs for d in w.definitions()]
             definitions.append(STORAGE_ALARM)
-            readers = {d.name: drivers[d.name] for d in s.devices if d.driver == "scanner"}
-            if readers:
-                definitions.append(STOCK_MISPLACED)
+            definitions += StockService.definitions(s)
             saved = Pipeline.saved_alarms(log)
             alarms = AlarmManager(s.alarms.apply(definitions), saved, s.alarms)
             engine.restore(alarms.conditions())
@@ -366,17 +363,8 @@ class Gateway:
             )
             stack.callback(mqtt_commands.close)
             uplink.set_command_handler(mqtt_commands)
-            stock = None
-            if readers:
-                stock = StockService.open(
-                    s.gateway.site,
-                    s.gateway.data_dir,
-                    s.stock.master_file,
-                    log,
-                    conditions,
-                    readers,
-                    s.stock.prefix_length,
-                )
+            stock = StockService.open(s, drivers, log, conditions)
+            if stock is not None:
                 signers = principals(s.commands)
                 uplink.add_downlink(
                     topics.downlink(STOCK_MASTER),

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from stock.master import load_toml
 
 
 class StockSection(BaseModel):
@@ -21,3 +23,11 @@ class StockSection(BaseModel):
     prefix_length: int = Field(
         7, ge=6, le=12, description="GS1 company prefix length (digits) when biip cannot tell"
     )
+
+    @field_validator("master_file")
+    @classmethod
+    def _readable(cls, path: Path | None) -> Path | None:
+        """Checked with the configuration, so a bad master stops ``check-config`` too."""
+        if path is not None:
+            load_toml(path)  # ValueError naming the file and the key path
+        return path

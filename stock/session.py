@@ -192,12 +192,19 @@ class Stock:
     # -- steps ---------------------------------------------------------------------
 
     def _command(self, s: Session, mode: Mode | None, scan: Scan, master: MasterData) -> Outcome:
+        """An operation label: a count in progress is ended (and reported) by any label; a
+        move still waiting for its target is refused by ``CMD:DONE`` and abandoned, with a
+        ``stock.rejected`` event, by another operation's label."""
         outcome = Outcome(signal="accept")
-        if mode is None:  # CMD:DONE
-            if s.mode == "count" and s.location is not None:
-                outcome = self._emit(s, "counted", s.codes, scan, master, location=s.location)
-            elif s.mode == "move" and s.codes:
+        if s.mode == "count" and s.location is not None:
+            outcome = self._emit(s, "counted", s.codes, scan, master, location=s.location)
+        elif s.mode == "move" and s.codes:
+            if mode is None:
                 return self._reject(s, scan, "out_of_order", "scan the target location to move")
+            n = len(s.codes)
+            outcome = self._reject(
+                s, scan, "out_of_order", f"move of {n} scans abandoned: no target location"
+            )
         s.mode, s.location, s.codes = mode, None, []
         return outcome
 
@@ -251,10 +258,9 @@ class Stock:
                 material = master.material(c.gtin)
                 if material is None:
                     continue
-                if source is not None:
-                    self._release(c)
-                near = [n for n in master.near(location)]
-                reasons += master.misplacement(material, location, self.ledger.classes_at(near))
+                self._release(c)  # wherever it was, it is not there any more
+                near = self.ledger.classes_at(master.near(location))
+                reasons += master.misplacement(material, location, near)
         if reasons:
             disposition = MISPLACED_DISPOSITION
             body["misplacement"] = {"alarm": MISPLACED_ALARM, "reasons": reasons}

@@ -307,3 +307,23 @@ def test_the_stock_package_does_not_import_the_gateway() -> None:
                 names = [node.module]
             found += [f"{path.name}: {n}" for n in names if n.split(".")[0] == "gateway"]
     assert found == []
+
+
+def test_a_label_ends_a_count_and_abandons_an_unfinished_move() -> None:
+    read = Reader(Stock("plant-a", {}, {}))
+    counted = only_event(read("CMD:COUNT", "C-01", CELLS, "CMD:PICK"))
+    assert counted.type == "stock.counted"
+    (abandoned,) = [e for o in read("CMD:MOVE", "C-01", CELLS, "CMD:RECEIVE") for e in o.events]
+    assert abandoned.type == "stock.rejected"
+    assert abandoned.body["message"] == "move of 1 scans abandoned: no target location"
+    assert only_event(read(PALLET)).type == "stock.received"  # now in receive mode
+
+
+def test_a_bad_master_file_is_a_configuration_error(tmp_path: Path) -> None:
+    from stock.config import StockSection
+
+    bad = tmp_path / "master.toml"
+    bad.write_text('version = 1\n[locations.X]\nzone = "nowhere"\n')
+    with pytest.raises(ValueError, match=r"master.toml: .*locations.X.zone: no zone 'nowhere'"):
+        StockSection(master_file=bad)
+    assert StockSection(master_file=MASTER).master_file == MASTER

@@ -25,10 +25,11 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from drivers.base import Driver, WriteError
+from drivers.scanner_config import ScannerConfig
+from gateway.config.settings import GatewaySettings
 from gateway.storage.log import EventLog
 from gateway.uplink.commands import RefusalLimit
 from gateway.uplink.signing import STOCK_MASTER, Principal, Refused, Window, verify
@@ -60,34 +61,36 @@ class StockService:
         self._log = log
         self._conditions = conditions
         self._readers = dict(readers)
-        self._misplaced = False
+        self._shown: tuple[str, ...] = ()  # misplaced units the alarm stands for
         self._unproven = RefusalLimit()
         self._signals: set[asyncio.Task[None]] = set()
 
     @classmethod
     def open(
         cls,
-        site: str,
-        data_dir: Path,
-        master_file: Path | None,
+        settings: GatewaySettings,
+        drivers: Mapping[str, Driver],
         log: EventLog,
         conditions: Callable[[ConditionChange], None],
-        readers: Mapping[str, Any],
-        prefix_length: int = 7,
-    ) -> StockService:
-        """``readers``: scanner name -> its driver (a ``ScannerDriver``)."""
+    ) -> StockService | None:
+        """The service for the configured readers, or None when there is no reader.
+        ``ValueError`` when ``[stock] master_file`` cannot be read (it names the file)."""
+        readers = {d.name: d for d in settings.devices if isinstance(d, ScannerConfig)}
+        if not readers:
+            return None
+        master_file = settings.stock.master_file
         initial = load_toml(master_file) if master_file is not None else MasterData(version=0)
-        store = MasterStore(data_dir, initial)
+        store = MasterStore(settings.gateway.data_dir, initial)
         saved = log.load_state(LEDGER_STATE).get("")  # the key, less the prefix: ""
         stock = Stock(
-            site,
-            {n: d.config.location for n, d in readers.items()},
-            {n: d.config.symbology for n, d in readers.items()},
+            settings.gateway.site,
+            {n: d.location for n, d in readers.items()},
+            {n: d.symbology for n, d in readers.items()},
             saved,
-            prefix_length,
+            settings.stock.prefix_length,
         )
-        service = cls(stock, store, log, conditions, readers)
-        service._misplaced = bool(stock.misplaced)
+        service = cls(stock, store, log, conditions, {n: drivers[n] for n in readers})
+        service._shown = tuple(stock.misplaced)  # the alarm's state was restored with the log
         _logger.info(
             "stock: master version %d (%d materials, %d locations), %d readers",
             store.current.version,
@@ -97,6 +100,11 @@ class StockService:
         )
         return service
 
+    @staticmethod
+    def definitions(settings: GatewaySettings) -> list[AlarmDefinition]:
+        """The stock alarms, when there is a reader to raise them."""
+        return [MISPLACED] if any(isinstance(d, ScannerConfig) for d in settings.devices) else []
+
     def scans(self, scans: Sequence[Scan], /) -> None:
         for scan in scans:
             try:
@@ -104,28 +112,29 @@ class StockService:
             except Exception:  # a bug must not take the readers down with it
                 _logger.exception("stock: scan %r from %s not handled", scan.data, scan.scanner)
                 continue
-            self._log.emit(outcome.events, self.stock.state)
+            if outcome.events:  # the ledger changes only with an event
+                self._log.emit(outcome.events, self.stock.state)
             if outcome.signal is not None:
                 self._signal(scan.scanner, outcome.signal)
             self._update_alarm()
 
     def _update_alarm(self) -> None:
-        lines = self.stock.misplaced
-        if bool(lines) == self._misplaced and not lines:
+        """``stock.putaway.misplaced`` holds while any misplaced unit is where it was put.
+        A second misplacement while it holds is stated in its own stock event; the alarm,
+        one condition, stays raised (ISA-18.2: one alarm per condition)."""
+        lines = tuple(self.stock.misplaced)
+        if bool(lines) == bool(self._shown):
+            self._shown = lines
             return
-        self._misplaced = bool(lines)
-        message = (
-            f"{len(lines)} misplaced: " + " | ".join(lines[:3])
-            if lines
-            else "no misplaced stock left"
-        )
+        self._shown = lines
+        message = f"{len(lines)} misplaced: " + " | ".join(lines[:3]) if lines else ""
         self._conditions(
             ConditionChange(
                 alarm_id=MISPLACED_ALARM,
                 active=bool(lines),
                 ts=steady(),
                 value=float(len(lines)),
-                message=message[:500],
+                message=(message or "no misplaced stock left")[:500],
             )
         )
 
