@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 _GTIN = re.compile(r"^\d{14}$")
 _KEY = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$"
@@ -148,8 +148,18 @@ def load_toml(path: Path) -> MasterData:
         return MasterData.model_validate(tomllib.loads(path.read_text()))
     except (OSError, tomllib.TOMLDecodeError) as err:
         raise ValueError(f"{path}: {err}") from err
-    except ValueError as err:
-        raise ValueError(f"{path}: {err}") from err
+    except ValidationError as err:
+        raise ValueError(f"{path}: {problems(err)}") from None
+
+
+def problems(err: ValidationError) -> str:
+    """One line: ``key.path: message; ...`` (the model's own checks carry their paths)."""
+    lines = []
+    for e in err.errors():
+        where = ".".join(str(part) for part in e["loc"])
+        message = str(e["msg"]).removeprefix("Value error, ")
+        lines.append(f"{where}: {message}" if where else message)
+    return "; ".join(lines)
 
 
 class MasterStore:
@@ -174,8 +184,8 @@ class MasterStore:
         a repeat (the retained message again) and ignored; an older or invalid one refused."""
         try:
             new = MasterData.model_validate(data)
-        except ValueError as err:
-            return False, f"invalid master data: {_short(err)}"
+        except ValidationError as err:
+            return False, f"invalid master data: {problems(err)[:500]}"
         if new.version == self.current.version:
             return False, f"version {new.version} is already in force"
         if new.version < self.current.version:
@@ -188,10 +198,6 @@ class MasterStore:
         tmp.replace(self.path)
         self.current = new
         return True, f"version {new.version} in force"
-
-
-def _short(err: Exception) -> str:
-    return " ".join(str(err).split())[:500]
 
 
 def dump(master: MasterData) -> dict[str, Any]:
