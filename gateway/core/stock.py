@@ -89,7 +89,8 @@ class StockService:
             saved,
             settings.stock.prefix_length,
         )
-        service = cls(stock, store, log, conditions, {n: drivers[n] for n in readers})
+        signals = {n: drivers[n] for n in readers if n in drivers}
+        service = cls(stock, store, log, conditions, signals)
         service._shown = tuple(stock.misplaced)  # the alarm's state was restored with the log
         _logger.info(
             "stock: master version %d (%d materials, %d locations), %d readers",
