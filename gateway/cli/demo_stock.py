@@ -51,7 +51,7 @@ def _config(workdir: Path, port: int, reader: Path) -> Path:
         f"""[gateway]
 site = "plant-a"
 id = "gw-stock"
-data_dir = "{workdir / "state"}"
+data_dir = "{workdir / "stock-state"}"
 
 [mqtt]
 host = "127.0.0.1"
@@ -117,6 +117,16 @@ class _StockView:
 
 def play_stock(workdir: Path, say: Say) -> bool:
     """Run the stock part; True when the WMS saw what the story expects."""
+    lock = threading.Lock()  # the subscriber's thread and ours both narrate
+
+    def narrate(topic: str, text: str) -> None:
+        with lock:
+            say(topic, text)
+
+    return _play(workdir, narrate)
+
+
+def _play(workdir: Path, say: Say) -> bool:
     say("demo", "stock: a handheld reader on a USB-serial adapter (a pseudo-terminal here)")
     with (
         MosquittoBroker(workdir / "broker-stock") as broker,
