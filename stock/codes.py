@@ -31,6 +31,7 @@ from epcpy.utils.parsers import hex_to_tag_encodable
 Kind = Literal["item", "pallet", "plain", "unreadable"]
 DEFAULT_PREFIX_LENGTH = 7
 _EPC_HEX = re.compile(r"^(?:[0-9A-Fa-f]{4})+$")
+_HRI = re.compile(r"\((\d{2,4})\)")
 _PLAIN = re.compile(r"^[\x20-\x7e]{1,128}$")
 # AIs for a count of trade items: (30) variable count, (37) count in a logistic unit.
 _COUNT_AIS = ("30", "37")
@@ -109,8 +110,13 @@ def _check_digit(digits: str) -> str:
 
 def _barcode(text: str, prefix_length: int) -> Code:
     if text.startswith("("):
+        # The bracketed (human-readable) form, as keyed in or printed under a barcode. biip
+        # 4.0's parse_hri cuts a value at "-" ("(10)L2025-11" gives lot "L2025"), so the
+        # brackets become FNC1 separators here and biip parses the element string itself.
+        parts = _HRI.split(text)[1:]
+        string = "\x1d".join(ai + value for ai, value in zip(parts[::2], parts[1::2], strict=True))
         try:
-            message = GS1Message.parse_hri(text)
+            message = GS1Message.parse(string)
         except Exception as err:
             return Code(kind="unreadable", text=text, error=f"bracketed GS1 not valid: {err}")
         return _gs1(text, {e.ai.ai: e for e in message.element_strings}, prefix_length)

@@ -123,6 +123,11 @@ def only_event(outcomes: list[Any]) -> Any:
             "https://id.gs1.org/01/09506000134352/10/ABC/21/123",
             {"gtin": "09506000134352", "lot": "ABC", "serial": "123"},
         ),
+        # A bracketed code keyed in from the label, with a "-" in the lot (CSET 82).
+        (
+            "(01)04012345000016(10)L2025-11(21)C0002",
+            {"lot": "L2025-11", "epc": "urn:epc:id:sgtin:4012345.000001.C0002"},
+        ),
         # A bare EAN-13 and a count of items (AI 37).
         ("9506000134352", {"gtin": "09506000134352", "serial": None}),
         ("0109506000134352\x1d3712", {"quantity": 12, "epc": None}),
@@ -159,6 +164,8 @@ def test_receive_then_put_away_with_epcis_events() -> None:
     assert epcis["bizStep"] == "receiving" and epcis["action"] == "ADD"
     assert epcis["epcList"] == ["urn:epc:id:sscc:4012345.3000000001"]
     assert epcis["readPoint"] == {"id": "urn:cellsafe:scanner:plant-a:dock-1"}
+    assert epcis_problems({**epcis, "action": "MOVE"})  # the schema does refuse
+    assert epcis_problems({**epcis, "readPoint": "dock-1"})
 
     stored = only_event(read("CMD:PUTAWAY", "C-01", CELLS))
     epcis = stored.body["epcis"]
