@@ -182,6 +182,9 @@ class Stock:
             return self._emit(s, "received", [code], scan, master)
         if s.location is None:
             return self._reject(s, scan, "out_of_order", f"scan the location first ({s.mode})")
+        if s.location not in master.locations:  # a new master came between the two scans
+            gone, s.location = s.location, None
+            return self._reject(s, scan, "unknown_location", f"{gone} left the master data")
         if s.mode == "putaway":
             return self._emit(s, "stored", [code], scan, master, location=s.location)
         if s.mode == "pick":

@@ -334,3 +334,15 @@ def test_a_bad_master_file_is_a_configuration_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"master.toml: .*locations.X.zone: no zone 'nowhere'"):
         StockSection(master_file=bad)
     assert StockSection(master_file=MASTER).master_file == MASTER
+
+
+def test_a_location_that_leaves_the_master_between_two_scans() -> None:
+    read = Reader(Stock("plant-a", {}, {}))
+    read("CMD:PUTAWAY", "C-03")
+    data = master()
+    newer = data.model_copy(update={"version": 2, "locations": {"C-01": data.locations["C-01"]}})
+    event = only_event(read(CELLS, data=newer))
+    assert (event.body["reason"], event.body["message"]) == (
+        "unknown_location",
+        "C-03 left the master data",
+    )
