@@ -87,6 +87,12 @@ class ScannerConfig(DeviceConfig):
         description="the reader's place for EPCIS readPoint, e.g. an SGLN URN; "
         "default urn:cellsafe:scanner:<site>:<name>",
     )
+    alarm_after: float = Field(
+        10.0,
+        ge=0,
+        le=3600,
+        description="seconds the reader may be away before device.<name>.comm is raised",
+    )
     reconnect_min: float = Field(0.2, gt=0, le=60, description="first reconnect delay, seconds")
     reconnect_max: float = Field(10.0, gt=0, le=3600, description="longest reconnect delay")
 

@@ -39,7 +39,7 @@ from gateway.core.status import (
     RelayStatus,
     SinkStatus,
 )
-from gateway.core.stock import StockService
+from gateway.core.stock import ReaderWatch, StockService
 from gateway.core.tasks import cancel_all
 from gateway.core.telemetry import Telemetry
 from gateway.sinks.file import EventFileSink
@@ -373,6 +373,10 @@ class Gateway:
 
             bus = SampleBus()
             bus.subscribe(pipeline)
+            if stock is not None:
+                watch = ReaderWatch.of(s, conditions)  # device.<reader>.comm
+                bus.subscribe(watch)
+                stack.callback(watch.close)
             if s.telemetry.interval:
                 bus.subscribe(Telemetry(log, s.telemetry.interval))
             polled = [d for d in s.devices if not isinstance(drivers[d.name], ServiceDriver)]

@@ -110,3 +110,61 @@ def test_master_downlink_refusals(tmp_path: Path) -> None:
         ("stock.master_updated", 4),
     ]
     assert service.store.current.version == 4
+
+
+def test_a_reader_away_longer_than_alarm_after_is_an_alarm(tmp_path: Path) -> None:
+    import asyncio
+
+    from drivers.scanner import ScannerDriver
+    from drivers.scanner_config import ScannerConfig
+    from gateway.bus.samples import SampleBus
+    from gateway.core.stock import ReaderWatch
+    from simulators.scanner_port import ScannerPort
+    from tests.lab import until
+
+    changes: list[tuple[str, bool]] = []
+    port = ScannerPort(tmp_path / "usb-reader-if00")
+    config = ScannerConfig.model_validate(
+        {
+            "name": "dock-1",
+            "driver": "scanner",
+            "transport": {"type": "serial", "port": str(port.link)},
+            "alarm_after": 0.3,
+            "reconnect_min": 0.05,
+            "reconnect_max": 0.05,
+        }
+    )
+
+    class Publisher:
+        def __init__(self, bus: SampleBus) -> None:
+            self.samples = bus
+
+        def scans(self, scans: Any, /) -> None:
+            pass
+
+    async def play() -> None:
+        watch = ReaderWatch({"dock-1": config}, lambda c: changes.append((c.alarm_id, c.active)))
+        bus = SampleBus()
+        bus.subscribe(watch)
+        driver = ScannerDriver(config)
+        with port:
+            await driver.start(Publisher(bus))
+            try:
+                async with asyncio.timeout(5):
+                    await until(lambda: driver.connected)
+                    port.pull()  # out and back within alarm_after: nothing
+                    await until(lambda: not driver.connected)
+                    port.plug()
+                    await until(lambda: driver.connected)
+                    await asyncio.sleep(0.4)
+                    assert changes == []
+                    port.pull()  # out for longer: the alarm, then cleared when back
+                    await until(lambda: changes == [("device.dock-1.comm", True)])
+                    port.plug()
+                    await until(lambda: len(changes) == 2)
+            finally:
+                await driver.close()
+                watch.close()
+        assert changes[-1] == ("device.dock-1.comm", False)
+
+    asyncio.run(play())
