@@ -30,6 +30,7 @@ from gateway.core.commands import CommandRouter
 from gateway.core.control import SOCKET_NAME, ControlServer
 from gateway.core.pipeline import Pipeline
 from gateway.core.poller import Poller, phases
+from gateway.core.readers import ReaderWatch
 from gateway.core.service import Notifier, Probe, Vitals, status_line, supervise
 from gateway.core.status import (
     AlarmStatus,
@@ -39,7 +40,7 @@ from gateway.core.status import (
     RelayStatus,
     SinkStatus,
 )
-from gateway.core.stock import ReaderWatch, StockService
+from gateway.core.stock import StockService
 from gateway.core.tasks import cancel_all
 from gateway.core.telemetry import Telemetry
 from gateway.sinks.file import EventFileSink

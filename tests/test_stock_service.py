@@ -118,7 +118,7 @@ def test_a_reader_away_longer_than_alarm_after_is_an_alarm(tmp_path: Path) -> No
     from drivers.scanner import ScannerDriver
     from drivers.scanner_config import ScannerConfig
     from gateway.bus.samples import SampleBus
-    from gateway.core.stock import ReaderWatch
+    from gateway.core.readers import ReaderWatch
     from simulators.scanner_port import ScannerPort
     from tests.lab import until
 
