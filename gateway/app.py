@@ -31,6 +31,7 @@ from gateway.core.control import SOCKET_NAME, ControlServer
 from gateway.core.health_points import HEALTH_POLLER, GatewayHealth
 from gateway.core.pipeline import Pipeline
 from gateway.core.poller import Poller, phases
+from gateway.core.readers import ReaderWatch
 from gateway.core.service import Notifier, Probe, Vitals, status_line, supervise
 from gateway.core.status import (
     AlarmStatus,
@@ -40,6 +41,7 @@ from gateway.core.status import (
     RelayStatus,
     SinkStatus,
 )
+from gateway.core.stock import StockService
 from gateway.core.tasks import cancel_all
 from gateway.core.telemetry import Telemetry
 from gateway.notify.sink import NOTIFY_ALARM, NotifySink
@@ -54,9 +56,10 @@ from gateway.storage.health import (
     usage_threshold,
 )
 from gateway.storage.log import EventLog, iso_utc
-from gateway.uplink.commands import MqttCommands
+from gateway.uplink.commands import MqttCommands, principals
 from gateway.uplink.mqtt import SINK as MQTT_SINK
 from gateway.uplink.mqtt import MqttUplink
+from gateway.uplink.signing import STOCK_MASTER
 from gateway.uplink.topics import Topics
 from rules.alarms import AlarmManager
 from rules.engine import RuleEngine
@@ -76,13 +79,17 @@ LOG_FILE = "outbox.sqlite3"
 
 
 class _Publisher:
-    """Where push sources deliver: samples onto the bus; scans wait for the stock logic."""
+    """Where push sources deliver: samples onto the bus, scans to the stock logic."""
 
-    def __init__(self, bus: SampleBus) -> None:
+    def __init__(self, bus: SampleBus, stock: StockService | None = None) -> None:
         self.samples = bus
+        self._stock = stock
 
     def scans(self, scans: Sequence[Scan], /) -> None:
-        _logger.warning("%d scans ignored: no stock logic is configured", len(scans))
+        if self._stock is None:
+            _logger.warning("%d scans ignored: no stock logic is configured", len(scans))
+            return
+        self._stock.scans(scans)
 
 
 class Gateway:
@@ -343,6 +350,7 @@ class Gateway:
             definitions.append(STORAGE_ALARM)
             if s.notify.enabled:
                 definitions.append(NOTIFY_ALARM)
+            definitions += StockService.definitions(s)
             saved = Pipeline.saved_alarms(log)
             alarms = AlarmManager(s.alarms.apply(definitions), saved, s.alarms)
             engine.restore(alarms.conditions())
@@ -371,9 +379,20 @@ class Gateway:
             )
             stack.callback(mqtt_commands.close)
             uplink.set_command_handler(mqtt_commands)
+            stock = StockService.open(s, drivers, log, conditions)
+            if stock is not None:
+                signers = principals(s.commands)
+                uplink.add_downlink(
+                    topics.downlink(STOCK_MASTER),
+                    lambda payload, _: stock.master_message(payload, topics.base, signers),
+                )
 
             bus = SampleBus()
             bus.subscribe(pipeline)
+            if stock is not None:
+                watch = ReaderWatch.of(s, conditions)  # device.<reader>.comm
+                bus.subscribe(watch)
+                stack.callback(watch.close)
             if s.telemetry.interval:
                 bus.subscribe(Telemetry(log, s.telemetry.interval))
             elif s.timeseries.url is not None:
@@ -385,7 +404,7 @@ class Gateway:
             for device in s.devices:
                 driver = drivers[device.name]
                 if isinstance(driver, ServiceDriver):
-                    await driver.start(_Publisher(bus))
+                    await driver.start(_Publisher(bus, stock))
             points = [[point_id(d.name, p.key) for p in d.point_infos()] for d in polled]
             offsets = phases(
                 [(d.poll_interval, len(ids)) for d, ids in zip(polled, points, strict=True)]

@@ -17,6 +17,8 @@ _BY_SUFFIX = {
     "events/command": "event-command.json",
     "events/safety": "event-safety.json",
     "events/notify": "event-notify.json",
+    "events/stock": "event-stock.json",
+    "downlink/stock-master": "downlink-stock-master.json",
     "state/safety": "state-safety.json",
     "state/status": "state-status.json",
     "state/alarms": "state-alarms.json",

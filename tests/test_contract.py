@@ -18,7 +18,7 @@ from tests import contract
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 TOPICS = Topics("cellsafe", "plant-a", "gw-01")
-EVENT_CATEGORIES = ("alarm", "actuator", "command", "safety", "notify")
+EVENT_CATEGORIES = ("alarm", "actuator", "command", "safety", "notify", "stock")
 STATE_NAMES = ("alarms", "relays", "safety")
 
 
@@ -40,6 +40,7 @@ def gateway_topics() -> list[str]:
     topics = [TOPICS.event(c) for c in EVENT_CATEGORIES]
     topics += [TOPICS.status] + [TOPICS.state(n) for n in STATE_NAMES]
     topics.append(TOPICS.telemetry("zone-sensors"))
+    topics.append(TOPICS.downlink("stock-master"))
     topics += [TOPICS.command(n) for n in COMMANDS] + [TOPICS.reply(n) for n in COMMANDS]
     return topics
 

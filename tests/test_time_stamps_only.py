@@ -9,7 +9,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("vocab", "gateway", "drivers", "rules", "actuators")
+PACKAGES = ("vocab", "gateway", "drivers", "rules", "stock", "actuators")
 
 STAMPS = {
     ("vocab/clock.py", "<module>"),  # the steady clock's one-time shift
@@ -17,6 +17,8 @@ STAMPS = {
     ("drivers/modbus.py", "_read_block"),  # samples' ts
     ("drivers/modbus.py", "_bad_block"),
     ("gateway/core/poller.py", "_poll_once"),
+    ("drivers/scanner.py", "_sample"),  # the connected point's ts
+    ("drivers/scanner.py", "_read"),  # scans' ts
     ("gateway/storage/health.py", "read"),
     ("gateway/core/health_points.py", "read"),  # the health samples' ts
     ("gateway/core/telemetry.py", "flush"),
@@ -29,6 +31,7 @@ STAMPS = {
 # wall clock means anything there.
 FOREIGN_TIMESTAMPS = {
     ("gateway/uplink/commands.py", "__init__"),  # the clock of MqttCommands
+    ("gateway/core/stock.py", "master_message"),  # the signed master's iat
 }
 
 

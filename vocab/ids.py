@@ -9,11 +9,12 @@ telemetry), so the WMS contract depends on these shapes:
 - relay fault ``actuator.<relay>.fault``: a relay that does not obey;
 - device communication ``device.<device>.comm``: a device (relay module) that is lost;
 - gateway alarm ``gateway.<key>.<level>``: the gateway's own health, e.g. the outbox
-  filling up.
+  filling up;
+- stock alarm ``stock.<key>.<level>``: a stock check, e.g. ``stock.putaway.misplaced``.
 
 Device, zone, relay and key names match ``NAME_PATTERN`` (no dots), which is what makes
 each id parse back unambiguously. The first part of an alarm id that is ``actuator``,
-``device`` or ``gateway`` is reserved: no zone may take one of those names.
+``device``, ``gateway`` or ``stock`` is reserved: no zone may take one of those names.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 ACTUATOR = "actuator"
 DEVICE = "device"
 GATEWAY = "gateway"
-RESERVED_NAMES: frozenset[str] = frozenset({ACTUATOR, DEVICE, GATEWAY})
+STOCK = "stock"
+RESERVED_NAMES: frozenset[str] = frozenset({ACTUATOR, DEVICE, GATEWAY, STOCK})
 
 
 def point_id(device: str, key: str) -> str:
@@ -61,3 +63,7 @@ def device_comm_id(device: str) -> str:
 
 def gateway_alarm_id(key: str, level: str) -> str:
     return f"{GATEWAY}.{key}.{level}"
+
+
+def stock_alarm_id(key: str, level: str) -> str:
+    return f"{STOCK}.{key}.{level}"

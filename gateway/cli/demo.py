@@ -23,6 +23,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from drivers.base import DeviceConfig
 from gateway.app import Gateway
 from gateway.cli import logs
+from gateway.cli.demo_stock import play_stock
 from gateway.config import ConfigError, GatewaySettings, load_settings
 from simulators.lab import SimulatorThread
 from simulators.mosquitto import MosquittoBroker
@@ -152,7 +153,14 @@ def _play(settings: GatewaySettings, scenario: Scenario, speed: float, workdir: 
         if ok
         else f"UNEXPECTED: wanted {', '.join(_EXPECTED)}",
     )
-    return 0 if ok else 1
+    stocked = play_stock(workdir, _say)  # gateway/cli/demo_stock.py
+    _say(
+        "demo",
+        "stock done: put-away stored, misplacement refused and alarmed, drums moved, cleared"
+        if stocked
+        else "stock: UNEXPECTED events",
+    )
+    return 0 if ok and stocked else 1
 
 
 async def _run_gateway(settings: GatewaySettings, sim: SimulatorThread, limit: float) -> None:

@@ -50,6 +50,7 @@ from gateway.config.timeseries import TimeSeriesSection
 from rules.discrete import DiscreteInput, DiscreteSpec
 from rules.matrix import EffectSpec, InterlockSpec, RowSpec
 from rules.thresholds import ThresholdSpec
+from stock.config import StockSection
 from vocab.ids import NAME_PATTERN
 
 
@@ -139,7 +140,7 @@ class MqttSection(_Section):
         return [(b.rpartition(":")[0], int(b.rpartition(":")[2])) for b in self.brokers]
 
 
-CommandClass = Literal["alarm", "status", "config", "safety", "delivery"]
+CommandClass = Literal["alarm", "status", "config", "safety", "delivery", "stock"]
 PRINCIPAL_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 MIN_KEY_LENGTH = 32
 
@@ -338,6 +339,7 @@ class GatewaySettings(BaseSettings):
     safety: SafetySection = SafetySection()
     console: ConsoleSection = ConsoleSection()
     notify: NotifySection = NotifySection()
+    stock: StockSection = StockSection()
 
     @classmethod
     def settings_customise_sources(

@@ -64,6 +64,7 @@ class MqttUplink:
         self._birth = dict(birth)
         self._retained: dict[str, bytes] = {}
         self._on_command: CommandHandler | None = None
+        self._downlinks: dict[str, Callable[[bytes, bool], None]] = {}
         self._session = MqttSession(config, client_id, (topics.status, self._offline()), self)
         self._drain = Drain(
             log.cursor(SINK, EVERYTHING),
@@ -94,6 +95,13 @@ class MqttUplink:
 
     def set_command_handler(self, handler: CommandHandler) -> None:
         self._on_command = handler
+
+    def add_downlink(self, topic: str, handler: Callable[[bytes, bool], None]) -> None:
+        """A topic the WMS publishes data on (retained, versioned, signed), not a command:
+        ``handler(payload, retained)``. Subscribed on every connect."""
+        self._downlinks[topic] = handler
+        if self._session.connected:
+            self._session.subscribe(topic)
 
     async def __aenter__(self) -> MqttUplink:
         self._session.start()
@@ -139,6 +147,8 @@ class MqttUplink:
 
     def connected(self) -> None:
         self._session.subscribe(self._topics.commands)
+        for topic in self._downlinks:
+            self._session.subscribe(topic)
         self._session.publish(self._topics.status, self._online(), retain=True)
         for name, payload in self._retained.items():
             self._session.publish(self._topics.state(name), payload, retain=True)
@@ -182,6 +192,9 @@ class MqttUplink:
         self._drain.refused(mid, reason)
 
     def message(self, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic in self._downlinks:
+            self._downlinks[msg.topic](bytes(msg.payload), bool(msg.retain))
+            return
         name = msg.topic.rsplit("/", 1)[-1]
         if msg.retain:
             # A retained command would run again on every reconnect: never act on one.

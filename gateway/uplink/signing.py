@@ -37,7 +37,9 @@ from jwt.types import Options
 from gateway.core.commands import ALARM_COMMANDS, SAFETY_COMMANDS
 
 ALGORITHM = "HS256"
-CLASSES = ("alarm", "status", "config", "safety", "delivery")
+CLASSES = ("alarm", "status", "config", "safety", "delivery", "stock")
+# The WMS's material master and locations, a retained downlink (gateway.core.stock).
+STOCK_MASTER = "stock-master"
 # The WMS's confirmations with [mqtt] delivery = "wms", answered by the MQTT uplink itself.
 DELIVERY_COMMANDS = ("confirm", "resend")
 MAX_TOKEN_LENGTH = 16_384
@@ -60,6 +62,8 @@ def command_class(name: str) -> str:
     """The class a command belongs to, which a principal must be allowed to use."""
     if name in DELIVERY_COMMANDS:
         return "delivery"
+    if name == STOCK_MASTER:
+        return "stock"
     if name in ALARM_COMMANDS:
         return "alarm"
     if name in SAFETY_COMMANDS:

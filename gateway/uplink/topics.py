@@ -48,5 +48,9 @@ class Topics:
         """The filter the gateway subscribes to."""
         return f"{self.base}/commands/+"
 
+    def downlink(self, name: str) -> str:
+        """Data the WMS keeps retained for this gateway, e.g. ``stock-master``."""
+        return f"{self.base}/downlink/{name}"
+
     def reply(self, name: str) -> str:
         return f"{self.base}/replies/{name}"

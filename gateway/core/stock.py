@@ -1,0 +1,219 @@
+"""The stock logic wired in: scans in, stock events through the log, the misplacement
+alarm through the condition bus, signals back to the readers, the master from the WMS.
+
+``StockService.scans`` is where the readers' publisher delivers. Each scan goes through
+``stock.session.Stock``; its events are stored in the durable log together with the
+ledger (one transaction), so they reach the WMS like every event, broker up or down.
+``stock.putaway.misplaced`` (high priority, an ISA-18.2 alarm of the alarm manager) holds
+while a misplaced unit is where it should not be; it is decided here, on the gateway, so
+it is raised at once with the WMS away.
+
+The WMS publishes the master on ``<base>/downlink/stock-master``, retained, as
+``{"jws": ...}``: a JWS like a signed command (``gateway.uplink.signing``) with
+``cmd = "stock-master"`` and ``args = {"master": {...}}``, from a principal allowed the
+``stock`` class. Being retained, it is checked for signature, audience and class but not
+for age or nonce: its ``version`` only goes up, so an old copy is refused by number
+(``stock.master.MasterStore``). Each applied version is a ``stock.master_updated`` event,
+each refusal a ``stock.master_refused`` one (at most one per reason every 10 s for
+unsigned ones, as for commands).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from drivers.base import Driver, WriteError
+from drivers.scanner_config import CONNECTED, ScannerConfig
+from gateway.config.settings import GatewaySettings
+from gateway.storage.log import EventLog
+from gateway.uplink.commands import RefusalLimit
+from gateway.uplink.signing import STOCK_MASTER, Principal, Refused, Window, verify
+from rules.alarms import AlarmDefinition, ConditionChange
+from stock.master import MasterData, MasterStore, load_toml
+from stock.session import LEDGER_STATE, MISPLACED_ALARM, Stock
+from vocab.clock import steady
+from vocab.events import Event
+from vocab.ids import device_comm_id, point_id
+from vocab.scans import Scan
+
+_logger = logging.getLogger(__name__)
+
+MISPLACED = AlarmDefinition(id=MISPLACED_ALARM, priority="high", level="misplaced")
+# A retained master may be months old: its version, not its age, keeps old copies out.
+RETAINED = Window(window=100 * 365 * 86400.0, skew=300.0)
+
+
+class StockService:
+    def __init__(
+        self,
+        stock: Stock,
+        store: MasterStore,
+        log: EventLog,
+        conditions: Callable[[ConditionChange], None],
+        readers: Mapping[str, Driver],
+    ) -> None:
+        self.stock = stock
+        self.store = store
+        self._log = log
+        self._conditions = conditions
+        self._readers = dict(readers)
+        self._shown: tuple[str, ...] = ()  # misplaced units the alarm stands for
+        self._unproven = RefusalLimit()
+        self._signals: set[asyncio.Task[None]] = set()
+
+    @classmethod
+    def open(
+        cls,
+        settings: GatewaySettings,
+        drivers: Mapping[str, Driver],
+        log: EventLog,
+        conditions: Callable[[ConditionChange], None],
+    ) -> StockService | None:
+        """The service for the configured readers, or None when there is no reader.
+        ``ValueError`` when ``[stock] master_file`` cannot be read (it names the file)."""
+        readers = {d.name: d for d in settings.devices if isinstance(d, ScannerConfig)}
+        if not readers:
+            return None
+        master_file = settings.stock.master_file
+        initial = load_toml(master_file) if master_file is not None else MasterData(version=0)
+        store = MasterStore(settings.gateway.data_dir, initial)
+        saved = log.load_state(LEDGER_STATE).get("")  # the key, less the prefix: ""
+        stock = Stock(
+            settings.gateway.site,
+            {n: d.location for n, d in readers.items()},
+            {n: d.symbology for n, d in readers.items()},
+            saved,
+            settings.stock.prefix_length,
+        )
+        signals = {n: drivers[n] for n in readers if n in drivers}
+        service = cls(stock, store, log, conditions, signals)
+        service._shown = tuple(stock.misplaced)  # the alarm's state was restored with the log
+        _logger.info(
+            "stock: master version %d (%d materials, %d locations), %d readers",
+            store.current.version,
+            len(store.current.materials),
+            len(store.current.locations),
+            len(readers),
+        )
+        return service
+
+    @staticmethod
+    def definitions(settings: GatewaySettings) -> list[AlarmDefinition]:
+        """The stock alarms, when there is a reader to raise them, and each reader's
+        ``device.<reader>.comm`` (low priority: stock work stops, safety does not)."""
+        readers = [d for d in settings.devices if isinstance(d, ScannerConfig)]
+        comm = [
+            AlarmDefinition(
+                id=device_comm_id(d.name),
+                priority="low",
+                level="comm",
+                point=point_id(d.name, CONNECTED),
+            )
+            for d in readers
+        ]
+        return [MISPLACED, *comm] if readers else []
+
+    def scans(self, scans: Sequence[Scan], /) -> None:
+        for scan in scans:
+            try:
+                outcome = self.stock.scan(scan, self.store.current)
+            except Exception:  # a bug must not take the readers down with it
+                _logger.exception("stock: scan %r from %s not handled", scan.data, scan.scanner)
+                continue
+            if outcome.events:  # the ledger changes only with an event
+                self._log.emit(outcome.events, self.stock.state)
+            if outcome.signal is not None:
+                self._signal(scan.scanner, outcome.signal)
+            self._update_alarm()
+
+    def _update_alarm(self) -> None:
+        """``stock.putaway.misplaced`` holds while any misplaced unit is where it was put.
+        A second misplacement while it holds is stated in its own stock event; the alarm,
+        one condition, stays raised (ISA-18.2: one alarm per condition)."""
+        lines = tuple(self.stock.misplaced)
+        if bool(lines) == bool(self._shown):
+            self._shown = lines
+            return
+        self._shown = lines
+        message = f"{len(lines)} misplaced: " + " | ".join(lines[:3]) if lines else ""
+        self._conditions(
+            ConditionChange(
+                alarm_id=MISPLACED_ALARM,
+                active=bool(lines),
+                ts=steady(),
+                value=float(len(lines)),
+                message=(message or "no misplaced stock left")[:500],
+            )
+        )
+
+    def _signal(self, scanner: str, signal: str) -> None:
+        reader = self._readers.get(scanner)
+        if reader is None:
+            return
+
+        async def send() -> None:
+            try:
+                await reader.write("signal", signal)
+            except WriteError as err:
+                _logger.debug("stock: %s", err)
+
+        task = asyncio.get_running_loop().create_task(send())
+        self._signals.add(task)
+        task.add_done_callback(self._signals.discard)
+
+    # -- the master from the WMS -------------------------------------------------------
+
+    def master_message(
+        self,
+        payload: bytes,
+        audience: str,
+        principals: Mapping[str, Principal],
+        now: float | None = None,
+    ) -> None:
+        """One message on the stock-master downlink; never raises."""
+        now = time.time() if now is None else now
+        try:
+            message = json.loads(payload) if payload else None
+        except (ValueError, RecursionError):
+            message = None
+        if message is None and not payload:
+            return  # the retained message was cleared
+        if not isinstance(message, dict) or message.keys() != {"jws"}:
+            self._refuse(Refused('malformed: the master is {"jws": ...}'))
+            return
+        verified = verify(message["jws"], STOCK_MASTER, audience, principals, RETAINED, now)
+        if isinstance(verified, Refused):
+            self._refuse(verified)
+            return
+        master = verified.args.get("master")
+        if not isinstance(master, dict):
+            self._refuse(
+                Refused("malformed: args.master must be an object", verified.id, verified.principal)
+            )
+            return
+        applied, why = self.store.update(master)
+        if applied:
+            _logger.info("stock: master %s, by %s", why, verified.principal)
+            body = {
+                "version": self.store.current.version,
+                "by": verified.principal,
+                "id": verified.id,
+            }
+            self._log.emit([Event("stock.master_updated", body)])
+        elif "already in force" in why:
+            _logger.debug("stock: master %s", why)
+        else:
+            self._refuse(Refused(why, verified.id, verified.principal))
+
+    def _refuse(self, refused: Refused) -> None:
+        _logger.warning("stock: master refused: %s", refused.reason)
+        if refused.principal or self._unproven.admit(STOCK_MASTER, refused.reason, steady()):
+            body: dict[str, Any] = {"reason": refused.reason, "version": self.store.current.version}
+            if refused.principal:
+                body["by"] = refused.principal
+            self._log.emit([Event("stock.master_refused", body)])
