@@ -19,6 +19,17 @@ fails that request at once instead of after the timeout, and the request is sent
 more on a new connection. Only a connect that fails starts the back-off
 (``reconnect_min`` seconds, doubling up to ``reconnect_max``), and the back-off starts
 again from ``reconnect_min`` once the line has answered for ``HEALTHY_AFTER`` seconds.
+
+On a serial line the line also keeps the RTU timing (``drivers/modbus_timing.py``): no
+request goes out before ``gap`` seconds (t3.5) of silence after the last frame, and each
+request waits for its reply as long as its own device's ``timeout``, so that one slow
+unit does not set the pace of the others. A reply the framer throws away for a bad CRC
+fails its request at once, with that reason, instead of after the timeout (pymodbus 3.16's
+RTU framer drops the buffered bytes and keeps waiting, so that a bad CRC would read as a
+silent unit); a timeout after part of a frame arrived is reported as an incomplete frame.
+
+``load`` plans the line's polls (``drivers/modbus_schedule.py``) from what each device's
+poll really costs on it, measured.
 """
 
 from __future__ import annotations
@@ -30,7 +41,11 @@ from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeVar
 
 from pymodbus.client import ModbusBaseClient
-from pymodbus.exceptions import ConnectionException
+from pymodbus.exceptions import ConnectionException, ModbusIOException
+from pymodbus.framer import FramerRTU
+
+from drivers.modbus_schedule import TARGET_LOAD, LinePlan, PollDemand, plan_line
+from vocab.clock import steady
 
 _logger = logging.getLogger(__name__)
 
@@ -42,6 +57,102 @@ HEALTHY_AFTER = 30.0  # seconds a line must answer before its back-off starts ag
 
 class NotConnected(ConnectionException):
     """The line is down and its back-off says: not yet."""
+
+
+class FrameError(ModbusIOException):
+    """A reply arrived but was no valid frame: a bad CRC, or a frame broken off.
+    ``reason`` says which, in words fit for a sample's reason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class NoReply(ModbusIOException):
+    """Nothing came back within the device's timeout; ``reason`` says how long."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class LineLoad:
+    """The polls on one line and their plan: who keeps its rate, who is stretched.
+
+    Each device is ``add``-ed with its configured interval and an estimate of what a poll
+    costs (seconds of line time); ``measured`` replaces the estimate with a moving
+    average of real poll durations, so that a unit that only times out costs what it
+    really costs. The plan is made again on every change; a change of the overrun state
+    is logged once (warning when it starts, info when it ends).
+    """
+
+    SMOOTHING = 0.2  # weight of the newest measurement in the moving average
+
+    def __init__(self, where: str, capacity: float = TARGET_LOAD) -> None:
+        self.where = where
+        self.capacity = capacity
+        self._demands: dict[str, PollDemand] = {}
+        self.plan = LinePlan({}, 0.0, capacity)
+
+    def add(self, device: str, interval: float, cost: float) -> None:
+        self._demands[device] = PollDemand(device, interval, cost)
+        self._replan()
+
+    def remove(self, device: str) -> None:
+        if self._demands.pop(device, None) is not None:
+            self._replan()
+
+    def protect(self, devices: set[str]) -> None:
+        """Mark which devices feed safety rows: they keep their rate."""
+        for name, demand in self._demands.items():
+            self._demands[name] = PollDemand(name, demand.interval, demand.cost, name in devices)
+        self._replan()
+
+    def measured(self, device: str, seconds: float) -> None:
+        demand = self._demands.get(device)
+        if demand is None:
+            return
+        cost = demand.cost + self.SMOOTHING * (seconds - demand.cost)
+        self._demands[device] = PollDemand(device, demand.interval, cost, demand.safety)
+        self._replan()
+
+    def interval(self, device: str, configured: float) -> float:
+        return self.plan.intervals.get(device, configured)
+
+    def status(self) -> dict[str, object]:
+        """``{"devices", "load", "capacity", "overrun", "protected", "stretched",
+        "stretch"}``; ``load`` and ``capacity`` are fractions of the line's time."""
+        plan = self.plan
+        return {
+            "devices": sorted(self._demands),
+            "load": round(plan.load, 4),
+            "capacity": plan.capacity,
+            "overrun": plan.overrun,
+            "protected": sorted(plan.protected),
+            "stretched": {d: round(plan.intervals[d], 3) for d in sorted(plan.stretched)},
+            "stretch": round(plan.stretch, 3),
+        }
+
+    def _replan(self) -> None:
+        before = self.plan
+        self.plan = plan = plan_line(list(self._demands.values()), self.capacity, before.overrun)
+        if plan.overrun and not before.overrun:
+            _logger.warning(
+                "modbus line %s overrun: polls ask for %.0f %% of the line, %.0f %% "
+                "available; %s keep their rate, %s stretched %.1f times",
+                self.where,
+                100 * plan.load,
+                100 * plan.capacity,
+                ", ".join(plan.protected) or "none",
+                ", ".join(plan.stretched) or "none",
+                plan.stretch,
+            )
+        elif before.overrun and not plan.overrun:
+            _logger.info(
+                "modbus line %s no longer overrun: polls ask for %.0f %% of the line",
+                self.where,
+                100 * plan.load,
+            )
 
 
 class ModbusLine:
@@ -58,8 +169,11 @@ class ModbusLine:
         where: str,
         reconnect_min: float,
         reconnect_max: float,
+        gap: float = 0.0,
     ) -> None:
         self.client = client
+        self.gap = gap  # seconds of silence between frames (t3.5); 0 off a serial line
+        self.load = LineLoad(where)
         self.where = where
         self.lock = asyncio.Lock()
         self.devices: list[str] = []
@@ -69,26 +183,60 @@ class ModbusLine:
         self._next_connect = 0.0
         self._up_since = 0.0
         self.pause_after_connect = 0.0  # seconds; the longest any device on it asks for
+        self._quiet_since = 0.0  # steady time of the last frame's end
+        self._frames = _watch_frames(client)
         _fail_pending_on_close(client)
 
-    async def request(self, send: Callable[[], Awaitable[T]]) -> T:
-        """``send()`` on a live connection; call with ``lock`` held. Raises
-        ``NotConnected`` while the back-off holds, and what ``send`` raises."""
+    async def request(
+        self, send: Callable[[], Awaitable[T]], reply_within: float | None = None
+    ) -> T:
+        """``send()`` on a live connection; call with ``lock`` held. ``reply_within``: seconds
+        to wait for this request's reply (the client's own when ``None``).
+
+        Raises ``NotConnected`` while the back-off holds, ``FrameError`` for a reply with
+        a bad CRC or broken off, ``NoReply`` when nothing came, and what ``send`` raises.
+        """
         await asyncio.sleep(0)  # let a close that already arrived be seen before sending
         if not await self.ensure_connected():
             raise NotConnected(f"{self.where}: not connected")
+        if reply_within is not None:
+            self.client.ctx.comm_params.timeout_connect = reply_within
         try:
-            reply = await send()
+            reply = await self._send(send)
         except ConnectionException:
             if self.client.connected:
                 raise
             # The device closed the connection while we waited: once more, on a new one.
             if not await self.ensure_connected():
                 raise
-            reply = await send()
+            reply = await self._send(send)
         if time.monotonic() - self._up_since >= HEALTHY_AFTER:
             self._backoff = self._reconnect_min
         return reply
+
+    async def _send(self, send: Callable[[], Awaitable[T]]) -> T:
+        """One exchange, after the inter-frame gap; its failure named by what arrived."""
+        if self.gap:
+            wait = self._quiet_since + self.gap - steady()
+            if wait > 0:
+                await asyncio.sleep(wait)
+        self._frames.received = 0
+        try:
+            return await send()
+        except FrameError:
+            raise
+        except ModbusIOException as err:
+            if "No response received" not in str(err):
+                raise
+            waited = self.client.ctx.comm_params.timeout_connect
+            got = self._frames.received
+            if got:
+                raise FrameError(
+                    f"incomplete frame: {got} bytes, then silence for {waited:g} s"
+                ) from err
+            raise NoReply(f"no reply within {waited:g} s") from err
+        finally:
+            self._quiet_since = steady()
 
     async def ensure_connected(self) -> bool:
         """True when the line can take a request now; call with ``lock`` held."""
@@ -117,6 +265,43 @@ class ModbusLine:
 
     def _names(self) -> str:
         return ", ".join(self.devices)
+
+
+class _FrameWatch:
+    """What the client's framer saw of the current reply: ``received`` bytes."""
+
+    def __init__(self) -> None:
+        self.received = 0
+
+
+def _watch_frames(client: ModbusBaseClient) -> _FrameWatch:
+    """Count the bytes of each reply and fail a request at once on a bad CRC.
+
+    pymodbus (3.16.1) ``FramerRTU.decode`` drops every buffered byte when a complete
+    frame's CRC does not match, returning no PDU, and the request then waits out its
+    whole timeout as if the unit were silent. Its answer on a CRC mismatch is the only
+    one that consumes bytes without a PDU, which is how it is told apart here.
+    """
+    watch = _FrameWatch()
+    manager: Any = getattr(client, "ctx", None)
+    framer = getattr(manager, "framer", None)
+    if not isinstance(framer, FramerRTU):
+        return watch
+    decode = framer.decode
+
+    def watched(data: bytes) -> tuple[int, int, int, bytes]:
+        watch.received = max(watch.received, len(data))
+        used, unit, tid, pdu = decode(data)
+        if used and not pdu:
+            waiting = getattr(manager, "response_future", None)
+            if isinstance(waiting, asyncio.Future) and not waiting.done():
+                waiting.set_exception(
+                    FrameError(f"CRC error in a {len(data)}-byte reply (frame dropped)")
+                )
+        return used, unit, tid, pdu
+
+    framer.decode = watched  # type: ignore[method-assign]
+    return watch
 
 
 def _fail_pending_on_close(client: ModbusBaseClient) -> None:
@@ -152,6 +337,7 @@ class LinePool:
         factory: ClientFactory,
         where: str,
         reconnect: tuple[float, float],
+        gap: float = 0.0,
     ) -> ModbusLine:
         """The line for ``key``, opened with ``factory`` if nobody has it yet.
 
@@ -160,7 +346,7 @@ class LinePool:
         """
         line = self._lines.get(key) if key is not None else None
         if line is None:
-            line = ModbusLine(factory(), where, *reconnect)
+            line = ModbusLine(factory(), where, *reconnect, gap=gap)
             if key is not None:
                 self._lines[key] = line
         line.devices.append(device)
@@ -170,6 +356,7 @@ class LinePool:
         """``device`` is done with ``line``; the last one out closes the connection."""
         if device in line.devices:
             line.devices.remove(device)
+        line.load.remove(device)
         if line.devices:
             return
         if key is not None and self._lines.get(key) is line:
@@ -178,6 +365,15 @@ class LinePool:
 
     def __len__(self) -> int:
         return len(self._lines)
+
+    def protect(self, devices: set[str]) -> None:
+        """Devices that feed safety rows keep their poll rate on every shared line."""
+        for line in self._lines.values():
+            line.load.protect(devices)
+
+    def status(self) -> dict[str, dict[str, object]]:
+        """Each shared line's ``LineLoad.status()``, by where it is (port or host:port)."""
+        return {line.where: line.load.status() for line in self._lines.values()}
 
 
 # The gateway's lines. Drivers are made and closed on the gateway's one event loop.
