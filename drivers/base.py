@@ -71,6 +71,16 @@ class Publisher(Protocol):
 
 
 @runtime_checkable
+class PacedDriver(Driver, Protocol):
+    """A polled source whose period may change while it runs (a device on a shared
+    Modbus line that is overrun): the poller asks before each wait."""
+
+    def scheduled_interval(self) -> float:
+        """Seconds from this poll's start to the next one's."""
+        ...
+
+
+@runtime_checkable
 class ServiceDriver(Driver, Protocol):
     """A push source (Telegraf's ``ServiceInput``): OPC UA subscriptions, scanners.
 

@@ -1,0 +1,168 @@
+"""RTU timing and faults on a line with a baud rate: real pymodbus slaves behind
+``simulators.rtu_line.RtuLine``, the gateway's driver and poller as master."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+
+import pytest
+from pymodbus.server import ModbusSerialServer
+from pymodbus.simulator import SimDevice
+
+from drivers.modbus import ModbusDriver
+from drivers.modbus_config import ModbusConfig, ModbusPoint, RtuTransport
+from drivers.modbus_line import LinePool
+from drivers.modbus_timing import frame_gap
+from gateway.core.poller import Poller
+from simulators.rtu_line import RtuLine
+from simulators.warehouse import register_blocks
+from tests.lab import until
+from vocab.samples import Quality, Sample
+
+POINT = [ModbusPoint(key="word", address=3, type="uint16")]
+
+
+def unit(
+    name: str,
+    path: str,
+    unit_id: int,
+    baudrate: int,
+    *,
+    timeout: float = 0.1,
+    interval: float = 1.0,
+    points: list[ModbusPoint] = POINT,
+) -> ModbusConfig:
+    return ModbusConfig(
+        name=name,
+        driver="modbus",
+        transport=RtuTransport(type="rtu", port=path, baudrate=baudrate),
+        unit_id=unit_id,
+        timeout=timeout,
+        poll_interval=interval,
+        reconnect_min=0.1,
+        reconnect_max=0.2,
+        points=points,
+    )
+
+
+@contextlib.asynccontextmanager
+async def slaves(line: RtuLine, units: Sequence[int]) -> AsyncIterator[None]:
+    """pymodbus RTU slaves ``units`` on the line's server side, 128 holding registers each."""
+    devices = [SimDevice(id=u, simdata=register_blocks(16, 128)) for u in units]
+    server = ModbusSerialServer(devices, port=line.server_path, baudrate=line.baudrate)
+    task = asyncio.create_task(server.serve_forever())
+    try:
+        async with asyncio.timeout(5):
+            await until(lambda: server.transport is not None)
+        yield
+    finally:
+        await server.shutdown()  # type: ignore[no-untyped-call]
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def reasons(samples: Sequence[Sample]) -> set[str | None]:
+    return {s.reason for s in samples}
+
+
+def test_each_fault_marks_only_its_unit_bad_with_its_reason() -> None:
+    async def go() -> None:
+        lines = LinePool()
+        with RtuLine(19200) as line:
+            line.faults.update({2: "silent", 3: "bad_crc", 4: "framing"})
+            async with slaves(line, [1, 2, 3, 4]):
+                good, silent, crc, broken = (
+                    ModbusDriver(unit(f"u{n}", line.client_path, n, 19200, timeout=t), lines)
+                    for n, t in ((1, 0.1), (2, 0.1), (3, 2.0), (4, 0.1))
+                )
+                try:
+                    first = await good.read()
+                    lost = await silent.read()
+                    loop = asyncio.get_running_loop()
+                    started = loop.time()
+                    corrupt = await crc.read()
+                    crc_took = loop.time() - started
+                    cut = await broken.read()
+                    after = await good.read()
+                finally:
+                    for d in (good, silent, crc, broken):
+                        await d.close()
+        assert [s.quality for s in first + after] == [Quality.GOOD] * 2
+        assert reasons(lost) == {"no reply within 0.1 s"}
+        assert reasons(corrupt) == {"CRC error in a 7-byte reply (frame dropped)"}
+        # A bad CRC fails the request when the frame is in, not after the 2 s timeout.
+        assert crc_took < 1.0
+        assert reasons(cut) == {"incomplete frame: 3 bytes, then silence for 0.1 s"}
+        assert {s.quality for s in lost + corrupt + cut} == {Quality.BAD}
+
+    asyncio.run(go())
+
+
+def test_the_master_keeps_the_inter_frame_gap() -> None:
+    async def go() -> None:
+        with RtuLine(9600) as line:
+            async with slaves(line, [1, 2]):
+                lines = LinePool()
+                drivers = [
+                    ModbusDriver(unit(f"u{n}", line.client_path, n, 9600), lines) for n in (1, 2)
+                ]
+                try:
+                    polls = await asyncio.gather(*(d.read() for _ in range(10) for d in drivers))
+                finally:
+                    for d in drivers:
+                        await d.close()
+            silences = list(line.silences)
+        assert all(s.quality is Quality.GOOD for p in polls for s in p)
+        assert len(silences) == 19  # before every request but the first
+        # t3.5 at 9,600 bit/s is 4.01 ms; without the gap a request follows in ~0.3 ms.
+        assert min(silences) >= 0.95 * frame_gap(9600), silences
+
+    asyncio.run(go())
+
+
+def test_a_good_unit_keeps_its_rate_beside_a_silent_and_a_corrupt_one(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def go() -> tuple[list[Poller], list[list[Sample]]]:
+        lines = LinePool()
+        published: list[list[Sample]] = [[], [], []]
+        with RtuLine(19200) as line:
+            line.faults.update({2: "silent", 3: "bad_crc"})
+            async with slaves(line, [1, 2, 3]):
+                configs = [
+                    unit("good", line.client_path, 1, 19200, interval=0.1),
+                    unit("silent", line.client_path, 2, 19200, interval=0.2, timeout=0.05),
+                    unit("corrupt", line.client_path, 3, 19200, interval=0.2),
+                ]
+                drivers = [ModbusDriver(c, lines) for c in configs]
+                pollers = [
+                    Poller(c.name, d, c.poll_interval, [f"{c.name}.word"], out.extend)
+                    for c, d, out in zip(configs, drivers, published, strict=True)
+                ]
+                tasks = [asyncio.create_task(p.run()) for p in pollers]
+                try:
+                    await asyncio.sleep(2.0)
+                finally:
+                    for t in tasks:
+                        t.cancel()
+                    await asyncio.gather(*tasks, return_exceptions=True)
+                    for d in drivers:
+                        await d.close()
+        return pollers, published
+
+    with caplog.at_level(logging.WARNING, logger="drivers.health"):
+        pollers, (good, silent, corrupt) = asyncio.run(go())
+    # 2 s at 0.1 s: 20 polls, give or take the first and the last.
+    assert 18 <= pollers[0].stats.polls <= 21, pollers[0].stats
+    assert pollers[0].stats.overruns == 0
+    assert good and {s.quality for s in good} == {Quality.GOOD}
+    assert silent and reasons(silent) == {"no reply within 0.05 s"}
+    assert corrupt and reasons(corrupt) == {"CRC error in a 7-byte reply (frame dropped)"}
+    lost = [r.getMessage() for r in caplog.records if "lost" in r.getMessage()]
+    assert sorted(lost) == [
+        "device corrupt lost: holding 3+1: CRC error in a 7-byte reply (frame dropped)",
+        "device silent lost: holding 3+1: no reply within 0.05 s",
+    ]
