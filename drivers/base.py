@@ -72,11 +72,11 @@ class Publisher(Protocol):
 
 @runtime_checkable
 class PacedDriver(Driver, Protocol):
-    """A polled source whose period may change while it runs (a device on a shared
+    """A polled source whose period may be stretched while it runs (a device on a shared
     Modbus line that is overrun): the poller asks before each wait."""
 
-    def scheduled_interval(self) -> float:
-        """Seconds from this poll's start to the next one's."""
+    def stretch(self) -> float:
+        """How many times its configured period the poller should wait now (>= 1.0)."""
         ...
 
 

@@ -9,8 +9,8 @@ client ``open_client`` makes. Request planning (``modbus_plan``), decoding
 (``modbus_codec``) and error handling are the same for all. Devices on one serial line or
 one RTU-over-TCP converter share its connection and its lock (``modbus_line``), which
 keeps the RTU inter-frame gap, waits for each unit's replies as long as that unit's own
-``timeout`` and plans the line's polls (``modbus_schedule``): ``scheduled_interval`` is
-the period the poller should use, the configured one unless the line is overrun.
+``timeout`` and plans the line's polls (``modbus_schedule``): ``stretch`` is
+how far the poller lengthens the device's period, 1.0 unless the line is overrun.
 """
 
 from __future__ import annotations
@@ -126,10 +126,10 @@ class ModbusDriver:
     def plan(self) -> list[ReadBlock]:
         return list(self._plan)
 
-    def scheduled_interval(self) -> float:
-        """Seconds between polls: ``poll_interval``, or longer while the line is overrun
-        and this device neither feeds a safety row nor has the line's shortest interval."""
-        return self._line.load.interval(self._config.name, self._config.poll_interval)
+    def stretch(self) -> float:
+        """1.0, or more while the line is overrun and this device neither feeds a safety
+        row nor has the line's shortest interval: its poll period is stretched by this."""
+        return self._line.load.stretch(self._config.name)
 
     def _estimated_cost(self) -> float:
         """Seconds of line time one poll takes, from frame lengths (``modbus_timing``)
@@ -143,7 +143,7 @@ class ModbusDriver:
     async def read(self, keys: Collection[str] | None = None) -> list[Sample]:
         plan = self._plan if keys is None else self._plan_for(keys)
         quirks = self._config.workarounds
-        async with self._line.lock:
+        async with self._line.lock.turn(self._line.load.urgent(self._config.name)):
             started = steady()
             self._failures, self._reason = 0, None
             samples: list[Sample] = []

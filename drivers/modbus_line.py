@@ -35,9 +35,11 @@ poll really costs on it, measured.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Hashable
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from typing import Any, TypeVar
 
 from pymodbus.client import ModbusBaseClient
@@ -76,6 +78,64 @@ class NoReply(ModbusIOException):
         self.reason = reason
 
 
+class TurnLock:
+    """Whose turn it is on the line: one holder at a time, first come first served, except
+    that a waiter with ``urgent=True`` goes before every waiter without it. An urgent
+    poll thus waits for at most the exchange in progress, never for a queue of others.
+
+    ``async with lock.turn(urgent):`` takes a turn; ``async with lock:`` a normal one.
+    """
+
+    def __init__(self) -> None:
+        self._held = False
+        self._waiting: tuple[deque[asyncio.Future[None]], deque[asyncio.Future[None]]] = (
+            deque(),
+            deque(),
+        )
+
+    @contextlib.asynccontextmanager
+    async def turn(self, urgent: bool = False) -> AsyncIterator[None]:
+        await self._acquire(urgent)
+        try:
+            yield
+        finally:
+            self._release()
+
+    async def __aenter__(self) -> None:
+        await self._acquire(False)
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._release()
+
+    def locked(self) -> bool:
+        return self._held
+
+    async def _acquire(self, urgent: bool) -> None:
+        if not self._held and not any(self._waiting):
+            self._held = True
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        queue = self._waiting[0 if urgent else 1]
+        queue.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self._release()  # handed the turn just as we were cancelled: pass it on
+            else:
+                queue.remove(waiter)
+            raise
+
+    def _release(self) -> None:
+        for queue in self._waiting:
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)  # the turn passes on; _held stays True
+                    return
+        self._held = False
+
+
 class LineLoad:
     """The polls on one line and their plan: who keeps its rate, who is stretched.
 
@@ -92,10 +152,11 @@ class LineLoad:
         self.where = where
         self.capacity = capacity
         self._demands: dict[str, PollDemand] = {}
+        self._safety: set[str] = set()
         self.plan = LinePlan({}, 0.0, capacity)
 
     def add(self, device: str, interval: float, cost: float) -> None:
-        self._demands[device] = PollDemand(device, interval, cost)
+        self._demands[device] = PollDemand(device, interval, cost, device in self._safety)
         self._replan()
 
     def remove(self, device: str) -> None:
@@ -104,6 +165,7 @@ class LineLoad:
 
     def protect(self, devices: set[str]) -> None:
         """Mark which devices feed safety rows: they keep their rate."""
+        self._safety = set(devices)
         for name, demand in self._demands.items():
             self._demands[name] = PollDemand(name, demand.interval, demand.cost, name in devices)
         self._replan()
@@ -116,8 +178,22 @@ class LineLoad:
         self._demands[device] = PollDemand(device, demand.interval, cost, demand.safety)
         self._replan()
 
+    def urgent(self, device: str) -> bool:
+        """Whether ``device``'s polls go first on the line: always for a device feeding a
+        safety row, and for every protected one while the line is overrun."""
+        demand = self._demands.get(device)
+        return (demand is not None and demand.safety) or device in self.plan.protected
+
     def interval(self, device: str, configured: float) -> float:
+        """Seconds between ``device``'s polls in the current plan."""
         return self.plan.intervals.get(device, configured)
+
+    def stretch(self, device: str) -> float:
+        """The plan's interval for ``device`` over its configured one (1.0: kept)."""
+        demand = self._demands.get(device)
+        if demand is None:
+            return 1.0
+        return self.plan.intervals.get(device, demand.interval) / demand.interval
 
     def status(self) -> dict[str, object]:
         """``{"devices", "load", "capacity", "overrun", "protected", "stretched",
@@ -156,7 +232,8 @@ class LineLoad:
 
 
 class ModbusLine:
-    """One connection and what paces it: hold ``lock`` around every request sequence.
+    """One connection and what paces it: hold ``lock`` around every request sequence
+    (``lock.turn(urgent)`` for a poll that must not queue behind others).
 
     ``request`` sends one request on it, connecting first if need be (see the module's
     doc); ``ensure_connected`` connects when the connection is down, at once unless the
@@ -175,7 +252,7 @@ class ModbusLine:
         self.gap = gap  # seconds of silence between frames (t3.5); 0 off a serial line
         self.load = LineLoad(where)
         self.where = where
-        self.lock = asyncio.Lock()
+        self.lock = TurnLock()
         self.devices: list[str] = []
         self._reconnect_min = reconnect_min
         self._reconnect_max = reconnect_max

@@ -4,7 +4,7 @@ A poll that outlasts its period is counted as an overrun and the missed slots ar
 skipped, so load beyond capacity lowers the sample rate instead of piling up reads,
 memory and latency. Whatever the driver does, the loop survives it. A driver that
 paces itself (``drivers.base.PacedDriver``: a unit on an overrun Modbus line) is asked for
-its period before each wait.
+how far to stretch its period before each wait.
 
 Pollers start at different ``phase`` offsets within their period, so that fifty devices
 of a thousand points do not all answer, and all go through the rules, in the same
@@ -72,7 +72,7 @@ class Poller:
         self._point_ids = list(point_ids)
         self._publish = publish
         self._phase = phase
-        self._pace = driver.scheduled_interval if isinstance(driver, PacedDriver) else None
+        self._stretch = driver.stretch if isinstance(driver, PacedDriver) else None
 
     async def run(self) -> None:
         await asyncio.sleep(self._phase)
@@ -93,7 +93,9 @@ class Poller:
             await asyncio.sleep(next_due - now)
 
     def _period(self) -> float:
-        return self._pace() if self._pace is not None else self.interval
+        if self._stretch is None:
+            return self.interval
+        return self.interval * self._stretch()
 
     async def _poll_once(self) -> list[Sample]:
         try:

@@ -166,3 +166,61 @@ def test_a_good_unit_keeps_its_rate_beside_a_silent_and_a_corrupt_one(
         "device corrupt lost: holding 3+1: CRC error in a 7-byte reply (frame dropped)",
         "device silent lost: holding 3+1: no reply within 0.05 s",
     ]
+
+
+def test_an_overrun_line_keeps_fast_and_safety_polls_and_reports_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    hundred = [ModbusPoint(key=f"r{i}", address=i, type="uint16") for i in range(100)]
+
+    async def go() -> tuple[dict[str, Poller], dict[str, dict[str, object]], float]:
+        lines = LinePool()
+        with RtuLine(19200) as line:
+            async with slaves(line, [1, 2, 3, 4, 5]):
+                # fast: the shortest interval; gas: feeds a safety row; bulk-*: 100
+                # registers each, about 0.13 s of line time per poll, every 0.3 s.
+                configs = [
+                    unit("fast", line.client_path, 1, 19200, interval=0.25),
+                    unit("gas", line.client_path, 2, 19200, interval=0.5),
+                    *(
+                        unit(f"bulk-{n}", line.client_path, n, 19200, interval=0.3, points=hundred)
+                        for n in (3, 4, 5)
+                    ),
+                ]
+                drivers = [ModbusDriver(c, lines) for c in configs]
+                lines.protect({"gas"})
+                pollers = {
+                    c.name: Poller(c.name, d, c.poll_interval, [], lambda s: None)
+                    for c, d in zip(configs, drivers, strict=True)
+                }
+                tasks = [asyncio.create_task(p.run()) for p in pollers.values()]
+                try:
+                    await asyncio.sleep(2.5)
+                    status = lines.status()
+                    idle = sum(line.silences)
+                finally:
+                    for t in tasks:
+                        t.cancel()
+                    await asyncio.gather(*tasks, return_exceptions=True)
+                    for d in drivers:
+                        await d.close()
+        return pollers, status, idle
+
+    with caplog.at_level(logging.WARNING, logger="drivers.modbus_line"):
+        pollers, status, idle = asyncio.run(go())
+    (line,) = status.values()
+    assert line["overrun"] is True
+    assert line["protected"] == ["fast", "gas"]
+    assert list(line["stretched"]) == ["bulk-3", "bulk-4", "bulk-5"]  # type: ignore[call-overload]
+    assert 1.2 < line["load"] < 2.0, line  # type: ignore[operator]
+    # The fast and the safety polls kept their rate: 2.5 s at 0.25 s and at 0.5 s.
+    assert 9 <= pollers["fast"].stats.polls <= 11, pollers["fast"].stats
+    assert 4 <= pollers["gas"].stats.polls <= 6, pollers["gas"].stats
+    assert pollers["fast"].stats.overruns == pollers["gas"].stats.overruns == 0
+    # The bulk polls were stretched, not starved, and the line kept some headroom: about
+    # 8 % of 2.5 s silent, against 2 % (the gaps alone) when they poll as configured.
+    for name in ("bulk-3", "bulk-4", "bulk-5"):
+        assert 2 <= pollers[name].stats.polls <= 6, pollers[name].stats
+    assert idle > 0.12, idle
+    overrun = [r.getMessage() for r in caplog.records if " overrun: " in r.getMessage()]
+    assert len(overrun) == 1, overrun  # once per change, not once per poll
