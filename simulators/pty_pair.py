@@ -23,6 +23,7 @@ import select
 import threading
 import tty
 from types import TracebackType
+from typing import Self
 
 _CHUNK = 4096
 
@@ -43,7 +44,7 @@ class PtyPair:
         self._wake: tuple[int, int] = (-1, -1)
         self._thread: threading.Thread | None = None
 
-    def __enter__(self) -> PtyPair:
+    def __enter__(self) -> Self:
         try:
             self._open()
         except BaseException:
