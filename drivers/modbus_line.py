@@ -40,7 +40,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 from pymodbus.client import ModbusBaseClient
 from pymodbus.exceptions import ConnectionException, ModbusIOException
@@ -136,6 +136,21 @@ class TurnLock:
         self._held = False
 
 
+class LineStatus(TypedDict):
+    """One shared line in the gateway's status: ``load`` is the fraction of the line's time
+    all its polls at their configured rate would take, ``capacity`` the fraction they may
+    take (``modbus_schedule.TARGET_LOAD``); while ``overrun``, the ``stretched`` devices
+    poll every so many seconds (by name), ``stretch`` times their configured interval."""
+
+    devices: list[str]
+    load: float
+    capacity: float
+    overrun: bool
+    protected: list[str]
+    stretched: dict[str, float]
+    stretch: float
+
+
 class LineLoad:
     """The polls on one line and their plan: who keeps its rate, who is stretched.
 
@@ -195,19 +210,17 @@ class LineLoad:
             return 1.0
         return self.plan.intervals.get(device, demand.interval) / demand.interval
 
-    def status(self) -> dict[str, object]:
-        """``{"devices", "load", "capacity", "overrun", "protected", "stretched",
-        "stretch"}``; ``load`` and ``capacity`` are fractions of the line's time."""
+    def status(self) -> LineStatus:
         plan = self.plan
-        return {
-            "devices": sorted(self._demands),
-            "load": round(plan.load, 4),
-            "capacity": plan.capacity,
-            "overrun": plan.overrun,
-            "protected": sorted(plan.protected),
-            "stretched": {d: round(plan.intervals[d], 3) for d in sorted(plan.stretched)},
-            "stretch": round(plan.stretch, 3),
-        }
+        return LineStatus(
+            devices=sorted(self._demands),
+            load=round(plan.load, 4),
+            capacity=plan.capacity,
+            overrun=plan.overrun,
+            protected=sorted(plan.protected),
+            stretched={d: round(plan.intervals[d], 3) for d in sorted(plan.stretched)},
+            stretch=round(plan.stretch, 3),
+        )
 
     def _replan(self) -> None:
         before = self.plan
@@ -448,7 +461,7 @@ class LinePool:
         for line in self._lines.values():
             line.load.protect(devices)
 
-    def status(self) -> dict[str, dict[str, object]]:
+    def status(self) -> dict[str, LineStatus]:
         """Each shared line's ``LineLoad.status()``, by where it is (port or host:port)."""
         return {line.where: line.load.status() for line in self._lines.values()}
 

@@ -114,7 +114,7 @@ def test_line_load_logs_an_overrun_once_per_change(caplog: pytest.LogCaptureFixt
             load.measured("hvac", 0.05)
     assert status["overrun"] is True
     assert status["protected"] == ["gas"]
-    assert list(status["stretched"]) == ["hvac"]  # type: ignore[call-overload]
+    assert list(status["stretched"]) == ["hvac"]
     assert load.interval("gas", 1.0) == 1.0
     assert load.status()["overrun"] is False
     assert load.interval("hvac", 2.0) == 2.0
