@@ -326,7 +326,9 @@ class ModbusLine:
                 ) from err
             raise NoReply(f"no reply within {waited:g} s") from err
         finally:
-            self._quiet_since = steady()
+            # The silence starts with the reply's last byte, not when we got round to it.
+            got = self._frames.received
+            self._quiet_since = self._frames.last_at if got else steady()
 
     async def ensure_connected(self) -> bool:
         """True when the line can take a request now; call with ``lock`` held."""
@@ -358,10 +360,12 @@ class ModbusLine:
 
 
 class _FrameWatch:
-    """What the client's framer saw of the current reply: ``received`` bytes."""
+    """What the client's framer saw of the current reply: ``received`` bytes, the last
+    of them at ``last_at`` (steady clock)."""
 
     def __init__(self) -> None:
         self.received = 0
+        self.last_at = 0.0
 
 
 def _watch_frames(client: ModbusBaseClient) -> _FrameWatch:
@@ -381,6 +385,7 @@ def _watch_frames(client: ModbusBaseClient) -> _FrameWatch:
 
     def watched(data: bytes) -> tuple[int, int, int, bytes]:
         watch.received = max(watch.received, len(data))
+        watch.last_at = steady()
         used, unit, tid, pdu = decode(data)
         if used and not pdu:
             waiting = getattr(manager, "response_future", None)
