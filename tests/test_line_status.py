@@ -9,7 +9,7 @@ from prometheus_client import generate_latest
 from pymodbus.client import AsyncModbusSerialClient
 
 from drivers.modbus_line import LinePool, LineStatus
-from gateway.core.lines import line_status, protect_safety_devices, safety_devices
+from gateway.core.lines import describe, line_status, protect_safety_devices, safety_devices
 from gateway.core.metrics import gateway_registry
 from gateway.core.status import GatewayStatus
 from rules.alarms import AlarmDefinition
@@ -112,3 +112,23 @@ def test_metrics_show_each_line_load_and_overrun() -> None:
 
 def _no_client() -> AsyncModbusSerialClient:
     return AsyncModbusSerialClient("/dev/cellsafe-no-such-port")  # never opened here
+
+
+def test_alarm_list_names_an_overrun_line_and_what_it_stretched() -> None:
+    line = LineStatus(
+        devices=["gas-1", "fast", "hvac"],
+        load=1.25,
+        capacity=0.9,
+        overrun=True,
+        protected=["fast", "gas-1"],
+        stretched={"hvac": 3.0},
+        stretch=1.5,
+    )
+    assert describe("/dev/ttyUSB0", line) == (
+        "line /dev/ttyUSB0: 3 devices, polls ask for 125 % of it, OVERRUN: fast, gas-1 kept; "
+        "hvac every 3 s"
+    )
+    calm = LineStatus(**{**line, "load": 0.4, "overrun": False, "stretched": {}})
+    assert describe("/dev/ttyUSB0", calm) == (
+        "line /dev/ttyUSB0: 3 devices, polls ask for 40 % of it (90 % available)"
+    )

@@ -52,3 +52,16 @@ def protect_safety_devices(
 def line_status(pool: LinePool = LINES) -> dict[str, LineStatus]:
     """Each shared line's load, by where it is (a serial port or host:port)."""
     return pool.status()
+
+
+def describe(where: str, line: LineStatus) -> str:
+    """One line of ``cellsafe alarm list`` for a shared line, e.g. ``line /dev/ttyUSB0:
+    4 devices, polls ask for 125 % of it, OVERRUN: gas-1, fast kept; hvac every 3.0 s``."""
+    head = (
+        f"line {where}: {len(line['devices'])} devices, polls ask for "
+        f"{100 * line['load']:.0f} % of it"
+    )
+    if not line["overrun"]:
+        return f"{head} ({100 * line['capacity']:.0f} % available)"
+    stretched = ", ".join(f"{d} every {s:g} s" for d, s in line["stretched"].items())
+    return f"{head}, OVERRUN: {', '.join(line['protected'])} kept; {stretched or 'none stretched'}"
