@@ -22,13 +22,13 @@ FAST = {"off_delay": 2.0, "rate_of_rise": 100.0}
 def test_rtu_sensors_and_tcp_relays_in_one_gateway(
     tmp_path: Path, broker: MosquittoBroker, lab: Lab
 ) -> None:
-    line = lab.pty_pair()
+    line = lab.pty_pair(baudrate=19200)  # a line with the timing of 19,200 bit/s
     sim = lab.sim(hot_zone(), SPEED, rtu_port=line.server_path)
     wms = lab.wms(broker.port)
     data = tomllib.loads(lab_config(tmp_path, sim.port, broker.port, **FAST).read_text())
     sensors, relays = data["devices"]
     assert (sensors["unit_id"], relays["unit_id"]) == (SENSOR_UNIT, RELAY_UNIT)
-    sensors["transport"] = {"type": "rtu", "port": line.client_path, "baudrate": 115200}
+    sensors["transport"] = {"type": "rtu", "port": line.client_path, "baudrate": 19200}
     assert relays["transport"]["type"] == "tcp"
     data["telemetry"] = {"interval": 0.5}
     gateway = lab.gateway(write_config(tmp_path, data))
