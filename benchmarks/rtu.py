@@ -4,8 +4,8 @@
         [--registers 1] [--units 2]
 
 One ``simulators.rtu_line.RtuLine`` (a pty pair that holds every frame for its time on the
-wire at the baud rate) with pymodbus RTU slaves on its far side, in a process of their
-own; on the near side the gateway's own ``ModbusDriver``s, one per unit, read
+wire at the baud rate) with pymodbus RTU slaves on its far side, both in a process of
+their own; on the near side the gateway's own ``ModbusDriver``s, one per unit, read
 ``registers`` holding registers in turn as fast as the line lets them (each read waits for
 its reply, then the inter-frame gap). Requests per second are counted over ``seconds``
 after a one-second warm-up and set against the limit ``modbus_timing`` computes from the
@@ -84,17 +84,18 @@ HEADER = (
 )
 
 
-def _serve_slaves(path: str, baudrate: int, units: int, ready: Any, stop: Any) -> None:
-    """pymodbus RTU slaves 1..``units`` on ``path`` until ``stop`` is set (a child process)."""
+def _serve_line(baudrate: int, units: int, path: Any, stop: Any) -> None:
+    """The line and pymodbus RTU slaves 1..``units`` on its far side, until ``stop`` is set
+    (a child process); the master end's device path goes back through ``path``."""
 
-    async def serve() -> None:
+    async def serve(line: RtuLine) -> None:
         devices = [SimDevice(id=u, simdata=register_blocks(16, 125)) for u in range(1, units + 1)]
-        server = ModbusSerialServer(devices, port=path, baudrate=baudrate)
+        server = ModbusSerialServer(devices, port=line.server_path, baudrate=baudrate)
         task = asyncio.create_task(server.serve_forever())
         try:
             while server.transport is None:  # noqa: ASYNC110 - pymodbus signals nothing
                 await asyncio.sleep(0.01)
-            ready.set()
+            path.send(line.client_path)
             while not stop.is_set():  # noqa: ASYNC110 - a process event, not an asyncio one
                 await asyncio.sleep(0.1)
         finally:
@@ -102,26 +103,26 @@ def _serve_slaves(path: str, baudrate: int, units: int, ready: Any, stop: Any) -
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
 
-    asyncio.run(serve())
+    with RtuLine(baudrate) as line:
+        asyncio.run(serve(line))
 
 
 @contextmanager
-def slaves_in_process(line: RtuLine, units: int) -> Iterator[None]:
-    """The slaves in a process of their own, so that master and slaves do not share one
-    interpreter lock (the line's relay thread stays with the master)."""
+def line_in_process(baudrate: int, units: int) -> Iterator[str]:
+    """The line (its relay thread) and the slaves in a process of their own, so that the
+    master measured here shares its interpreter lock with neither; yields the master end's
+    device path."""
     context = multiprocessing.get_context("spawn")
-    ready, stop = context.Event(), context.Event()
+    theirs, ours = context.Pipe()
+    stop = context.Event()
     child = context.Process(
-        target=_serve_slaves,
-        args=(line.server_path, line.baudrate, units, ready, stop),
-        name="rtu-slaves",
-        daemon=True,
+        target=_serve_line, args=(baudrate, units, theirs, stop), name="rtu-line", daemon=True
     )
     child.start()
     try:
-        if not ready.wait(20):
-            raise RuntimeError("the RTU slaves did not open their port")
-        yield
+        if not ours.poll(20):
+            raise RuntimeError("the RTU line and its slaves did not start")
+        yield str(ours.recv())
     finally:
         stop.set()
         child.join(10)
@@ -130,7 +131,9 @@ def slaves_in_process(line: RtuLine, units: int) -> Iterator[None]:
             child.join(5)
 
 
-async def _hammer(line: RtuLine, registers: int, units: int, seconds: float) -> tuple[int, int]:
+async def _hammer(
+    path: str, baudrate: int, registers: int, units: int, seconds: float
+) -> tuple[int, int]:
     pool = LinePool()
     points = [ModbusPoint(key=f"r{i}", address=i, type="uint16") for i in range(registers)]
     drivers = [
@@ -138,7 +141,7 @@ async def _hammer(line: RtuLine, registers: int, units: int, seconds: float) -> 
             ModbusConfig(
                 name=f"unit-{u}",
                 driver="modbus",
-                transport=RtuTransport(type="rtu", port=line.client_path, baudrate=line.baudrate),
+                transport=RtuTransport(type="rtu", port=path, baudrate=baudrate),
                 unit_id=u,
                 timeout=0.5,
                 points=points,
@@ -170,8 +173,8 @@ async def _hammer(line: RtuLine, registers: int, units: int, seconds: float) -> 
 def measure(baudrate: int, seconds: float = 20.0, registers: int = 1, units: int = 2) -> RtuFigures:
     """Requests per second over ``seconds`` on one line at ``baudrate``: ``units`` slaves
     read in turn, ``registers`` holding registers per read."""
-    with RtuLine(baudrate) as line, slaves_in_process(line, units):
-        requests, bad = asyncio.run(_hammer(line, registers, units, seconds))
+    with line_in_process(baudrate, units) as path:
+        requests, bad = asyncio.run(_hammer(path, baudrate, registers, units, seconds))
     return RtuFigures(baudrate, registers, units, seconds, requests, bad)
 
 
