@@ -9,6 +9,9 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 
 import pytest
+from pymodbus.framer import FramerRTU
+from pymodbus.pdu import DecodePDU
+from pymodbus.pdu.register_message import ReadHoldingRegistersResponse
 from pymodbus.server import ModbusSerialServer
 from pymodbus.simulator import SimDevice
 
@@ -224,3 +227,16 @@ def test_an_overrun_line_keeps_fast_and_safety_polls_and_reports_it(
     assert idle > 0.12, idle
     overrun = [r.getMessage() for r in caplog.records if " overrun: " in r.getMessage()]
     assert len(overrun) == 1, overrun  # once per change, not once per poll
+
+
+def test_what_pymodbus_rtu_framer_does_with_a_bad_crc_and_a_short_frame() -> None:
+    """The driver's reasons rest on this (pymodbus 3.16): a complete frame with a bad CRC
+    is dropped whole, no PDU, and the request would wait out its timeout; a frame cut
+    short is kept and waited on. If an upgrade changes it, this fails first."""
+    framer = FramerRTU(DecodePDU(is_server=False))
+    reply = framer.buildFrame(ReadHoldingRegistersResponse(registers=[7], dev_id=3))
+    assert len(reply) == 7
+    assert framer.decode(reply)[0] == 7 and framer.decode(reply)[3]  # a PDU
+    corrupt = reply[:-1] + bytes([reply[-1] ^ 0xFF])
+    assert framer.decode(corrupt) == (7, 0, 0, b"")  # every byte used, no PDU: dropped
+    assert framer.decode(reply[:4]) == (0, 3, 0, b"")  # nothing used: waits for the rest
