@@ -106,7 +106,8 @@ class ModbusDriver:
             (config.reconnect_min, config.reconnect_max),
             frame_gap(transport.baudrate) if isinstance(transport, RtuTransport) else 0.0,
         )
-        self._line.load.add(config.name, config.poll_interval, self._estimated_cost())
+        if self._line_key is not None:  # a shared line: its devices' polls share its time
+            self._line.load.add(config.name, config.poll_interval, self._estimated_cost())
         self._client = self._line.client
         pause = config.workarounds.pause_after_connect
         self._line.pause_after_connect = max(self._line.pause_after_connect, pause)
