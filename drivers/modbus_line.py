@@ -27,6 +27,9 @@ unit does not set the pace of the others. A reply the framer throws away for a b
 fails its request at once, with that reason, instead of after the timeout (pymodbus 3.16's
 RTU framer drops the buffered bytes and keeps waiting, so that a bad CRC would read as a
 silent unit); a timeout after part of a frame arrived is reported as an incomplete frame.
+A silent unit costs its own timeout and nothing more: pymodbus 3.16 counts replies missed
+in a row over the whole client, and on a serial line it only says so in its message, it
+does not close the port; a reply from another unit id than asked is skipped, as noise.
 
 ``load`` plans the line's polls (``drivers/modbus_schedule.py``) from what each device's
 poll really costs on it, measured.

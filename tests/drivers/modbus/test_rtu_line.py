@@ -79,12 +79,14 @@ def test_each_fault_marks_only_its_unit_bad_with_its_reason() -> None:
             async with slaves(line, [1, 2, 3, 4]):
                 good, silent, crc, broken = (
                     ModbusDriver(unit(f"u{n}", line.client_path, n, 19200, timeout=t), lines)
-                    for n, t in ((1, 0.1), (2, 0.1), (3, 2.0), (4, 0.1))
+                    for n, t in ((1, 2.0), (2, 0.1), (3, 2.0), (4, 0.1))
                 )
                 try:
                     first = await good.read()
-                    lost = await silent.read()
                     loop = asyncio.get_running_loop()
+                    started = loop.time()
+                    lost = await silent.read()
+                    silent_took = loop.time() - started
                     started = loop.time()
                     corrupt = await crc.read()
                     crc_took = loop.time() - started
@@ -95,6 +97,7 @@ def test_each_fault_marks_only_its_unit_bad_with_its_reason() -> None:
                         await d.close()
         assert [s.quality for s in first + after] == [Quality.GOOD] * 2
         assert reasons(lost) == {"no reply within 0.1 s"}
+        assert silent_took < 1.0  # its own timeout, not the 2 s the line was opened with
         assert reasons(corrupt) == {"CRC error in a 7-byte reply (frame dropped)"}
         # A bad CRC fails the request when the frame is in, not after the 2 s timeout.
         assert crc_took < 1.0
