@@ -8,8 +8,10 @@ A serial port is one RS-485 line, and a serial-to-Ethernet converter is one line
 TCP connection: every device on it must go through the same open port, one request at a
 time, because a reply carries nothing but the unit id to say whose it is (pyserial also
 opens ports exclusively: a second open would fail). Devices naming the same line key share
-one ``ModbusLine``; the lock serialises their requests in arrival order (asyncio's lock is
-fair). A plain Modbus TCP device gets a line of its own, unshared.
+one ``ModbusLine``; the lock (``drivers.turn_lock.TurnLock``) serialises their requests in
+arrival order, except that polls of devices feeding safety rows, and while the line is
+overrun those it keeps at their rate, go first. A plain Modbus TCP device gets a line of
+its own, unshared.
 
 A line pays for a failure no more than the failure costs. A device that closes the
 connection after a reply (legal for a Modbus TCP server, and what many TCP-to-serial
@@ -31,25 +33,24 @@ A silent unit costs its own timeout and nothing more: pymodbus 3.16 counts repli
 in a row over the whole client, and on a serial line it only says so in its message, it
 does not close the port; a reply from another unit id than asked is skipped, as noise.
 
-``load`` plans the line's polls (``drivers/modbus_schedule.py``) from what each device's
-poll really costs on it, measured.
+``load`` (``drivers.modbus_load``) plans the line's polls (``drivers/modbus_schedule.py``)
+from what each device's poll really costs on it, measured.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
-from typing import Any, TypedDict, TypeVar
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any, TypeVar
 
 from pymodbus.client import ModbusBaseClient
 from pymodbus.exceptions import ConnectionException, ModbusIOException
 from pymodbus.framer import FramerRTU
 
-from drivers.modbus_schedule import TARGET_LOAD, LinePlan, PollDemand, plan_line
+from drivers.modbus_load import LineLoad, LineStatus
+from drivers.turn_lock import TurnLock
 from vocab.clock import steady
 
 _logger = logging.getLogger(__name__)
@@ -79,172 +80,6 @@ class NoReply(ModbusIOException):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-class TurnLock:
-    """Whose turn it is on the line: one holder at a time, first come first served, except
-    that a waiter with ``urgent=True`` goes before every waiter without it. An urgent
-    poll thus waits for at most the exchange in progress, never for a queue of others.
-
-    ``async with lock.turn(urgent):`` takes a turn; ``async with lock:`` a normal one.
-    """
-
-    def __init__(self) -> None:
-        self._held = False
-        self._waiting: tuple[deque[asyncio.Future[None]], deque[asyncio.Future[None]]] = (
-            deque(),
-            deque(),
-        )
-
-    @contextlib.asynccontextmanager
-    async def turn(self, urgent: bool = False) -> AsyncIterator[None]:
-        await self._acquire(urgent)
-        try:
-            yield
-        finally:
-            self._release()
-
-    async def __aenter__(self) -> None:
-        await self._acquire(False)
-
-    async def __aexit__(self, *exc: object) -> None:
-        self._release()
-
-    def locked(self) -> bool:
-        return self._held
-
-    async def _acquire(self, urgent: bool) -> None:
-        if not self._held and not any(self._waiting):
-            self._held = True
-            return
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        queue = self._waiting[0 if urgent else 1]
-        queue.append(waiter)
-        try:
-            await waiter
-        except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled():
-                self._release()  # handed the turn just as we were cancelled: pass it on
-            else:
-                queue.remove(waiter)
-            raise
-
-    def _release(self) -> None:
-        for queue in self._waiting:
-            while queue:
-                waiter = queue.popleft()
-                if not waiter.done():
-                    waiter.set_result(None)  # the turn passes on; _held stays True
-                    return
-        self._held = False
-
-
-class LineStatus(TypedDict):
-    """One shared line in the gateway's status: ``load`` is the fraction of the line's time
-    all its polls at their configured rate would take, ``capacity`` the fraction they may
-    take (``modbus_schedule.TARGET_LOAD``); while ``overrun``, the ``stretched`` devices
-    poll every so many seconds (by name), ``stretch`` times their configured interval."""
-
-    devices: list[str]
-    load: float
-    capacity: float
-    overrun: bool
-    protected: list[str]
-    stretched: dict[str, float]
-    stretch: float
-
-
-class LineLoad:
-    """The polls on one line and their plan: who keeps its rate, who is stretched.
-
-    Each device is ``add``-ed with its configured interval and an estimate of what a poll
-    costs (seconds of line time); ``measured`` replaces the estimate with a moving
-    average of real poll durations, so that a unit that only times out costs what it
-    really costs. The plan is made again on every change; a change of the overrun state
-    is logged once (warning when it starts, info when it ends).
-    """
-
-    SMOOTHING = 0.2  # weight of the newest measurement in the moving average
-
-    def __init__(self, where: str, capacity: float = TARGET_LOAD) -> None:
-        self.where = where
-        self.capacity = capacity
-        self._demands: dict[str, PollDemand] = {}
-        self._safety: set[str] = set()
-        self.plan = LinePlan({}, 0.0, capacity)
-
-    def add(self, device: str, interval: float, cost: float) -> None:
-        self._demands[device] = PollDemand(device, interval, cost, device in self._safety)
-        self._replan()
-
-    def remove(self, device: str) -> None:
-        if self._demands.pop(device, None) is not None:
-            self._replan()
-
-    def protect(self, devices: set[str]) -> None:
-        """Mark which devices feed safety rows: they keep their rate."""
-        self._safety = set(devices)
-        for name, demand in self._demands.items():
-            self._demands[name] = PollDemand(name, demand.interval, demand.cost, name in devices)
-        self._replan()
-
-    def measured(self, device: str, seconds: float) -> None:
-        demand = self._demands.get(device)
-        if demand is None:
-            return
-        cost = demand.cost + self.SMOOTHING * (seconds - demand.cost)
-        self._demands[device] = PollDemand(device, demand.interval, cost, demand.safety)
-        self._replan()
-
-    def urgent(self, device: str) -> bool:
-        """Whether ``device``'s polls go first on the line: always for a device feeding a
-        safety row, and for every protected one while the line is overrun."""
-        demand = self._demands.get(device)
-        return (demand is not None and demand.safety) or device in self.plan.protected
-
-    def interval(self, device: str, configured: float) -> float:
-        """Seconds between ``device``'s polls in the current plan."""
-        return self.plan.intervals.get(device, configured)
-
-    def stretch(self, device: str) -> float:
-        """The plan's interval for ``device`` over its configured one (1.0: kept)."""
-        demand = self._demands.get(device)
-        if demand is None:
-            return 1.0
-        return self.plan.intervals.get(device, demand.interval) / demand.interval
-
-    def status(self) -> LineStatus:
-        plan = self.plan
-        return LineStatus(
-            devices=sorted(self._demands),
-            load=round(plan.load, 4),
-            capacity=plan.capacity,
-            overrun=plan.overrun,
-            protected=sorted(plan.protected),
-            stretched={d: round(plan.intervals[d], 3) for d in sorted(plan.stretched)},
-            stretch=round(plan.stretch, 3),
-        )
-
-    def _replan(self) -> None:
-        before = self.plan
-        self.plan = plan = plan_line(list(self._demands.values()), self.capacity, before.overrun)
-        if plan.overrun and not before.overrun:
-            _logger.warning(
-                "modbus line %s overrun: polls ask for %.0f %% of the line, %.0f %% "
-                "available; %s keep their rate, %s stretched %.1f times",
-                self.where,
-                100 * plan.load,
-                100 * plan.capacity,
-                ", ".join(plan.protected) or "none",
-                ", ".join(plan.stretched) or "none",
-                plan.stretch,
-            )
-        elif before.overrun and not plan.overrun:
-            _logger.info(
-                "modbus line %s no longer overrun: polls ask for %.0f %% of the line",
-                self.where,
-                100 * plan.load,
-            )
 
 
 class ModbusLine:

@@ -8,7 +8,8 @@ import asyncio
 from prometheus_client import generate_latest
 from pymodbus.client import AsyncModbusSerialClient
 
-from drivers.modbus_line import LinePool, LineStatus
+from drivers.modbus_line import LinePool
+from drivers.modbus_load import LineStatus
 from gateway.core.lines import describe, line_status, protect_safety_devices, safety_devices
 from gateway.core.metrics import gateway_registry
 from gateway.core.status import GatewayStatus

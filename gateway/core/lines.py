@@ -13,7 +13,8 @@ import logging
 from collections.abc import Iterable
 from fnmatch import fnmatchcase
 
-from drivers.modbus_line import LINES, LinePool, LineStatus
+from drivers.modbus_line import LINES, LinePool
+from drivers.modbus_load import LineStatus
 from rules.alarms import AlarmDefinition
 from rules.matrix import RowSpec
 from vocab.ids import parse_point_id

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, TypedDict
 
-from drivers.modbus_line import LineStatus
+from drivers.modbus_load import LineStatus
 
 RelayState = Literal["on", "off", "unknown"]
 

@@ -17,7 +17,8 @@ from pymodbus.simulator import SimDevice
 
 from drivers.modbus import ModbusDriver
 from drivers.modbus_config import ModbusConfig, ModbusPoint, RtuTransport
-from drivers.modbus_line import LinePool, LineStatus
+from drivers.modbus_line import LinePool
+from drivers.modbus_load import LineStatus
 from drivers.modbus_timing import frame_gap
 from gateway.core.poller import Poller
 from simulators.rtu_line import RtuLine

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from drivers.modbus_line import LineLoad, TurnLock
+from drivers.modbus_load import LineLoad
 from drivers.modbus_schedule import FLOOR, PollDemand, plan_line
 from drivers.modbus_timing import (
     character_time,
@@ -17,6 +17,7 @@ from drivers.modbus_timing import (
     request_length,
     requests_per_second_limit,
 )
+from drivers.turn_lock import TurnLock
 
 
 def test_character_time_and_gap_follow_the_serial_line_spec() -> None:
