@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks import harness, latency, outbox_drain, polling, recovery
+from benchmarks import harness, latency, outbox_drain, polling, recovery, rtu
 
 
 @dataclass(frozen=True)
@@ -131,13 +131,19 @@ class Run:
                 f"{theirs.backlog_s:.2f} s ({theirs.backlog_s / mine.backlog_s:.1f}x sooner).",
             )
 
+    def rtu(self) -> None:
+        with self.report.section("Modbus RTU: requests per second on one line"):
+            seconds = max(5.0, self.plan.poll_seconds / 3)
+            figures = [rtu.measure(b, seconds) for b in (9600, 19200)]
+            self.report.add(rtu.table(figures))
+
     def side(self) -> None:
         if self.peer:
             with self.report.section("Side by side with the ThingsBoard IoT Gateway"):
                 self.report.add(*side_by_side(self.plan, self.workdir, self.ours))
 
 
-PARTS = ("polling", "memory", "steady", "latency", "outbox", "outage", "side")
+PARTS = ("polling", "memory", "steady", "latency", "outbox", "outage", "rtu", "side")
 
 
 def run(plan: Plan, peer: bool, workdir: Path, parts: Iterable[str] = PARTS) -> Report:

@@ -71,6 +71,16 @@ class Publisher(Protocol):
 
 
 @runtime_checkable
+class PacedDriver(Driver, Protocol):
+    """A polled source whose period may be stretched while it runs (a device on a shared
+    Modbus line that is overrun): the poller asks before each wait."""
+
+    def stretch(self) -> float:
+        """How many times its configured period the poller should wait now (>= 1.0)."""
+        ...
+
+
+@runtime_checkable
 class ServiceDriver(Driver, Protocol):
     """A push source (Telegraf's ``ServiceInput``): OPC UA subscriptions, scanners.
 

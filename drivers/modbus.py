@@ -7,7 +7,10 @@ mode: polling
 One driver for every transport: ``tcp``, ``rtu_over_tcp`` and ``rtu`` differ only in the
 client ``open_client`` makes. Request planning (``modbus_plan``), decoding
 (``modbus_codec``) and error handling are the same for all. Devices on one serial line or
-one RTU-over-TCP converter share its connection and its lock (``modbus_line``).
+one RTU-over-TCP converter share its connection and its lock (``modbus_line``), which
+keeps the RTU inter-frame gap, waits for each unit's replies as long as that unit's own
+``timeout`` and plans the line's polls (``modbus_schedule``): ``stretch`` is
+how far the poller lengthens the device's period, 1.0 unless the line is overrun.
 """
 
 from __future__ import annotations
@@ -36,9 +39,10 @@ from drivers.modbus_config import (
     Transport,
     check_shared_lines,
 )
-from drivers.modbus_line import LINES, LinePool, NotConnected
+from drivers.modbus_line import LINES, FrameError, LinePool, NoReply, NotConnected
 from drivers.modbus_plan import BIT_TABLES, ReadBlock, plan_reads
 from drivers.modbus_quality import evaluate
+from drivers.modbus_timing import exchange_time, frame_gap
 from vocab.clock import steady
 from vocab.ids import point_id
 from vocab.samples import GOOD, Sample, Value
@@ -100,7 +104,10 @@ class ModbusDriver:
             lambda: open_client(transport, config.timeout),
             transport.describe(),
             (config.reconnect_min, config.reconnect_max),
+            frame_gap(transport.baudrate) if isinstance(transport, RtuTransport) else 0.0,
         )
+        if self._line_key is not None:  # a shared line: its devices' polls share its time
+            self._line.load.add(config.name, config.poll_interval, self._estimated_cost())
         self._client = self._line.client
         pause = config.workarounds.pause_after_connect
         self._line.pause_after_connect = max(self._line.pause_after_connect, pause)
@@ -120,10 +127,25 @@ class ModbusDriver:
     def plan(self) -> list[ReadBlock]:
         return list(self._plan)
 
+    def stretch(self) -> float:
+        """1.0, or more while the line is overrun and this device neither feeds a safety
+        row nor has the line's shortest interval: its poll period is stretched by this."""
+        return self._line.load.stretch(self._config.name)
+
+    def _estimated_cost(self) -> float:
+        """Seconds of line time one poll takes, from frame lengths (``modbus_timing``)
+        on a serial line; elsewhere a guess of 10 ms per request until measured."""
+        transport = self._config.transport
+        if not isinstance(transport, RtuTransport):
+            return 0.01 * len(self._plan)
+        codes = {"coil": 1, "discrete_input": 2, "holding": 3, "input": 4}
+        return sum(exchange_time(codes[b.table], b.count, transport.baudrate) for b in self._plan)
+
     async def read(self, keys: Collection[str] | None = None) -> list[Sample]:
         plan = self._plan if keys is None else self._plan_for(keys)
         quirks = self._config.workarounds
-        async with self._line.lock:
+        async with self._line.lock.turn(self._line.load.urgent(self._config.name)):
+            started = steady()
             self._failures, self._reason = 0, None
             samples: list[Sample] = []
             for n, block in enumerate(plan):
@@ -132,6 +154,8 @@ class ModbusDriver:
                 samples.extend(await self._read_block(block))
             if quirks.close_connection_after_poll:
                 self._client.close()
+            if keys is None:
+                self._line.load.measured(self._config.name, steady() - started)
         if keys is None:  # a poll; a relay's read-back is no measure of the device
             answered = len(plan) - self._failures
             self._health.polled(answered, self._failures, self._reason, steady())
@@ -146,14 +170,16 @@ class ModbusDriver:
             try:
                 if point.table == "coil":
                     reply = await self._line.request(
-                        lambda: self._client.write_coil(point.address, bool(value), device_id=unit)
+                        lambda: self._client.write_coil(point.address, bool(value), device_id=unit),
+                        self._config.timeout,
                     )
                 else:
                     words = encode(
                         float(value), point.type, point.byte_order, point.scale, point.offset
                     )
                     reply = await self._line.request(
-                        lambda: self._client.write_registers(point.address, words, device_id=unit)
+                        lambda: self._client.write_registers(point.address, words, device_id=unit),
+                        self._config.timeout,
                     )
             except (ModbusException, ValueError, OSError) as err:
                 raise WriteError(f"{self._config.name}.{key}: {err}") from err
@@ -181,10 +207,13 @@ class ModbusDriver:
         read = self._readers[block.table]
         try:
             reply = await self._line.request(
-                lambda: read(block.start, count=block.count, device_id=self._config.unit_id)
+                lambda: read(block.start, count=block.count, device_id=self._config.unit_id),
+                self._config.timeout,
             )
         except NotConnected:
             return self._bad_block(block, "not connected")
+        except (FrameError, NoReply) as err:
+            return self._bad_block(block, err.reason)
         except (ModbusException, OSError) as err:
             return self._bad_block(block, f"no reply: {err}")
         now, mono = time.time(), steady()

@@ -220,7 +220,8 @@ Transport = Annotated[
 
 # The keys a shared line is opened and paced with: every device on it must give the same.
 LINE_SETTINGS = ("baudrate", "bytesize", "parity", "stopbits")
-LINE_DEVICE_SETTINGS = ("timeout", "reconnect_min", "reconnect_max")
+# ``timeout`` is not among them: each unit waits for its own replies as long as it says.
+LINE_DEVICE_SETTINGS = ("reconnect_min", "reconnect_max")
 
 
 class ModbusConfig(DeviceConfig):

@@ -8,8 +8,10 @@ A serial port is one RS-485 line, and a serial-to-Ethernet converter is one line
 TCP connection: every device on it must go through the same open port, one request at a
 time, because a reply carries nothing but the unit id to say whose it is (pyserial also
 opens ports exclusively: a second open would fail). Devices naming the same line key share
-one ``ModbusLine``; the lock serialises their requests in arrival order (asyncio's lock is
-fair). A plain Modbus TCP device gets a line of its own, unshared.
+one ``ModbusLine``; the lock (``drivers.turn_lock.TurnLock``) serialises their requests in
+arrival order, except that polls of devices feeding safety rows, and while the line is
+overrun those it keeps at their rate, go first. A plain Modbus TCP device gets a line of
+its own, unshared.
 
 A line pays for a failure no more than the failure costs. A device that closes the
 connection after a reply (legal for a Modbus TCP server, and what many TCP-to-serial
@@ -19,6 +21,20 @@ fails that request at once instead of after the timeout, and the request is sent
 more on a new connection. Only a connect that fails starts the back-off
 (``reconnect_min`` seconds, doubling up to ``reconnect_max``), and the back-off starts
 again from ``reconnect_min`` once the line has answered for ``HEALTHY_AFTER`` seconds.
+
+On a serial line the line also keeps the RTU timing (``drivers/modbus_timing.py``): no
+request goes out before ``gap`` seconds (t3.5) of silence after the last frame, and each
+request waits for its reply as long as its own device's ``timeout``, so that one slow
+unit does not set the pace of the others. A reply the framer throws away for a bad CRC
+fails its request at once, with that reason, instead of after the timeout (pymodbus 3.16's
+RTU framer drops the buffered bytes and keeps waiting, so that a bad CRC would read as a
+silent unit); a timeout after part of a frame arrived is reported as an incomplete frame.
+A silent unit costs its own timeout and nothing more: pymodbus 3.16 counts replies missed
+in a row over the whole client, and on a serial line it only says so in its message, it
+does not close the port; a reply from another unit id than asked is skipped, as noise.
+
+``load`` (``drivers.modbus_load``) plans the line's polls (``drivers/modbus_schedule.py``)
+from what each device's poll really costs on it, measured.
 """
 
 from __future__ import annotations
@@ -30,7 +46,12 @@ from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeVar
 
 from pymodbus.client import ModbusBaseClient
-from pymodbus.exceptions import ConnectionException
+from pymodbus.exceptions import ConnectionException, ModbusIOException
+from pymodbus.framer import FramerRTU
+
+from drivers.modbus_load import LineLoad, LineStatus
+from drivers.turn_lock import TurnLock
+from vocab.clock import steady
 
 _logger = logging.getLogger(__name__)
 
@@ -44,8 +65,26 @@ class NotConnected(ConnectionException):
     """The line is down and its back-off says: not yet."""
 
 
+class FrameError(ModbusIOException):
+    """A reply arrived but was no valid frame: a bad CRC, or a frame broken off.
+    ``reason`` says which, in words fit for a sample's reason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class NoReply(ModbusIOException):
+    """Nothing came back within the device's timeout; ``reason`` says how long."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class ModbusLine:
-    """One connection and what paces it: hold ``lock`` around every request sequence.
+    """One connection and what paces it: hold ``lock`` around every request sequence
+    (``lock.turn(urgent)`` for a poll that must not queue behind others).
 
     ``request`` sends one request on it, connecting first if need be (see the module's
     doc); ``ensure_connected`` connects when the connection is down, at once unless the
@@ -58,10 +97,13 @@ class ModbusLine:
         where: str,
         reconnect_min: float,
         reconnect_max: float,
+        gap: float = 0.0,
     ) -> None:
         self.client = client
+        self.gap = gap  # seconds of silence between frames (t3.5); 0 off a serial line
+        self.load = LineLoad(where)
         self.where = where
-        self.lock = asyncio.Lock()
+        self.lock = TurnLock()
         self.devices: list[str] = []
         self._reconnect_min = reconnect_min
         self._reconnect_max = reconnect_max
@@ -69,26 +111,62 @@ class ModbusLine:
         self._next_connect = 0.0
         self._up_since = 0.0
         self.pause_after_connect = 0.0  # seconds; the longest any device on it asks for
+        self._quiet_since = 0.0  # steady time of the last frame's end
+        self._frames = _watch_frames(client)
         _fail_pending_on_close(client)
 
-    async def request(self, send: Callable[[], Awaitable[T]]) -> T:
-        """``send()`` on a live connection; call with ``lock`` held. Raises
-        ``NotConnected`` while the back-off holds, and what ``send`` raises."""
+    async def request(
+        self, send: Callable[[], Awaitable[T]], reply_within: float | None = None
+    ) -> T:
+        """``send()`` on a live connection; call with ``lock`` held. ``reply_within``: seconds
+        to wait for this request's reply (the client's own when ``None``).
+
+        Raises ``NotConnected`` while the back-off holds, ``FrameError`` for a reply with
+        a bad CRC or broken off, ``NoReply`` when nothing came, and what ``send`` raises.
+        """
         await asyncio.sleep(0)  # let a close that already arrived be seen before sending
         if not await self.ensure_connected():
             raise NotConnected(f"{self.where}: not connected")
+        if reply_within is not None:
+            self.client.ctx.comm_params.timeout_connect = reply_within
         try:
-            reply = await send()
+            reply = await self._send(send)
         except ConnectionException:
             if self.client.connected:
                 raise
             # The device closed the connection while we waited: once more, on a new one.
             if not await self.ensure_connected():
                 raise
-            reply = await send()
+            reply = await self._send(send)
         if time.monotonic() - self._up_since >= HEALTHY_AFTER:
             self._backoff = self._reconnect_min
         return reply
+
+    async def _send(self, send: Callable[[], Awaitable[T]]) -> T:
+        """One exchange, after the inter-frame gap; its failure named by what arrived."""
+        if self.gap:
+            wait = self._quiet_since + self.gap - steady()
+            if wait > 0:
+                await asyncio.sleep(wait)
+        self._frames.received = 0
+        try:
+            return await send()
+        except FrameError:
+            raise
+        except ModbusIOException as err:
+            if "No response received" not in str(err):
+                raise
+            waited = self.client.ctx.comm_params.timeout_connect
+            got = self._frames.received
+            if got:
+                raise FrameError(
+                    f"incomplete frame: {got} bytes, then silence for {waited:g} s"
+                ) from err
+            raise NoReply(f"no reply within {waited:g} s") from err
+        finally:
+            # The silence starts with the reply's last byte, not when we got round to it.
+            got = self._frames.received
+            self._quiet_since = self._frames.last_at if got else steady()
 
     async def ensure_connected(self) -> bool:
         """True when the line can take a request now; call with ``lock`` held."""
@@ -117,6 +195,46 @@ class ModbusLine:
 
     def _names(self) -> str:
         return ", ".join(self.devices)
+
+
+class _FrameWatch:
+    """What the client's framer saw of the current reply: ``received`` bytes, the last
+    of them at ``last_at`` (steady clock)."""
+
+    def __init__(self) -> None:
+        self.received = 0
+        self.last_at = 0.0
+
+
+def _watch_frames(client: ModbusBaseClient) -> _FrameWatch:
+    """Count the bytes of each reply and fail a request at once on a bad CRC.
+
+    pymodbus (3.16.1) ``FramerRTU.decode`` drops every buffered byte when a complete
+    frame's CRC does not match, returning no PDU, and the request then waits out its
+    whole timeout as if the unit were silent. Its answer on a CRC mismatch is the only
+    one that consumes bytes without a PDU, which is how it is told apart here.
+    """
+    watch = _FrameWatch()
+    manager: Any = getattr(client, "ctx", None)
+    framer = getattr(manager, "framer", None)
+    if not isinstance(framer, FramerRTU):
+        return watch
+    decode = framer.decode
+
+    def watched(data: bytes) -> tuple[int, int, int, bytes]:
+        watch.received = max(watch.received, len(data))
+        watch.last_at = steady()
+        used, unit, tid, pdu = decode(data)
+        if used and not pdu:
+            waiting = getattr(manager, "response_future", None)
+            if isinstance(waiting, asyncio.Future) and not waiting.done():
+                waiting.set_exception(
+                    FrameError(f"CRC error in a {len(data)}-byte reply (frame dropped)")
+                )
+        return used, unit, tid, pdu
+
+    framer.decode = watched  # type: ignore[method-assign]
+    return watch
 
 
 def _fail_pending_on_close(client: ModbusBaseClient) -> None:
@@ -152,6 +270,7 @@ class LinePool:
         factory: ClientFactory,
         where: str,
         reconnect: tuple[float, float],
+        gap: float = 0.0,
     ) -> ModbusLine:
         """The line for ``key``, opened with ``factory`` if nobody has it yet.
 
@@ -160,7 +279,7 @@ class LinePool:
         """
         line = self._lines.get(key) if key is not None else None
         if line is None:
-            line = ModbusLine(factory(), where, *reconnect)
+            line = ModbusLine(factory(), where, *reconnect, gap=gap)
             if key is not None:
                 self._lines[key] = line
         line.devices.append(device)
@@ -170,6 +289,7 @@ class LinePool:
         """``device`` is done with ``line``; the last one out closes the connection."""
         if device in line.devices:
             line.devices.remove(device)
+        line.load.remove(device)
         if line.devices:
             return
         if key is not None and self._lines.get(key) is line:
@@ -178,6 +298,15 @@ class LinePool:
 
     def __len__(self) -> int:
         return len(self._lines)
+
+    def protect(self, devices: set[str]) -> None:
+        """Devices that feed safety rows keep their poll rate on every shared line."""
+        for line in self._lines.values():
+            line.load.protect(devices)
+
+    def status(self) -> dict[str, LineStatus]:
+        """Each shared line's ``LineLoad.status()``, by where it is (port or host:port)."""
+        return {line.where: line.load.status() for line in self._lines.values()}
 
 
 # The gateway's lines. Drivers are made and closed on the gateway's one event loop.

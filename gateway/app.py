@@ -29,6 +29,7 @@ from gateway.config.settings import GatewaySettings
 from gateway.core.commands import CommandRouter
 from gateway.core.control import SOCKET_NAME, ControlServer
 from gateway.core.health_points import HEALTH_POLLER, GatewayHealth
+from gateway.core.lines import line_status, protect_safety_devices
 from gateway.core.pipeline import Pipeline
 from gateway.core.poller import Poller, phases
 from gateway.core.readers import ReaderWatch
@@ -253,6 +254,7 @@ class Gateway:
                 p.name: PollerStatus(**dataclasses.asdict(p.stats))  # type: ignore[typeddict-item]
                 for p in self.pollers
             },
+            "lines": line_status(),
             "safety": self.pipeline.matrix.snapshot(),
             "outbox": self.log.count(),
             "held": self.log.held,
@@ -362,6 +364,7 @@ class Gateway:
                 {r.name: r.resting for r in s.relays},
             )
             matrix.restore(Pipeline.saved_matrix(log), steady())
+            protect_safety_devices(s.matrix_rows(), definitions)
             self.pipeline = pipeline = Pipeline(engine, alarms, matrix, self.relays, log)
             conditions.subscribe(pipeline.condition)
             log.watch(lambda reason: conditions(storage_condition(reason)))

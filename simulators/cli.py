@@ -7,25 +7,45 @@ import contextlib
 import logging
 import signal
 
+from simulators.rtu_line import RtuLine
 from simulators.scenario import load_scenario
 from simulators.warehouse import Warehouse, WarehouseServer
 
 _logger = logging.getLogger("simulators")
 
 
-def run_simulator(host: str, port: int, scenario_name: str, speed: float) -> int:
+def run_simulator(
+    host: str, port: int, scenario_name: str, speed: float, rtu_baudrate: int | None = None
+) -> int:
+    """Serve until SIGTERM or SIGINT. With ``rtu_baudrate`` (bit/s) the two units also
+    answer as RTU slaves on a software RS-485 line (``simulators.rtu_line``) whose master
+    end's device path is logged, for a gateway ``rtu`` transport to name."""
     scenario = load_scenario(scenario_name)
 
     def say(elapsed: float, text: str) -> None:
         _logger.info("t=%5.1f s  %s", elapsed, text)
 
-    async def serve() -> None:
+    async def serve(line: RtuLine | None) -> None:
         warehouse = Warehouse(scenario, say)
-        server = WarehouseServer(warehouse, host, port, speed)
+        server = WarehouseServer(
+            warehouse,
+            host,
+            port,
+            speed,
+            rtu_port=None if line is None else line.server_path,
+            rtu_baudrate=19200 if line is None else line.baudrate,
+        )
         await server.start()
         _logger.info(
             "simulator %r on %s:%d (sensors unit 1, relays unit 2)", scenario.name, host, port
         )
+        if line is not None:
+            _logger.info(
+                'RTU line at %d bit/s: transport = {type = "rtu", port = "%s", baudrate = %d}',
+                line.baudrate,
+                line.client_path,
+                line.baudrate,
+            )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -33,6 +53,7 @@ def run_simulator(host: str, port: int, scenario_name: str, speed: float) -> int
         await stop.wait()
         await server.stop()
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve())
+    with contextlib.ExitStack() as stack, contextlib.suppress(KeyboardInterrupt):
+        line = None if rtu_baudrate is None else stack.enter_context(RtuLine(rtu_baudrate))
+        asyncio.run(serve(line))
     return 0

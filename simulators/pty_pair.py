@@ -10,6 +10,9 @@ editing, no CR/LF translation), and a thread copies whatever is written to one s
 of the other, byte for byte, as a cable between two RS-485 adapters would. The slave fds
 stay open here for the pair's lifetime, so a side that closes and reopens its port (a
 reconnecting client) never makes the relay see a hang-up.
+
+A subclass may shape what crosses by overriding ``carry`` (``simulators/rtu_line.py``
+gives the cable a baud rate and units that misbehave).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import select
 import threading
 import tty
 from types import TracebackType
+from typing import Self
 
 _CHUNK = 4096
 
@@ -40,7 +44,7 @@ class PtyPair:
         self._wake: tuple[int, int] = (-1, -1)
         self._thread: threading.Thread | None = None
 
-    def __enter__(self) -> PtyPair:
+    def __enter__(self) -> Self:
         try:
             self._open()
         except BaseException:
@@ -84,9 +88,14 @@ class PtyPair:
                 except OSError:  # EIO: no slave open; cannot happen while we hold them
                     continue
                 self.bytes_relayed += len(data)
-                view = memoryview(data)
+                view = memoryview(self.carry(fd == master_a, data))
                 while view:
                     view = view[os.write(other[fd], view) :]
+
+    def carry(self, from_server: bool, data: bytes) -> bytes:
+        """What of ``data`` (read from the server's side when ``from_server``) reaches the
+        other side; called on the relay thread, which it may hold up. Here: all of it."""
+        return data
 
     def close(self) -> None:
         """Stop the relay and close every descriptor; safe to call twice."""

@@ -10,6 +10,7 @@ from simulators.lab import SimulatorThread
 from simulators.mosquitto import MosquittoBroker
 from simulators.net import free_port
 from simulators.pty_pair import PtyPair
+from simulators.rtu_line import RtuLine
 from simulators.scenario import Scenario
 from tests.lab import GatewayProcess, WmsSubscriber
 
@@ -28,9 +29,10 @@ class Lab:
         self._subscribers: list[WmsSubscriber] = []
         self._ptys: list[PtyPair] = []
 
-    def pty_pair(self) -> PtyPair:
-        """A serial line in software: serve on ``server_path``, connect to ``client_path``."""
-        pair = PtyPair().__enter__()
+    def pty_pair(self, baudrate: int | None = None) -> PtyPair:
+        """A serial line in software: serve on ``server_path``, connect to ``client_path``;
+        with ``baudrate``, an ``RtuLine`` that keeps that bit rate's timing."""
+        pair = (PtyPair() if baudrate is None else RtuLine(baudrate)).__enter__()
         self._ptys.append(pair)
         return pair
 

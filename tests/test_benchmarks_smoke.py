@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import latency, outbox_drain, polling, recovery
+from benchmarks import latency, outbox_drain, polling, recovery, rtu
 
 pytestmark = pytest.mark.integration
 
@@ -55,3 +55,12 @@ def test_recovery_benchmark_sees_the_whole_outage_arrive(tmp_path: Path) -> None
     assert result.expected > 0
     assert result.arrived == result.expected  # nothing polled during the outage is lost
     assert result.lost_total == 0
+
+
+def test_rtu_benchmark_counts_requests_on_a_line_with_a_baud_rate() -> None:
+    figures = rtu.measure(19200, seconds=1.0, registers=1, units=2)
+    assert figures.requests > 10 and figures.bad == 0
+    # A pty with the line's timing: never faster than the wire and the gaps allow.
+    assert figures.per_second <= figures.limit * 1.02
+    assert figures.limit == pytest.approx(19200 / (11 * 22))
+    assert "| 19,200 | 1 | 8 + 7 | 79.3 |" in rtu.table([figures])

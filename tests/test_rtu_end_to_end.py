@@ -11,7 +11,7 @@ import pytest
 from simulators.mosquitto import MosquittoBroker
 from simulators.warehouse import RELAY_UNIT, SENSOR_UNIT
 from tests.conftest import Lab
-from tests.lab import hot_zone, lab_config, wait_until, write_config
+from tests.lab import cli, hot_zone, lab_config, wait_until, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -22,16 +22,17 @@ FAST = {"off_delay": 2.0, "rate_of_rise": 100.0}
 def test_rtu_sensors_and_tcp_relays_in_one_gateway(
     tmp_path: Path, broker: MosquittoBroker, lab: Lab
 ) -> None:
-    line = lab.pty_pair()
+    line = lab.pty_pair(baudrate=19200)  # a line with the timing of 19,200 bit/s
     sim = lab.sim(hot_zone(), SPEED, rtu_port=line.server_path)
     wms = lab.wms(broker.port)
     data = tomllib.loads(lab_config(tmp_path, sim.port, broker.port, **FAST).read_text())
     sensors, relays = data["devices"]
     assert (sensors["unit_id"], relays["unit_id"]) == (SENSOR_UNIT, RELAY_UNIT)
-    sensors["transport"] = {"type": "rtu", "port": line.client_path, "baudrate": 115200}
+    sensors["transport"] = {"type": "rtu", "port": line.client_path, "baudrate": 19200}
     assert relays["transport"]["type"] == "tcp"
     data["telemetry"] = {"interval": 0.5}
-    gateway = lab.gateway(write_config(tmp_path, data))
+    config = write_config(tmp_path, data)
+    gateway = lab.gateway(config)
 
     # The alarm comes from a point read over RTU; the fan it starts is a coil over TCP.
     events = wms.wait_for(3, timeout=60)
@@ -62,4 +63,7 @@ def test_rtu_sensors_and_tcp_relays_in_one_gateway(
     temperature = zone["temperature"]["value"]
     assert isinstance(temperature, float) and 25.0 <= temperature <= 40.0  # the warm store
     assert line.bytes_relayed > 0
+    # The shared line and its load, as cellsafe status shows it.
+    shown = cli("status", "--config", str(config)).stdout
+    assert f"line {line.client_path}: 1 devices, polls ask for " in shown, shown
     assert gateway.terminate() == 0

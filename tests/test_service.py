@@ -126,6 +126,7 @@ def _status(alarms: list[AlarmStatus]) -> GatewayStatus:
         "flooding": False,
         "relays": {},
         "pollers": {},
+        "lines": {},
         "safety": {},
         "outbox": 3,
         "held": 1,

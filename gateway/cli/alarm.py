@@ -9,6 +9,7 @@ from typing import Any
 from gateway.cli.client import ask
 from gateway.config import GatewaySettings
 from gateway.core.commands import ALARM_COMMANDS
+from gateway.core.lines import describe as describe_line
 
 
 def add_parser(commands: Any) -> None:
@@ -82,5 +83,7 @@ def live_status(settings: GatewaySettings) -> int:
             f"device {name}: {poller['polls']} polls, {poller.get('bad_polls', 0)} with errors,"
             f" {poller['overruns']} overruns, last {poller['last_duration'] * 1000:.0f} ms"
         )
+    for where, line in sorted(status.get("lines", {}).items()):
+        print(describe_line(where, line))
     _print_status(status)
     return 0

@@ -55,6 +55,11 @@ def _main(argv: Sequence[str] | None) -> int:
         "--scenario", default="hot_zone", help="scenario name or TOML file (default: hot_zone)"
     )
     sim.add_argument("--speed", type=float, default=1.0, help="simulated seconds per second")
+    sim.add_argument(
+        "--rtu-baudrate",
+        type=int,
+        help="also serve both units as RTU slaves on a software RS-485 line at this bit/s",
+    )
 
     status = commands.add_parser("status", help="the running gateway's live state")
     status.add_argument("--config", "-c", type=Path, required=True, help="gateway TOML file")
@@ -100,7 +105,7 @@ def _main(argv: Sequence[str] | None) -> int:
             from simulators.cli import run_simulator
 
             logs.configure()
-            return run_simulator(args.host, args.port, args.scenario, args.speed)
+            return run_simulator(args.host, args.port, args.scenario, args.speed, args.rtu_baudrate)
         case "wms-listen":
             logs.configure()
             return wms_listen.run(args)

@@ -99,6 +99,7 @@ class GatewayCollector(Collector):
         yield overruns
         yield errors
         yield latency
+        yield from _lines(status)
         relays = GaugeMetricFamily(
             "cellsafe_relay_on", "1 while a relay is verified on, 0 off", labels=["relay"]
         )
@@ -125,3 +126,29 @@ class GatewayCollector(Collector):
             "1 while the MQTT uplink is connected",
             value=1 if status["uplink"] == "connected" else 0,
         )
+
+
+def _lines(status: GatewayStatus) -> Iterator[Metric]:
+    """Shared Modbus lines: the load their polls ask for, and whether it is too much."""
+    load = GaugeMetricFamily(
+        "cellsafe_line_load",
+        "Fraction of a shared line's time its polls ask for at their configured rate",
+        labels=["line"],
+    )
+    overrun = GaugeMetricFamily(
+        "cellsafe_line_overrun",
+        "1 while a shared line cannot carry every configured poll",
+        labels=["line"],
+    )
+    stretch = GaugeMetricFamily(
+        "cellsafe_line_stretch",
+        "How many times their configured interval the stretched polls on a line wait",
+        labels=["line"],
+    )
+    for where, line in sorted(status.get("lines", {}).items()):
+        load.add_metric([where], line["load"])
+        overrun.add_metric([where], 1 if line["overrun"] else 0)
+        stretch.add_metric([where], line["stretch"])
+    yield load
+    yield overrun
+    yield stretch

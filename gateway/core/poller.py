@@ -2,7 +2,9 @@
 
 A poll that outlasts its period is counted as an overrun and the missed slots are
 skipped, so load beyond capacity lowers the sample rate instead of piling up reads,
-memory and latency. Whatever the driver does, the loop survives it.
+memory and latency. Whatever the driver does, the loop survives it. A driver that
+paces itself (``drivers.base.PacedDriver``: a unit on an overrun Modbus line) is asked for
+how far to stretch its period before each wait.
 
 Pollers start at different ``phase`` offsets within their period, so that fifty devices
 of a thousand points do not all answer, and all go through the rules, in the same
@@ -21,7 +23,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from drivers.base import Driver
+from drivers.base import Driver, PacedDriver
 from vocab.clock import steady
 from vocab.samples import Sample, SampleHandler
 
@@ -70,6 +72,7 @@ class Poller:
         self._point_ids = list(point_ids)
         self._publish = publish
         self._phase = phase
+        self._stretch = driver.stretch if isinstance(driver, PacedDriver) else None
 
     async def run(self) -> None:
         await asyncio.sleep(self._phase)
@@ -82,12 +85,17 @@ class Poller:
             if any(not s.is_good for s in samples):
                 self.stats.bad_polls += 1
             self._publish(samples)
-            next_due += self.interval
+            next_due += self._period()
             now = time.monotonic()
             if now > next_due:
                 self.stats.overruns += 1
                 next_due = now
             await asyncio.sleep(next_due - now)
+
+    def _period(self) -> float:
+        if self._stretch is None:
+            return self.interval
+        return self.interval * self._stretch()
 
     async def _poll_once(self) -> list[Sample]:
         try:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Literal, TypedDict
 
+from drivers.modbus_load import LineStatus
+
 RelayState = Literal["on", "off", "unknown"]
 
 
@@ -51,6 +53,7 @@ class GatewayStatus(TypedDict):
     flooding: bool
     relays: dict[str, RelayStatus]
     pollers: dict[str, PollerStatus]
+    lines: dict[str, LineStatus]  # shared Modbus lines (RS-485, RTU over TCP), by port
     safety: dict[str, Any]  # rules.matrix.CauseEffectMatrix.snapshot()
     outbox: int  # records on disk, for any sink
     held: int  # events waiting in memory for a disk that refuses writes

@@ -123,14 +123,20 @@ def test_units_on_one_port_must_agree_on_its_settings(tmp_path: Path) -> None:
     lines = load(
         tmp_path,
         table("gas-1", unit_id=1, transport=rtu(baudrate=9600)),
-        table("gas-2", unit_id=2, transport=rtu(baudrate=19200, stopbits=2), timeout=2.0),
+        table(
+            "gas-2",
+            unit_id=2,
+            transport=rtu(baudrate=19200, stopbits=2),
+            timeout=2.0,  # each unit may wait for its replies as long as it needs
+            reconnect_min=2.0,
+        ),
     )
     assert lines == [
         "site.toml: devices[1].transport.baudrate: 19200 differs from 9600 of device 'gas-1' "
         "on the same line /dev/ttyUSB0",
         "site.toml: devices[1].transport.stopbits: 2 differs from 1 of device 'gas-1' "
         "on the same line /dev/ttyUSB0",
-        "site.toml: devices[1].timeout: 2.0 differs from 1.0 of device 'gas-1' "
+        "site.toml: devices[1].reconnect_min: 2.0 differs from 0.5 of device 'gas-1' "
         "on the same line /dev/ttyUSB0",
     ]
 
