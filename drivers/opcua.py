@@ -26,7 +26,8 @@ import contextlib
 import enum
 import logging
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Coroutine, Sequence
+from typing import Any
 
 from asyncua import Client, Node, ua
 from asyncua.common.subscription import (
@@ -110,9 +111,7 @@ class OpcuaDriver:
         """Start the supervisor; return once the first connection attempt has ended (it
         may have failed: the supervisor keeps trying, and the points are bad meanwhile)."""
         self._publisher = publisher
-        self._supervisor = asyncio.create_task(
-            self._supervise(), name=f"opcua-{self._config.name}"
-        )
+        self._supervisor = asyncio.create_task(self._supervise(), name=f"opcua-{self._config.name}")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._attempted.wait(), 3 * self._config.timeout)
 
@@ -140,7 +139,7 @@ class OpcuaDriver:
         client, node = self._client, self._nodes.get(key)
         if client is None or node is None or self.state is not State.CONNECTED:
             raise WriteError(f"{name}.{key}: not connected to {self._config.endpoint}")
-        variant = ua.Variant(_typed(value, point), self._variants.get(key))
+        variant = ua.Variant(_typed(value, point), self._variants[key])
         try:
             await node.write_attribute(ua.AttributeIds.Value, ua.DataValue(variant))
             back = (await client.read_attributes([node]))[0]
@@ -182,7 +181,7 @@ class OpcuaDriver:
             raise WriteError(f"{name}.{key}: no event of this condition seen yet")
         if client is None or self.state is not State.CONNECTED:
             raise WriteError(f"{name}.{key}: not connected to {self._config.endpoint}")
-        method = ua.NodeId(ua.ObjectIds.AcknowledgeableConditionType_Acknowledge)
+        method = ua.NodeId(ua.Int32(ua.ObjectIds.AcknowledgeableConditionType_Acknowledge))
         try:
             await client.get_node(state.condition_id).call_method(
                 method,
@@ -210,7 +209,9 @@ class OpcuaDriver:
             except Exception as err:
                 await self._disconnect()
                 refused = refusal(err, self._config)
-                reason = str(refused) if refused else f"device {self._config.name}: {_describe(err)}"
+                reason = (
+                    str(refused) if refused else f"device {self._config.name}: {_describe(err)}"
+                )
                 if reason != self.last_error:
                     _logger.warning("%s; retrying in %.1f s", reason, delay)
                 self.last_error = reason
@@ -239,7 +240,9 @@ class OpcuaDriver:
         """Connect, resolve, subscribe (or start polling), refresh conditions; a step that
         fails leaves the rest undone and ``_disconnect`` unwinds what was opened."""
         config = self._config
-        client = Client(config.endpoint, timeout=config.timeout, watchdog_intervall=config.keepalive)
+        client = Client(
+            config.endpoint, timeout=config.timeout, watchdog_intervall=config.keepalive
+        )
         client.name = client.description = "CellSafe Gateway"
         client.session_timeout = max(10_000, int(config.keepalive * 10_000))
         self._client = client
@@ -276,8 +279,10 @@ class OpcuaDriver:
                 with contextlib.suppress(Exception):
                     client.disconnect_socket()
 
-    def _spawn(self, coro: object, what: str) -> None:
-        task = asyncio.create_task(coro, name=f"opcua-{self._config.name}-{what}")  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None], what: str) -> None:
+        task: asyncio.Task[None] = asyncio.create_task(
+            coro, name=f"opcua-{self._config.name}-{what}"
+        )
         self._tasks.append(task)
 
     async def _resolve(self, client: Client) -> None:
@@ -319,9 +324,7 @@ class OpcuaDriver:
         sub = await client.create_subscription(
             config.publishing_interval * 1000, queue_maxsize=QUEUE_SIZE, overflow=_OVERFLOW
         )
-        requests = [
-            _monitored_item(self._nodes[p.key], n, p, config) for n, p in enumerate(points)
-        ]
+        requests = [_monitored_item(self._nodes[p.key], n, p, config) for n, p in enumerate(points)]
         results: list[int | ua.StatusCode] = []
         for start in range(0, len(requests), config.max_nodes_per_read):
             results += await sub.create_monitored_items(
@@ -361,7 +364,9 @@ class OpcuaDriver:
             elif isinstance(event, StatusChangeEvent):
                 code = event.notification.Status
                 if not code.is_good():
-                    _logger.warning("device %s: subscription status %s", self._config.name, code.name)
+                    _logger.warning(
+                        "device %s: subscription status %s", self._config.name, code.name
+                    )
                     self._lost.set()
 
     async def _poll(self, keys: list[str]) -> None:
@@ -407,7 +412,7 @@ class OpcuaDriver:
             self._config.publishing_interval * 1000, queue_maxsize=QUEUE_SIZE, overflow=_OVERFLOW
         )
         types = [
-            ua.NodeId(ua.ObjectIds.AlarmConditionType),
+            ua.NodeId(ua.Int32(ua.ObjectIds.AlarmConditionType)),
             REFRESH_START,
             REFRESH_END,
         ]
@@ -416,7 +421,7 @@ class OpcuaDriver:
         self._refreshed.clear()
         self._spawn(self._consume(sub), "events")
         server = client.nodes.server
-        refresh = ua.NodeId(ua.ObjectIds.ConditionType_ConditionRefresh)
+        refresh = ua.NodeId(ua.Int32(ua.ObjectIds.ConditionType_ConditionRefresh))
         assert sub.subscription_id is not None
         await server.call_method(refresh, ua.Variant(sub.subscription_id, ua.VariantType.UInt32))
         with contextlib.suppress(TimeoutError):

@@ -17,8 +17,8 @@ from asyncua import ua
 
 from drivers.opcua_config import OpcuaCondition
 
-REFRESH_START = ua.NodeId(ua.ObjectIds.RefreshStartEventType)
-REFRESH_END = ua.NodeId(ua.ObjectIds.RefreshEndEventType)
+REFRESH_START = ua.NodeId(ua.Int32(ua.ObjectIds.RefreshStartEventType))
+REFRESH_END = ua.NodeId(ua.Int32(ua.ObjectIds.RefreshEndEventType))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

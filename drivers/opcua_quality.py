@@ -94,7 +94,9 @@ def sample_of(
     raw = data.Value.Value if data.Value is not None else None
     value = convert(raw, binary)
     if value is None:
-        return Sample(point, None, Quality.BAD, now, mono, f"no scalar value: {raw!r}"[:120], source)
+        return Sample(
+            point, None, Quality.BAD, now, mono, f"no scalar value: {raw!r}"[:120], source
+        )
     if quality is Quality.UNCERTAIN:
         return Sample(point, value, Quality.UNCERTAIN, now, mono, code_name(code), source)
     return Sample(point, value, Quality.GOOD, now, mono, None, source)

@@ -50,8 +50,7 @@ async def secure(client: Client, config: OpcuaConfig) -> None:
         except (OSError, ValueError) as err:
             raise Refused(f"device {name}: trust list {security.trust_dir}: {err}") from err
         options = (
-            CertificateValidatorOptions.TRUSTED_VALIDATION
-            | CertificateValidatorOptions.PEER_SERVER
+            CertificateValidatorOptions.TRUSTED_VALIDATION | CertificateValidatorOptions.PEER_SERVER
         )
         client.certificate_validator = CertificateValidator(options, store)
         try:
@@ -119,7 +118,7 @@ def refusal(err: BaseException, config: OpcuaConfig) -> Refused | None:
     if text is None:
         return None
     trust = getattr(config.security, "trust_dir", "(none: policy None)")
-    name = ua.StatusCode(code).name
+    name = ua.StatusCode(ua.UInt32(code)).name
     return Refused(f"device {config.name}: {text.format(trust=trust)} ({name})")
 
 

@@ -47,6 +47,18 @@ NAMESPACE = "urn:cellsafe:fire-panel"
 APPLICATION_URI = "urn:cellsafe:fire-panel-simulator"
 
 
+def _sid(name: str, ns: int) -> ua.NodeId:
+    return ua.NodeId(ua.String(name), ua.Int16(ns))
+
+
+def _std(identifier: int) -> ua.NodeId:
+    return ua.NodeId(ua.Int32(identifier))
+
+
+def _status(code: int) -> ua.StatusCode:
+    return ua.StatusCode(ua.UInt32(code))
+
+
 class ZoneState(enum.IntEnum):
     NORMAL = 0
     PRE_ALARM = 1
@@ -84,7 +96,10 @@ class _Users:
         self._users = dict(users)
 
     def get_user(
-        self, iserver: Any, username: str | None = None, password: str | None = None,
+        self,
+        iserver: Any,
+        username: str | None = None,
+        password: str | None = None,
         certificate: Any = None,
     ) -> User | None:
         if username is not None and self._users.get(username) == password:
@@ -110,6 +125,7 @@ class _Zone:
     forced: ZoneState | None = None
     latched: bool = False
     smoke: float = 0.0
+    shown_smoke: float = 0.0
     nodes: dict[str, Node] = field(default_factory=dict)
 
 
@@ -199,19 +215,21 @@ class FirePanelServer:
     async def _build(self, server: Server) -> None:
         ns = self._ns
         objects = server.nodes.objects
-        panel = await objects.add_object(ua.NodeId("FirePanel", ns), ua.QualifiedName("FirePanel", ns))
+        panel = await objects.add_object(_sid("FirePanel", ns), ua.QualifiedName("FirePanel", ns))
         self.trouble = await panel.add_variable(
-            ua.NodeId("FirePanel.Trouble", ns), ua.QualifiedName("Trouble", ns), False
+            _sid("FirePanel.Trouble", ns), ua.QualifiedName("Trouble", ns), False
         )
         self.silence = await panel.add_variable(
-            ua.NodeId("FirePanel.Silence", ns), ua.QualifiedName("Silence", ns), False
+            _sid("FirePanel.Silence", ns), ua.QualifiedName("Silence", ns), False
         )
         await self.silence.set_writable()
         await panel.add_method(
-            ua.NodeId("FirePanel.Reset", ns), ua.QualifiedName("Reset", ns), self._reset, [], []
+            _sid("FirePanel.Reset", ns), ua.QualifiedName("Reset", ns), self._reset, [], []
         )
         for zone in self._zones.values():
-            obj = await panel.add_object(ua.NodeId(zone.name, ns), ua.QualifiedName(zone.name, ns))
+            # A restarted panel starts blank and announces every state anew.
+            zone.state, zone.shown_smoke = ZoneState.NORMAL, 0.0
+            obj = await panel.add_object(_sid(zone.name, ns), ua.QualifiedName(zone.name, ns))
             initial: dict[str, ua.Variant] = {
                 "State": ua.Variant(0, ua.VariantType.Int32),
                 "Fire": ua.Variant(False, ua.VariantType.Boolean),
@@ -220,11 +238,11 @@ class FirePanelServer:
             }
             for key, variant in initial.items():
                 zone.nodes[key] = await obj.add_variable(
-                    ua.NodeId(f"{zone.name}.{key}", ns), ua.QualifiedName(key, ns), variant
+                    _sid(f"{zone.name}.{key}", ns), ua.QualifiedName(key, ns), variant
                 )
             for name, (_, severity) in CONDITIONS.items():
                 node = await obj.add_object(
-                    ua.NodeId(f"{zone.name}.Conditions.{name}", ns), ua.QualifiedName(name, ns)
+                    _sid(f"{zone.name}.Conditions.{name}", ns), ua.QualifiedName(name, ns)
                 )
                 generator = await server.get_event_generator(ua.ObjectIds.AlarmConditionType)
                 event = generator.event
@@ -240,14 +258,14 @@ class FirePanelServer:
                     zone.name, name, node, generator
                 )
         server.iserver.isession.add_method_callback(
-            ua.NodeId(ua.ObjectIds.AcknowledgeableConditionType_Acknowledge), self._acknowledge
+            _std(ua.ObjectIds.AcknowledgeableConditionType_Acknowledge), self._acknowledge
         )
         if self.extra_points:
-            bench = await objects.add_object(ua.NodeId("Bench", ns), ua.QualifiedName("Bench", ns))
+            bench = await objects.add_object(_sid("Bench", ns), ua.QualifiedName("Bench", ns))
             for n in range(self.extra_points):
                 self.extra.append(
                     await bench.add_variable(
-                        ua.NodeId(f"Bench.{n}", ns),
+                        _sid(f"Bench.{n}", ns),
                         ua.QualifiedName(f"P{n}", ns),
                         ua.Variant(0.0, ua.VariantType.Double),
                     )
@@ -261,18 +279,20 @@ class FirePanelServer:
         if isinstance(state, str):
             state = ZoneState[state.upper().replace("-", "_")]
         self._zones[zone].forced = state
-        await self._update()
+        if self._server is not None:
+            await self._update()
 
     async def set_trouble(self, flag: bool) -> None:
         self._trouble_forced = flag
-        await self._update()
+        if self._server is not None:
+            await self._update()
 
     async def write(self, node_id: str, value: Any, code: int = ua.StatusCodes.Good) -> None:
         """Set a variable as the panel would, with a status code (a failed sensor:
         ``BadSensorFailure``)."""
         node = self.server.get_node(node_id)
         variant_type = await node.read_data_type_as_variant_type()
-        data = ua.DataValue(ua.Variant(value, variant_type), StatusCode=ua.StatusCode(code))
+        data = ua.DataValue(ua.Variant(value, variant_type), StatusCode=_status(code))
         await node.write_value(data)
 
     def condition(self, zone: str, name: str) -> tuple[bool, bool]:
@@ -302,7 +322,10 @@ class FirePanelServer:
             if state != zone.state:
                 zone.state = state
                 await self._publish_zone(zone)
-            await zone.nodes["Smoke"].write_value(ua.Variant(zone.smoke, ua.VariantType.Double))
+            if zone.smoke != zone.shown_smoke:
+                zone.shown_smoke = zone.smoke
+                smoke = ua.Variant(zone.smoke, ua.VariantType.Double)
+                await zone.nodes["Smoke"].write_value(smoke)
         trouble = self._trouble_forced or any(
             z.state is ZoneState.FAULT for z in self._zones.values()
         )
@@ -357,26 +380,27 @@ class FirePanelServer:
     async def _acknowledge(self, parent: ua.NodeId, event_id: Any, comment: Any) -> ua.StatusCode:
         cond = self._conditions.get(parent.to_string())
         if cond is None:
-            return ua.StatusCode(ua.StatusCodes.BadNodeIdUnknown)
+            return _status(ua.StatusCodes.BadNodeIdUnknown)
         wanted = cond.generator.event.EventId
         given = event_id.Value if isinstance(event_id, ua.Variant) else event_id
         wanted = wanted.Value if isinstance(wanted, ua.Variant) else wanted
         if given != wanted:
-            return ua.StatusCode(ua.StatusCodes.BadEventIdUnknown)
+            return _status(ua.StatusCodes.BadEventIdUnknown)
         if cond.acked:
-            return ua.StatusCode(ua.StatusCodes.BadConditionBranchAlreadyAcked)
+            return _status(ua.StatusCodes.BadConditionBranchAlreadyAcked)
         text = comment.Value if isinstance(comment, ua.Variant) else comment
         self.acks.append((parent.to_string(), getattr(text, "Text", None) or str(text)))
         cond.acked = True
         await self._emit(cond, f"{cond.zone} {cond.name} acknowledged")
-        return ua.StatusCode(ua.StatusCodes.Good)
+        return _status(ua.StatusCodes.Good)
 
 
 async def serve(
     zones: Sequence[str], port: int, warehouse: Warehouse | None = None
 ) -> FirePanelServer:
     """A started panel with ``zones`` (each watching the warehouse zone of the same name)."""
-    panel = FirePanelServer({z: z if warehouse else None for z in zones}, port=port,
-                            warehouse=warehouse)
+    panel = FirePanelServer(
+        {z: z if warehouse else None for z in zones}, port=port, warehouse=warehouse
+    )
     await panel.start()
     return panel

@@ -16,6 +16,7 @@ from gateway import __version__
 from gateway.cli import alarm as alarm_cli
 from gateway.cli import install as install_cli
 from gateway.cli import logs, wms_listen
+from gateway.cli import opcua_cert as opcua_cert_cli
 from gateway.cli import safety as safety_cli
 from gateway.cli import sign as sign_cli
 from gateway.config import ConfigError, GatewaySettings, load_settings
@@ -53,6 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     install_cli.add_parsers(commands)
     sign_cli.add_parser(commands)
+    opcua_cert_cli.add_parser(commands)
 
     demo = commands.add_parser("demo", help="play the hot-zone scenario end to end")
     demo.add_argument("--config", "-c", type=Path, default=Path("config/example.toml"))
@@ -81,6 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1 if settings is None else alarm_cli.run(settings, args)
         case "sign":
             return sign_cli.run(args)
+        case "opcua-cert":
+            return opcua_cert_cli.run(args)
         case "sim":
             from simulators.cli import run_simulator
 

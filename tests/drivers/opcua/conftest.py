@@ -1,0 +1,201 @@
+"""Fire-panel servers for the OPC UA driver tests.
+
+An asyncua server takes about 1.1 s to start, so each panel serves every test of the
+session from a thread of its own, on its own event loop and a free loopback port; each test
+runs its client with ``asyncio.run`` as the other driver tests do. A panel is put back to
+normal after each test that uses it, and stopped at the end even when tests failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+from asyncua import ua
+from asyncua.crypto import cert_gen
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from gateway.cli.opcua_cert import make_certificate
+from simulators.fire_panel import APPLICATION_URI, FirePanelServer, Security
+from simulators.net import free_port
+
+T = TypeVar("T")
+
+ZONES = ("Zone1", "Zone2", "Zone3", "Zone4")
+USER, PASSWORD = "operator", "s3cret-for-tests"
+
+
+class PanelHost:
+    """A ``FirePanelServer`` running on a loop in its own thread."""
+
+    def __init__(self, panel: FirePanelServer) -> None:
+        self.panel = panel
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self.call(lambda p: p.start())
+
+    @property
+    def endpoint(self) -> str:
+        return self.panel.endpoint
+
+    def call(self, action: Callable[[FirePanelServer], Awaitable[T]]) -> T:
+        async def run() -> T:
+            return await action(self.panel)
+
+        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout=30)
+
+    async def acall(self, action: Callable[[FirePanelServer], Awaitable[T]]) -> T:
+        """``call`` from inside a test's own event loop."""
+        return await asyncio.to_thread(self.call, action)
+
+    def normal(self) -> None:
+        async def reset(panel: FirePanelServer) -> None:
+            for zone in ZONES:
+                await panel.force(zone, None)
+            await panel.set_trouble(False)
+            await panel._reset(ua.NodeId(ua.Int32(0)))
+
+        self.call(reset)
+
+    def close(self) -> None:
+        try:
+            self.call(lambda p: p.stop())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+            self._loop.close()
+
+
+@dataclass(frozen=True)
+class Pki:
+    gateway_cert: Path
+    gateway_key: Path
+    server_cert: Path
+    server_key: Path
+    expired_cert: Path
+    trust: Path  # holds the server's certificate
+    empty_trust: Path  # holds nothing
+
+
+def _server_certificate(directory: Path, name: str, expired: bool) -> tuple[Path, Path]:
+    key = cert_gen.generate_private_key()
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"fire panel {name}")])
+    now = datetime.datetime.now(datetime.UTC)
+    start, end = (
+        (now - datetime.timedelta(days=30), now - datetime.timedelta(days=1))
+        if expired
+        else (now - datetime.timedelta(days=1), now + datetime.timedelta(days=30))
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.UniformResourceIdentifier(APPLICATION_URI), x509.DNSName("127.0.0.1")]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=False)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=True,
+                key_encipherment=True,
+                data_encipherment=True,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=False,
+        )
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / f"{name}.der", directory / f"{name}.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.DER))
+    key_path.write_bytes(cert_gen.dump_private_key_as_pem(key))
+    return cert_path, key_path
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    root = tmp_path_factory.mktemp("opcua-pki")
+    gateway_cert, gateway_key = root / "gateway.der", root / "gateway.pem"
+    make_certificate(gateway_cert, gateway_key, "urn:cellsafe:gateway", "localhost")
+    server_cert, server_key = _server_certificate(root, "server", expired=False)
+    expired_cert, _ = _server_certificate(root, "expired", expired=True)
+    trust, empty = root / "trusted", root / "empty"
+    trust.mkdir()
+    empty.mkdir()
+    (trust / "server.der").write_bytes(server_cert.read_bytes())
+    (trust / "expired.der").write_bytes(expired_cert.read_bytes())
+    return Pki(gateway_cert, gateway_key, server_cert, server_key, expired_cert, trust, empty)
+
+
+@pytest.fixture(scope="session")
+def _panel_host() -> Iterator[PanelHost]:
+    host = PanelHost(FirePanelServer(dict.fromkeys(ZONES), port=free_port()))
+    try:
+        yield host
+    finally:
+        host.close()
+
+
+@pytest.fixture
+def panel(_panel_host: PanelHost) -> Iterator[PanelHost]:
+    """The plain (security None) panel, back to normal after the test."""
+    try:
+        yield _panel_host
+    finally:
+        _panel_host.normal()
+
+
+def _secure(pki: Pki, expired: bool) -> FirePanelServer:
+    security = Security(
+        policies=[ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt],
+        certificate=pki.expired_cert if expired else pki.server_cert,
+        private_key=pki.expired_cert.with_suffix(".pem") if expired else pki.server_key,
+        users={USER: PASSWORD},
+    )
+    return FirePanelServer({"Zone1": None}, port=free_port(), security=security)
+
+
+@pytest.fixture(scope="session")
+def secure_panel(pki: Pki) -> Iterator[PanelHost]:
+    """Basic256Sha256 SignAndEncrypt only, user name and password only."""
+    host = PanelHost(_secure(pki, expired=False))
+    try:
+        yield host
+    finally:
+        host.close()
+
+
+@pytest.fixture(scope="session")
+def expired_panel(pki: Pki) -> Iterator[PanelHost]:
+    """As ``secure_panel``, with a certificate that expired yesterday."""
+    host = PanelHost(_secure(pki, expired=True))
+    try:
+        yield host
+    finally:
+        host.close()
