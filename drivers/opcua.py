@@ -58,6 +58,11 @@ from vocab.samples import Sample, Value
 
 _logger = logging.getLogger(__name__)
 
+# asyncua's client logs every request it sends at DEBUG, an ActivateSession's password
+# included: its transport logger never goes below INFO, whatever the root level.
+_TRANSPORT_LOGGER = logging.getLogger("asyncua.client.ua_client")
+_TRANSPORT_LOGGER.setLevel(max(logging.INFO, _TRANSPORT_LOGGER.level))
+
 # Notifications waiting for the driver; when full, asyncua's DISCONNECT policy drops the
 # connection, so the reconnect re-reads every value rather than silently losing changes.
 QUEUE_SIZE = 200_000

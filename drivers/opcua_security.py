@@ -48,6 +48,11 @@ async def secure(client: Client, config: OpcuaConfig) -> None:
         try:
             await store.load()
         except (OSError, ValueError) as err:
+            if "empty store" in str(err):
+                raise Refused(
+                    f"device {name}: the trust list {security.trust_dir} holds no certificate: "
+                    "put the server's certificate (or its issuer's) there"
+                ) from err
             raise Refused(f"device {name}: trust list {security.trust_dir}: {err}") from err
         options = (
             CertificateValidatorOptions.TRUSTED_VALIDATION | CertificateValidatorOptions.PEER_SERVER
@@ -65,12 +70,10 @@ async def secure(client: Client, config: OpcuaConfig) -> None:
         except ua.UaStatusCodeError:
             raise
         except ua.UaError as err:
-            if "No matching endpoints" in str(err):
-                raise Refused(
-                    f"device {name}: the server at {config.endpoint} offers no endpoint with "
-                    f"policy Basic256Sha256 and mode {security.mode}"
-                ) from err
-            raise
+            refused = refusal(err, config)
+            if refused is None:
+                raise
+            raise refused from err
     identity = config.identity
     if isinstance(identity, UserName):
         try:
@@ -111,6 +114,13 @@ def refusal(err: BaseException, config: OpcuaConfig) -> Refused | None:
     """``Refused`` for an error that is a refusal (certificate, password, policy), else None."""
     if isinstance(err, Refused):
         return err
+    if isinstance(err, ua.UaError) and "No matching endpoints" in str(err):
+        security = config.security
+        mode = getattr(security, "mode", "None")
+        return Refused(
+            f"device {config.name}: the server at {config.endpoint} offers no endpoint with "
+            f"policy {security.policy} and mode {mode}"
+        )
     code = getattr(err, "code", None)
     if not isinstance(err, ua.UaStatusCodeError) or not isinstance(code, int):
         return None

@@ -66,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
         print("opcua-cert: --days must be at least 1")
         return 1
     make_certificate(args.cert, args.key, args.uri, args.host, args.days)
-    print(f"certificate {args.cert} (application URI {args.uri}, host {args.host}, {args.days} days)")
+    print(
+        f"certificate {args.cert} (application URI {args.uri}, host {args.host}, {args.days} days)"
+    )
     print(f"key {args.key} (mode 0600); put the certificate in each server's trust list")
     return 0

@@ -67,9 +67,17 @@ class PanelHost:
         self.call(reset)
 
     def close(self) -> None:
+        async def leftovers() -> None:
+            # asyncua's server leaves session tasks behind on stop: end them here.
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
         try:
             self.call(lambda p: p.stop())
         finally:
+            asyncio.run_coroutine_threadsafe(leftovers(), self._loop).result(timeout=10)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=10)
             self._loop.close()
@@ -83,7 +91,7 @@ class Pki:
     server_key: Path
     expired_cert: Path
     trust: Path  # holds the server's certificate
-    empty_trust: Path  # holds nothing
+    other_trust: Path  # holds another certificate, not the server's
 
 
 def _server_certificate(directory: Path, name: str, expired: bool) -> tuple[Path, Path]:
@@ -145,12 +153,13 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     make_certificate(gateway_cert, gateway_key, "urn:cellsafe:gateway", "localhost")
     server_cert, server_key = _server_certificate(root, "server", expired=False)
     expired_cert, _ = _server_certificate(root, "expired", expired=True)
-    trust, empty = root / "trusted", root / "empty"
+    trust, other = root / "trusted", root / "other"
     trust.mkdir()
-    empty.mkdir()
+    other.mkdir()
+    (other / "gateway.der").write_bytes(gateway_cert.read_bytes())
     (trust / "server.der").write_bytes(server_cert.read_bytes())
     (trust / "expired.der").write_bytes(expired_cert.read_bytes())
-    return Pki(gateway_cert, gateway_key, server_cert, server_key, expired_cert, trust, empty)
+    return Pki(gateway_cert, gateway_key, server_cert, server_key, expired_cert, trust, other)
 
 
 @pytest.fixture(scope="session")
@@ -195,6 +204,16 @@ def secure_panel(pki: Pki) -> Iterator[PanelHost]:
 def expired_panel(pki: Pki) -> Iterator[PanelHost]:
     """As ``secure_panel``, with a certificate that expired yesterday."""
     host = PanelHost(_secure(pki, expired=True))
+    try:
+        yield host
+    finally:
+        host.close()
+
+
+@pytest.fixture
+def own_panel() -> Iterator[PanelHost]:
+    """A panel of the test's own, for tests that stop and start it."""
+    host = PanelHost(FirePanelServer(dict.fromkeys(ZONES), port=free_port()))
     try:
         yield host
     finally:

@@ -32,8 +32,8 @@ class Recorder:
         mine = self.of(point)
         return mine[-1] if mine else None
 
-    async def wait(self, what: Callable[[], bool], timeout: float = 5.0) -> None:
-        async with asyncio.timeout(timeout):
+    async def wait(self, what: Callable[[], bool], within: float = 5.0) -> None:
+        async with asyncio.timeout(within):
             while not what():  # noqa: ASYNC110  (the server signals nothing we could await)
                 await asyncio.sleep(0.02)
 

@@ -121,7 +121,9 @@ def test_unknown_browse_path_is_named_and_points_go_bad(panel: PanelHost) -> Non
         async with running(config(panel.endpoint, points=[wrong])) as (driver, rec):
             assert driver.state is State.DISCONNECTED
             assert driver.last_error is not None
-            assert "point z9: browse path 2:FirePanel/2:Zone9/2:State not found" in driver.last_error
+            assert (
+                "point z9: browse path 2:FirePanel/2:Zone9/2:State not found" in driver.last_error
+            )
             sample = rec.last("panel.z9")
             assert sample is not None and sample.quality is Quality.BAD
 
