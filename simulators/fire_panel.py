@@ -334,15 +334,12 @@ class FirePanelServer:
             await self.trouble.write_value(trouble)
 
     def _decide(self, zone: _Zone) -> ZoneState:
-        if zone.forced is not None:
-            return zone.forced
-        if zone.smoke >= self.fire:
-            zone.latched = True
-        if zone.latched:
-            return ZoneState.FIRE
-        if zone.smoke >= self.pre_alarm:
-            return ZoneState.PRE_ALARM
-        return ZoneState.NORMAL
+        forced = zone.forced
+        if forced is None and self.warehouse is not None and zone.watches is not None:
+            held = self.warehouse.zone(zone.watches).panel_state
+            forced = None if held is None else ZoneState[held.upper().replace("-", "_")]
+        state, zone.latched = decide(zone.smoke, zone.latched, forced, self.pre_alarm, self.fire)
+        return state
 
     async def _publish_zone(self, zone: _Zone) -> None:
         nodes = zone.nodes
@@ -393,6 +390,22 @@ class FirePanelServer:
         cond.acked = True
         await self._emit(cond, f"{cond.zone} {cond.name} acknowledged")
         return _status(ua.StatusCodes.Good)
+
+
+def decide(
+    smoke: float, latched: bool, forced: ZoneState | None, pre_alarm: float, fire: float
+) -> tuple[ZoneState, bool]:
+    """A zone's state and whether its fire is latched, from its detectors' highest reading
+    (``smoke``, %obs/m) and the thresholds: smoke -> pre-alarm -> fire, and a fire stays
+    until the panel is reset. A forced state wins (a fault, a zone disabled for works)."""
+    if forced is not None:
+        return forced, latched
+    latched = latched or smoke >= fire
+    if latched:
+        return ZoneState.FIRE, True
+    if smoke >= pre_alarm:
+        return ZoneState.PRE_ALARM, False
+    return ZoneState.NORMAL, False
 
 
 async def serve(

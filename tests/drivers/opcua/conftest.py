@@ -26,6 +26,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from gateway.cli.opcua_cert import make_certificate
 from simulators.fire_panel import APPLICATION_URI, FirePanelServer, Security
 from simulators.net import free_port
+from simulators.scenario import load_scenario
+from simulators.warehouse import Warehouse
 
 T = TypeVar("T")
 
@@ -59,7 +61,7 @@ class PanelHost:
 
     def normal(self) -> None:
         async def reset(panel: FirePanelServer) -> None:
-            for zone in ZONES:
+            for zone in (*ZONES, "Zone5"):
                 await panel.force(zone, None)
             await panel.set_trouble(False)
             await panel._reset(ua.NodeId(ua.Int32(0)))
@@ -163,8 +165,16 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 
 
 @pytest.fixture(scope="session")
-def _panel_host() -> Iterator[PanelHost]:
-    host = PanelHost(FirePanelServer(dict.fromkeys(ZONES), port=free_port()))
+def warehouse() -> Warehouse:
+    """The warehouse physics the session panel's Zone5 watches (its cell store); tests set
+    the zone's smoke by hand rather than play the scenario."""
+    return Warehouse(load_scenario("thermal_runaway"))
+
+
+@pytest.fixture(scope="session")
+def _panel_host(warehouse: Warehouse) -> Iterator[PanelHost]:
+    zones: dict[str, str | None] = {**dict.fromkeys(ZONES), "Zone5": "cell-store"}
+    host = PanelHost(FirePanelServer(zones, port=free_port(), warehouse=warehouse))
     try:
         yield host
     finally:

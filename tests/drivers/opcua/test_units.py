@@ -24,7 +24,9 @@ from vocab.samples import Quality
 
 def data(value: Any, code: int = 0, source: datetime.datetime | None = None) -> ua.DataValue:
     return ua.DataValue(
-        ua.Variant(value), StatusCode=ua.StatusCode(ua.UInt32(code)), SourceTimestamp=source
+        ua.Variant(value),
+        StatusCode=ua.StatusCode(ua.UInt32(code)),
+        SourceTimestamp=source,  # type: ignore[arg-type]  # a datetime is what it holds
     )
 
 
