@@ -30,10 +30,11 @@ import asyncio
 import contextlib
 import enum
 import logging
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from asyncua import Node, Server, ua
 from asyncua.crypto.permission_rules import User, UserRole
@@ -42,6 +43,8 @@ from asyncua.server.event_generator import EventGenerator
 from simulators.warehouse import Warehouse
 
 _logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 NAMESPACE = "urn:cellsafe:fire-panel"
 APPLICATION_URI = "urn:cellsafe:fire-panel-simulator"
@@ -408,12 +411,61 @@ def decide(
     return ZoneState.NORMAL, False
 
 
-async def serve(
-    zones: Sequence[str], port: int, warehouse: Warehouse | None = None
-) -> FirePanelServer:
-    """A started panel with ``zones`` (each watching the warehouse zone of the same name)."""
-    panel = FirePanelServer(
-        {z: z if warehouse else None for z in zones}, port=port, warehouse=warehouse
-    )
-    await panel.start()
-    return panel
+class FirePanelThread:
+    """A started ``FirePanelServer`` serving from a thread of its own, on its own event loop:
+    for tests (one ~1.1 s start serves a whole session) and the demo. ``call`` runs a
+    coroutine of the panel's there and returns its result; ``close`` stops everything."""
+
+    def __init__(self, panel: FirePanelServer) -> None:
+        self.panel = panel
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="fire-panel", daemon=True
+        )
+        self._thread.start()
+        try:
+            self.call(lambda p: p.start())
+        except BaseException:
+            self._end_loop()
+            raise
+
+    @property
+    def endpoint(self) -> str:
+        return self.panel.endpoint
+
+    def call(self, action: Callable[[FirePanelServer], Awaitable[T]]) -> T:
+        async def run() -> T:
+            return await action(self.panel)
+
+        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout=30)
+
+    async def acall(self, action: Callable[[FirePanelServer], Awaitable[T]]) -> T:
+        """``call`` from inside another event loop, without blocking it."""
+        return await asyncio.to_thread(self.call, action)
+
+    def close(self) -> None:
+        try:
+            self.call(lambda p: p.stop())
+        finally:
+            self._end_loop()
+
+    def __enter__(self) -> FirePanelThread:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _end_loop(self) -> None:
+        async def leftovers() -> None:
+            # asyncua's server leaves session tasks behind on stop: end them here.
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        try:
+            asyncio.run_coroutine_threadsafe(leftovers(), self._loop).result(timeout=10)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+            self._loop.close()

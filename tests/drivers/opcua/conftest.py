@@ -8,13 +8,10 @@ normal after each test that uses it, and stopped at the end even when tests fail
 
 from __future__ import annotations
 
-import asyncio
 import datetime
-import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 from asyncua import ua
@@ -24,40 +21,17 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from gateway.cli.opcua_cert import make_certificate
-from simulators.fire_panel import APPLICATION_URI, FirePanelServer, Security
+from simulators.fire_panel import APPLICATION_URI, FirePanelServer, FirePanelThread, Security
 from simulators.net import free_port
 from simulators.scenario import load_scenario
 from simulators.warehouse import Warehouse
-
-T = TypeVar("T")
 
 ZONES = ("Zone1", "Zone2", "Zone3", "Zone4")
 USER, PASSWORD = "operator", "s3cret-for-tests"
 
 
-class PanelHost:
-    """A ``FirePanelServer`` running on a loop in its own thread."""
-
-    def __init__(self, panel: FirePanelServer) -> None:
-        self.panel = panel
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._thread.start()
-        self.call(lambda p: p.start())
-
-    @property
-    def endpoint(self) -> str:
-        return self.panel.endpoint
-
-    def call(self, action: Callable[[FirePanelServer], Awaitable[T]]) -> T:
-        async def run() -> T:
-            return await action(self.panel)
-
-        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout=30)
-
-    async def acall(self, action: Callable[[FirePanelServer], Awaitable[T]]) -> T:
-        """``call`` from inside a test's own event loop."""
-        return await asyncio.to_thread(self.call, action)
+class PanelHost(FirePanelThread):
+    """The panel in its thread, and a way back to normal between tests."""
 
     def normal(self) -> None:
         async def reset(panel: FirePanelServer) -> None:
@@ -67,22 +41,6 @@ class PanelHost:
             await panel._reset(ua.NodeId(ua.Int32(0)))
 
         self.call(reset)
-
-    def close(self) -> None:
-        async def leftovers() -> None:
-            # asyncua's server leaves session tasks behind on stop: end them here.
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-        try:
-            self.call(lambda p: p.stop())
-        finally:
-            asyncio.run_coroutine_threadsafe(leftovers(), self._loop).result(timeout=10)
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=10)
-            self._loop.close()
 
 
 @dataclass(frozen=True)
