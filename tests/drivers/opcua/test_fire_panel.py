@@ -41,7 +41,7 @@ def test_warehouse_smoke_drives_the_panel(panel: PanelHost, warehouse: Warehouse
         ):
             store.smoke = 0.8
             await rec.wait(lambda: state(rec) == float(ZoneState.PRE_ALARM))
-            assert getattr(rec.last("panel.z5_smoke"), "value", None) == 0.8
+            await rec.wait(lambda: getattr(rec.last("panel.z5_smoke"), "value", None) == 0.8)
             store.smoke = 2.5
             await rec.wait(lambda: getattr(rec.last("panel.z5_fire"), "value", None) is True)
             assert state(rec) == float(ZoneState.FIRE)
