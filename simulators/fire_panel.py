@@ -368,6 +368,10 @@ class FirePanelServer:
         event.Retain = cond.active or not cond.acked
         await cond.generator.trigger(message=message)
 
+    async def reset(self) -> None:
+        """The panel's reset button: latched fires clear where the smoke has gone."""
+        await self._reset(ua.NodeId(ua.Int32(0)))
+
     async def _reset(self, parent: ua.NodeId) -> list[ua.Variant]:
         self.resets += 1
         for zone in self._zones.values():

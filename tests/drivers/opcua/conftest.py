@@ -38,7 +38,7 @@ class PanelHost(FirePanelThread):
             for zone in (*ZONES, "Zone5"):
                 await panel.force(zone, None)
             await panel.set_trouble(False)
-            await panel._reset(ua.NodeId(ua.Int32(0)))
+            await panel.reset()
 
         self.call(reset)
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 
-from asyncua import ua
-
 from simulators.fire_panel import ZoneState, decide
 from simulators.scenario import Step
 from simulators.warehouse import Warehouse
@@ -48,7 +46,7 @@ def test_warehouse_smoke_drives_the_panel(panel: PanelHost, warehouse: Warehouse
             store.smoke = 0.0
             await asyncio.sleep(0.3)
             assert state(rec) == float(ZoneState.FIRE)  # latched
-            await panel.acall(lambda p: p._reset(ua.NodeId(ua.Int32(0))))
+            await panel.acall(lambda p: p.reset())
             await rec.wait(lambda: state(rec) == float(ZoneState.NORMAL))
             await rec.wait(lambda: getattr(rec.last("panel.z5_fire"), "value", None) is False)
             # A scenario step holds the zone in fault: the panel shows trouble.
