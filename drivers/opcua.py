@@ -67,6 +67,7 @@ _TRANSPORT_LOGGER.setLevel(max(logging.INFO, _TRANSPORT_LOGGER.level))
 # connection, so the reconnect re-reads every value rather than silently losing changes.
 QUEUE_SIZE = 200_000
 _OVERFLOW = OverflowPolicy.DISCONNECT
+BATCH = 500  # notifications handed to the rules at once, at most, in a burst
 _CLIENT_HANDLE_BASE = 1_000_000  # ours, far from asyncua's own counter (starts at 200)
 
 _VARIANTS = {"bool": ua.VariantType.Boolean, "text": ua.VariantType.String}
@@ -354,7 +355,14 @@ class OpcuaDriver:
         self._spawn(self._consume(sub), "data")
 
     async def _consume(self, sub: Subscription) -> None:
+        # A queue that holds items returns them without yielding to the loop: hand the rules
+        # what is there every BATCH notifications, and let other tasks run in between.
+        handled = 0
         async for event in sub:
+            handled += 1
+            if handled % BATCH == 0:
+                self._flush()
+                await asyncio.sleep(0)
             if isinstance(event, DataChangeEvent):
                 key = self._keys.get(event.node.nodeid)
                 if key is None:
@@ -486,7 +494,8 @@ class OpcuaDriver:
     def _flush(self) -> None:
         self._flush_scheduled = False
         pending, self._pending = self._pending, []
-        self._publish(pending)
+        if pending:
+            self._publish(pending)
 
     def _publish(self, samples: Sequence[Sample]) -> None:
         if samples and self._publisher is not None:
