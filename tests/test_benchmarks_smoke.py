@@ -55,3 +55,13 @@ def test_recovery_benchmark_sees_the_whole_outage_arrive(tmp_path: Path) -> None
     assert result.expected > 0
     assert result.arrived == result.expected  # nothing polled during the outage is lost
     assert result.lost_total == 0
+
+
+def test_opcua_benchmark_delivers_every_change(tmp_path: Path) -> None:
+    from benchmarks import opcua
+
+    figures = opcua.run(200, 20, 2.0, tmp_path, publishing=0.05, warmup=1.0)
+    assert figures.changes_made >= 200  # the server made at least one whole second's changes
+    assert figures.changes_delivered == figures.changes_made
+    assert figures.alarm_events == 20 * figures.changes_made // 200
+    assert all(0 < ms < 5000 for ms in figures.alarm_ms_p50_p95_p99)
