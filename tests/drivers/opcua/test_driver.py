@@ -7,10 +7,13 @@ import asyncio
 import pytest
 from asyncua import ua
 
+from actuators.relay import Relay, RelaySpec
 from drivers.base import WriteError
 from drivers.opcua import State
+from rules.matrix import RelayDemand
 from tests.drivers.opcua.conftest import PanelHost
 from tests.drivers.opcua.helpers import config, running
+from tests.lab import EventList, until
 from vocab.samples import Quality
 
 ZONE1_STATE = {"key": "z1_state", "node_id": "ns=2;s=Zone1.State"}
@@ -126,5 +129,41 @@ def test_unknown_browse_path_is_named_and_points_go_bad(panel: PanelHost) -> Non
             )
             sample = rec.last("panel.z9")
             assert sample is not None and sample.quality is Quality.BAD
+
+    asyncio.run(go())
+
+
+def test_a_relay_on_a_panel_point_is_verified_and_audited(panel: PanelHost) -> None:
+    silence = {"key": "silence", "node_id": "ns=2;s=FirePanel.Silence", "type": "bool"}
+
+    async def go() -> None:
+        sink = EventList()
+        cfg = config(panel.endpoint, points=[{**silence, "writable": True}])
+        async with running(cfg) as (driver, _):
+            spec = RelaySpec(name="panel-silence", device="panel", point="silence")
+            relay = Relay(spec, driver, sink, sink.condition)
+            task = asyncio.create_task(relay.run())
+            try:
+                relay.request(RelayDemand(True, ("store.panel-fire.alarm",)))
+                async with asyncio.timeout(5):
+                    await until(lambda: relay.state is True)
+                assert (
+                    await panel.acall(
+                        lambda p: p.server.get_node(p.node_id("FirePanel.Silence")).read_value()
+                    )
+                    is True
+                )
+                relay.request(RelayDemand(False, ()))
+                async with asyncio.timeout(5):
+                    await until(lambda: relay.state is False)
+            finally:
+                task.cancel()
+        assert sink.types() == ["actuator.switched", "actuator.switched"]
+        on = sink.events[0].body["actuator"]
+        assert (on["state"], on["verified"], on["causes"]) == (
+            "on",
+            True,
+            ["store.panel-fire.alarm"],
+        )
 
     asyncio.run(go())
