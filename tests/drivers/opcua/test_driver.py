@@ -167,3 +167,20 @@ def test_a_relay_on_a_panel_point_is_verified_and_audited(panel: PanelHost) -> N
         )
 
     asyncio.run(go())
+
+
+def test_a_deadband_holds_back_small_changes(panel: PanelHost) -> None:
+    smoke = {"key": "z3_smoke", "node_id": "ns=2;s=Zone3.Smoke", "deadband": 1.0}
+
+    async def go() -> None:
+        async with running(config(panel.endpoint, points=[smoke])) as (_, rec):
+            await rec.wait(lambda: rec.last("panel.z3_smoke") is not None)
+            # asyncua's server measures the deadband from the previous value, not from the
+            # last one reported as OPC 10000-4 says; the steps are chosen to pass either way.
+            for value in (0.4, 0.9, 2.0):
+                await panel.acall(lambda p, v=value: p.write("ns=2;s=Zone3.Smoke", v))  # type: ignore[misc]
+            await rec.wait(lambda: getattr(rec.last("panel.z3_smoke"), "value", None) == 2.0)
+            assert [s.value for s in rec.of("panel.z3_smoke")] == [0.0, 2.0]
+            await panel.acall(lambda p: p.write("ns=2;s=Zone3.Smoke", 0.0))
+
+    asyncio.run(go())
