@@ -110,6 +110,13 @@ _REFUSALS: dict[int, str] = {
 }
 
 
+_IDENTITY_CODES = {
+    ua.StatusCodes.BadUserAccessDenied,
+    ua.StatusCodes.BadIdentityTokenRejected,
+    ua.StatusCodes.BadIdentityTokenInvalid,
+}
+
+
 def refusal(err: BaseException, config: OpcuaConfig) -> Refused | None:
     """``Refused`` for an error that is a refusal (certificate, password, policy), else None."""
     if isinstance(err, Refused):
@@ -127,6 +134,12 @@ def refusal(err: BaseException, config: OpcuaConfig) -> Refused | None:
     text = _REFUSALS.get(code & 0xFFFF0000)
     if text is None:
         return None
+    if code & 0xFFFF0000 in _IDENTITY_CODES:
+        identity = config.identity
+        if isinstance(identity, CertificateIdentity):
+            text = f"the user certificate {identity.certificate} was refused"
+        elif not isinstance(identity, UserName):
+            text = "anonymous sessions are refused: give a user name or a user certificate"
     trust = getattr(config.security, "trust_dir", "(none: policy None)")
     name = ua.StatusCode(ua.UInt32(code)).name
     return Refused(f"device {config.name}: {text.format(trust=trust)} ({name})")

@@ -31,14 +31,16 @@ import contextlib
 import enum
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from asyncua import Node, Server, ua
+from asyncua.crypto import uacrypto
 from asyncua.crypto.permission_rules import User, UserRole
 from asyncua.server.event_generator import EventGenerator
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from simulators.warehouse import Warehouse
 
@@ -90,13 +92,16 @@ class Security:
     certificate: Path | None = None
     private_key: Path | None = None
     users: dict[str, str] | None = None
+    user_certificates: list[Path] = field(default_factory=list)
 
 
 class _Users:
-    """asyncua user manager: only the configured names, with their passwords."""
+    """asyncua user manager: only the configured names, with their passwords, and the
+    holders of the configured user certificates (compared as DER)."""
 
-    def __init__(self, users: Mapping[str, str]) -> None:
+    def __init__(self, users: Mapping[str, str], certificates: Sequence[bytes] = ()) -> None:
         self._users = dict(users)
+        self._certificates = set(certificates)
 
     def get_user(
         self,
@@ -107,6 +112,8 @@ class _Users:
     ) -> User | None:
         if username is not None and self._users.get(username) == password:
             return User(role=UserRole.Admin, name=username)
+        if certificate is not None and certificate in self._certificates:
+            return User(role=UserRole.Admin, name="certificate")
         return None
 
 
@@ -179,7 +186,15 @@ class FirePanelServer:
 
     async def start(self) -> None:
         security = self.security
-        users = _Users(security.users) if security.users is not None else None
+        certificates = [
+            (await uacrypto.load_certificate(str(path))).public_bytes(Encoding.DER)
+            for path in security.user_certificates
+        ]
+        users = (
+            _Users(security.users or {}, certificates)
+            if security.users is not None or certificates
+            else None
+        )
         server = Server(user_manager=users)  # type: ignore[arg-type]
         server.iserver.bind_condition_methods = True
         await server.init()
@@ -190,8 +205,10 @@ class FirePanelServer:
         if security.certificate is not None and security.private_key is not None:
             await server.load_certificate(str(security.certificate))
             await server.load_private_key(str(security.private_key))
-        if security.users is not None:
-            server.set_identity_tokens([ua.UserNameIdentityToken])
+        tokens: list[type] = [ua.UserNameIdentityToken] if security.users is not None else []
+        tokens += [ua.X509IdentityToken] if certificates else []
+        if tokens:
+            server.set_identity_tokens(tokens)
         self._server = server
         self._ns = await server.register_namespace(NAMESPACE)
         await self._build(server)

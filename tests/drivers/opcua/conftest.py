@@ -47,6 +47,8 @@ class PanelHost(FirePanelThread):
 class Pki:
     gateway_cert: Path
     gateway_key: Path
+    user_cert: Path  # a person's (or a service's) certificate as the session's identity
+    user_key: Path
     server_cert: Path
     server_key: Path
     expired_cert: Path
@@ -111,6 +113,8 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     root = tmp_path_factory.mktemp("opcua-pki")
     gateway_cert, gateway_key = root / "gateway.der", root / "gateway.pem"
     make_certificate(gateway_cert, gateway_key, "urn:cellsafe:gateway", "localhost")
+    user_cert, user_key = root / "user.der", root / "user.pem"
+    make_certificate(user_cert, user_key, "urn:cellsafe:operator", "localhost")
     server_cert, server_key = _server_certificate(root, "server", expired=False)
     expired_cert, _ = _server_certificate(root, "expired", expired=True)
     trust, other = root / "trusted", root / "other"
@@ -119,7 +123,17 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     (other / "gateway.der").write_bytes(gateway_cert.read_bytes())
     (trust / "server.der").write_bytes(server_cert.read_bytes())
     (trust / "expired.der").write_bytes(expired_cert.read_bytes())
-    return Pki(gateway_cert, gateway_key, server_cert, server_key, expired_cert, trust, other)
+    return Pki(
+        gateway_cert,
+        gateway_key,
+        user_cert,
+        user_key,
+        server_cert,
+        server_key,
+        expired_cert,
+        trust,
+        other,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -154,6 +168,7 @@ def _secure(pki: Pki, expired: bool) -> FirePanelServer:
         certificate=pki.expired_cert if expired else pki.server_cert,
         private_key=pki.expired_cert.with_suffix(".pem") if expired else pki.server_key,
         users={USER: PASSWORD},
+        user_certificates=[pki.user_cert],
     )
     return FirePanelServer({"Zone1": None}, port=free_port(), security=security)
 

@@ -152,3 +152,43 @@ def test_no_security_against_a_secured_server_is_refused(secure_panel: PanelHost
         f"device panel: the server at {secure_panel.endpoint} offers no endpoint with "
         "policy None and mode None"
     )
+
+
+def test_a_user_certificate_as_identity(secure_panel: PanelHost, pki: Pki) -> None:
+    identity = {
+        "type": "certificate",
+        "certificate": str(pki.user_cert),
+        "private_key": str(pki.user_key),
+    }
+    cfg = config(secure_panel.endpoint, security=secured(pki), identity=identity, points=[STATE])
+
+    async def go() -> None:
+        async with running(cfg) as (driver, _):
+            assert driver.state is State.CONNECTED, driver.last_error
+
+    asyncio.run(go())
+
+
+def test_an_unknown_user_certificate_is_refused(secure_panel: PanelHost, pki: Pki) -> None:
+    identity = {
+        "type": "certificate",
+        "certificate": str(pki.gateway_cert),  # a certificate the panel knows no user for
+        "private_key": str(pki.gateway_key),
+    }
+    state, error, _ = refused(
+        config(secure_panel.endpoint, security=secured(pki), identity=identity, points=[STATE])
+    )
+    assert state is State.REFUSED
+    assert error.startswith(
+        f"device panel: the user certificate {pki.gateway_cert} was refused (Bad"
+    ), error
+
+
+def test_an_anonymous_session_is_refused_where_users_are_required(
+    secure_panel: PanelHost, pki: Pki
+) -> None:
+    state, error, _ = refused(config(secure_panel.endpoint, security=secured(pki), points=[STATE]))
+    assert state is State.REFUSED
+    assert error.startswith(
+        "device panel: anonymous sessions are refused: give a user name or a user certificate"
+    ), error
