@@ -289,7 +289,20 @@ class OpcuaDriver:
         task: asyncio.Task[None] = asyncio.create_task(
             coro, name=f"opcua-{self._config.name}-{what}"
         )
+        task.add_done_callback(self._task_ended)
         self._tasks.append(task)
+
+    def _task_ended(self, task: asyncio.Task[None]) -> None:
+        """A consumer or poller that fails ends the session, which the supervisor makes anew:
+        the points go bad meanwhile, never silent."""
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:
+            _logger.error(
+                "device %s: %s failed: %r; reconnecting", self._config.name, task.get_name(), error
+            )
+            self._lost.set()
 
     async def _resolve(self, client: Client) -> None:
         """NodeIds for every point (browse paths translated in one request) and the
@@ -436,7 +449,22 @@ class OpcuaDriver:
         server = client.nodes.server
         refresh = ua.NodeId(ua.Int32(ua.ObjectIds.ConditionType_ConditionRefresh))
         assert sub.subscription_id is not None
-        await server.call_method(refresh, ua.Variant(sub.subscription_id, ua.VariantType.UInt32))
+        try:
+            await server.call_method(
+                refresh, ua.Variant(sub.subscription_id, ua.VariantType.UInt32)
+            )
+        except ua.UaStatusCodeError as err:
+            # Without ConditionRefresh the present state is unknown until the next event of
+            # each condition: its point stays bad, saying so, rather than guess.
+            self._refreshing = None
+            reason = "condition state unknown: the server refused ConditionRefresh"
+            reason += f" ({_describe(err)})"
+            _logger.warning("device %s: %s", self._config.name, reason)
+            now, mono = time.time(), steady()
+            self._publish(
+                [Sample.bad(self._ids[c.key], now, mono, reason) for c in self._config.conditions]
+            )
+            return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._refreshed.wait(), self._config.timeout)
         if self._refreshing is not None:  # the server sent no RefreshEndEvent in time

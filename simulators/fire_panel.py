@@ -154,12 +154,14 @@ class FirePanelServer:
         pre_alarm: float = 0.5,
         fire: float = 2.0,
         extra_points: int = 0,
+        condition_refresh: bool = True,
     ) -> None:
         self.host, self.port = host, port
         self.warehouse = warehouse
         self.security = security or Security()
         self.pre_alarm, self.fire = pre_alarm, fire
         self.extra_points = extra_points
+        self.condition_refresh = condition_refresh  # False: a server without ConditionRefresh
         self._zones = {name: _Zone(name, watches) for name, watches in zones.items()}
         self._conditions: dict[str, _Condition] = {}
         self._server: Server | None = None
@@ -196,7 +198,7 @@ class FirePanelServer:
             else None
         )
         server = Server(user_manager=users)  # type: ignore[arg-type]
-        server.iserver.bind_condition_methods = True
+        server.iserver.bind_condition_methods = self.condition_refresh
         await server.init()
         server.set_endpoint(f"opc.tcp://{self.host}:{self.port}/")
         server.set_server_name("CellSafe fire-panel simulator")

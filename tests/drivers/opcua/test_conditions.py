@@ -13,6 +13,8 @@ from gateway.core.ack_passback import AckPassBack
 from rules.alarms import AlarmManager, Cause
 from rules.discrete import DiscreteSpec
 from rules.engine import RuleEngine
+from simulators.fire_panel import FirePanelServer, FirePanelThread
+from simulators.net import free_port
 from tests.drivers.opcua.conftest import PanelHost
 from tests.drivers.opcua.helpers import Recorder, config
 from vocab.clock import steady
@@ -142,3 +144,31 @@ def test_a_panel_restart_repeats_no_alarm_and_loses_none(own_panel: PanelHost) -
             await driver.close()
 
     asyncio.run(go())
+
+
+def test_without_condition_refresh_the_state_is_bad_until_an_event_says() -> None:
+    panel = FirePanelThread(
+        FirePanelServer({"Zone1": None}, port=free_port(), condition_refresh=False)
+    )
+    rules = Rules([fire_input(1)])
+
+    async def go() -> None:
+        driver = OpcuaDriver(config(panel.endpoint, conditions=[condition(1)]))
+        await driver.start(rules)
+        try:
+            assert driver.state is State.CONNECTED, driver.last_error
+            first = rules.last("panel.z1_fire")
+            assert first is not None and not first.is_good
+            assert first.reason is not None
+            assert first.reason.startswith(
+                "condition state unknown: the server refused ConditionRefresh (Bad"
+            )
+            await panel.acall(lambda p: p.force("Zone1", "fire"))
+            await rules.wait(lambda: rules.count("alarm.raised", "store.panel_fire_1.alarm") == 1)
+        finally:
+            await driver.close()
+
+    try:
+        asyncio.run(go())
+    finally:
+        panel.close()
