@@ -207,6 +207,15 @@ class OpcuaConfig(DeviceConfig):
     points: list[OpcuaPoint] = Field(default_factory=list)
     conditions: list[OpcuaCondition] = Field(default_factory=list)
 
+    @field_validator("endpoint")
+    @classmethod
+    def _no_credentials_in_the_url(cls, endpoint: str) -> str:
+        if "@" in endpoint.partition("://")[2].partition("/")[0]:
+            raise ValueError(
+                "the endpoint must not carry a user or password: use [devices.identity]"
+            )
+        return endpoint
+
     @field_validator("points")
     @classmethod
     def _unique_points(cls, points: list[OpcuaPoint]) -> list[OpcuaPoint]:

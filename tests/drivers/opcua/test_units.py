@@ -157,6 +157,13 @@ def test_condition_events_map_to_configured_points() -> None:
             {"points": [{"key": "a", "node_id": "i=1", "type": "bool", "deadband": 1.0}]},
             "deadband applies to number points only",
         ),
+        (
+            {
+                "points": [{"key": "a", "node_id": "i=1"}],
+                "endpoint": "opc.tcp://admin:secret@10.0.0.5:4840",
+            },
+            "the endpoint must not carry a user or password",
+        ),
     ],
 )
 def test_table_errors(extra: dict[str, Any], problem: str) -> None:
