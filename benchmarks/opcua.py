@@ -240,6 +240,25 @@ def run(
             )
 
 
+def table(rows: Sequence[OpcuaFigures]) -> str:
+    """Markdown rows of the figures, as in REPORT.md."""
+    lines = [
+        "| items | publishing | made | delivered | changes/s | arrival p50 / p95 / p99 ms "
+        "| change -> alarm p50 / p95 / p99 ms | driver CPU s per 100k | server CPU s per 100k "
+        "| RSS MB |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for f in rows:
+        arrival = " / ".join(f"{v:g}" for v in f.arrival_ms_p50_p95_p99)
+        alarm = " / ".join(f"{v:g}" for v in f.alarm_ms_p50_p95_p99)
+        lines.append(
+            f"| {f.items:,} | {1000 * f.publishing_interval:g} ms | {f.changes_made:,} "
+            f"| {f.changes_delivered:,} | {f.delivered_per_s:,.0f} | {arrival} | {alarm} "
+            f"| {f.cpu_s_per_100k:g} | {f.server_cpu_s_per_100k:g} | {f.rss_mb:g} |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--items", type=int, default=10_000)
@@ -257,6 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with harness.workspace(None) as workdir:
         figures = run(args.items, args.alarm_items, args.seconds, workdir, args.publishing_interval)
     print(json.dumps(asdict(figures), indent=2))
+    print(table([figures]))
     return 0
 
 

@@ -65,3 +65,4 @@ def test_opcua_benchmark_delivers_every_change(tmp_path: Path) -> None:
     assert figures.changes_delivered == figures.changes_made
     assert figures.alarm_events == 20 * figures.changes_made // 200
     assert all(0 < ms < 5000 for ms in figures.alarm_ms_p50_p95_p99)
+    assert "| 200 | 50 ms |" in opcua.table([figures])
