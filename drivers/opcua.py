@@ -105,6 +105,7 @@ class OpcuaDriver:
         self._lost = asyncio.Event()
         self._attempted = asyncio.Event()
         self._pending: list[Sample] = []
+        self._held: dict[str, Sample] = {}  # the last sample of each pushed point, by id
         self._flush_scheduled = False
         # Alarms & Conditions: the last state per configured key, and the refresh in progress.
         self._condition_states: dict[str, ConditionState] = {}
@@ -222,9 +223,8 @@ class OpcuaDriver:
                     _logger.warning("%s; retrying in %.1f s", reason, delay)
                 self.last_error = reason
                 self.state = State.REFUSED if refused else State.DISCONNECTED
-                self._mark_bad(reason)
                 self._attempted.set()
-                await asyncio.sleep(delay)
+                await self._down(delay, reason)
                 delay = min(2 * delay, self._config.reconnect_max)
                 continue
             delay = self._config.reconnect_min
@@ -241,6 +241,39 @@ class OpcuaDriver:
             self.last_error = f"device {self._config.name}: {reason}"
             self._mark_bad(reason)
             await self._disconnect()
+
+    async def _down(self, seconds: float, reason: str) -> None:
+        """Wait ``seconds`` before the next attempt, every point bad, said again each
+        ``restate_interval``: a lost server stays an alarm, however long the back-off."""
+        until = steady() + seconds
+        while True:
+            self._mark_bad(reason)
+            left = until - steady()
+            if left <= 0:
+                return
+            await asyncio.sleep(min(left, self._config.restate_interval))
+
+    async def _restate(self) -> None:
+        """While the session is alive, the held value of every subscribed point and
+        condition again, stamped now: the keep-alives say it still holds."""
+        pushed = [
+            self._ids[p.key]
+            for p in self._config.points
+            if (p.mode or self._config.mode) == "subscribe"
+        ]
+        pushed += [self._ids[c.key] for c in self._config.conditions]
+        while True:
+            await asyncio.sleep(self._config.restate_interval)
+            if self.state is not State.CONNECTED:
+                continue
+            now, mono = time.time(), steady()
+            held = [self._held[p] for p in pushed if p in self._held]
+            self._publish(
+                [
+                    Sample(s.point, s.value, s.quality, now, mono, s.reason, s.source_ts)
+                    for s in held
+                ]
+            )
 
     async def _connect(self) -> None:
         """Connect, resolve, subscribe (or start polling), refresh conditions; a step that
@@ -265,6 +298,8 @@ class OpcuaDriver:
             self._spawn(self._poll([p.key for p in polled]), "poll")
         if config.conditions:
             await self._subscribe_conditions(client)
+        if subscribed or config.conditions:
+            self._spawn(self._restate(), "restate")
 
     async def _connection_lost(self, exc: Exception) -> None:
         self._lost.set()
@@ -527,6 +562,9 @@ class OpcuaDriver:
 
     def _publish(self, samples: Sequence[Sample]) -> None:
         if samples and self._publisher is not None:
+            held = self._held
+            for sample in samples:
+                held[sample.point] = sample
             self._publisher.samples(samples)
 
     def _mark_bad(self, reason: str) -> None:

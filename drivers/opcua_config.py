@@ -197,6 +197,14 @@ class OpcuaConfig(DeviceConfig):
     keepalive: float = Field(
         1.0, gt=0, le=60, description="seconds between checks that the server still answers"
     )
+    restate_interval: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        description="seconds between re-publishing the held values of subscribed points and "
+        "conditions while the session is alive, and bad samples while it is not, so that "
+        "the rules' staleness checks (stale_after, fault_delay) see a quiet point as live",
+    )
     reconnect_min: float = Field(0.5, gt=0, le=60, description="first reconnect delay, seconds")
     reconnect_max: float = Field(30.0, gt=0, le=3600, description="longest reconnect delay")
     max_nodes_per_read: int = Field(

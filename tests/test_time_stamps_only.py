@@ -25,6 +25,8 @@ STAMPS = {
     ("drivers/opcua.py", "_end_refresh"),
     ("drivers/opcua.py", "_condition_sample"),
     ("drivers/opcua.py", "_mark_bad"),
+    ("drivers/opcua.py", "_restate"),
+    ("drivers/opcua.py", "_subscribe_conditions"),
     ("gateway/core/poller.py", "_poll_once"),
     ("gateway/storage/health.py", "read"),
     ("gateway/core/telemetry.py", "flush"),

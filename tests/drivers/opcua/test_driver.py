@@ -184,3 +184,22 @@ def test_a_deadband_holds_back_small_changes(panel: PanelHost) -> None:
             await panel.acall(lambda p: p.write("ns=2;s=Zone3.Smoke", 0.0))
 
     asyncio.run(go())
+
+
+def test_quiet_points_are_restated_while_the_session_lives(panel: PanelHost) -> None:
+    """A value that does not change is not stale: it is said again, stamped anew."""
+    state = {"key": "z2_state", "node_id": "ns=2;s=Zone2.State"}
+    conditions = [{"key": "z2_fire", "source": "Zone2", "condition": "Fire"}]
+
+    async def go() -> None:
+        cfg = config(panel.endpoint, points=[state], conditions=conditions, restate_interval=0.2)
+        async with running(cfg) as (_, rec):
+            await rec.wait(lambda: len(rec.of("panel.z2_state")) >= 4)
+            await rec.wait(lambda: len(rec.of("panel.z2_fire")) >= 4)
+        samples = rec.of("panel.z2_state")
+        assert {s.value for s in samples} == {0.0}
+        assert len({s.source_ts for s in samples}) == 1  # the server's stamp is kept
+        stamps = [s.mono for s in samples]
+        assert stamps == sorted(stamps) and stamps[-1] - stamps[0] >= 0.4
+
+    asyncio.run(go())
