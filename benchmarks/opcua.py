@@ -131,6 +131,8 @@ async def measure(
             "sampling_interval": 0,
             "queue_size": 1,
             "keepalive": 5,
+            # Restated values carry their old SourceTimestamp: they would count twice here.
+            "restate_interval": 3600,
             "max_nodes_per_read": 2000,
             "points": [{"key": f"p{n}", "node_id": f"ns=2;s=Bench.{n}"} for n in range(items)],
         }
