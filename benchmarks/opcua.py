@@ -7,7 +7,7 @@ A server process (``--serve``: the fire-panel simulator with ``--items`` extra D
 variables) changes every variable once a second, stamping each value's SourceTimestamp.
 The server writes them in chunks of ``CHUNK`` and lets its publish loop run in between, as
 a device's changes spread over its scan. This process runs the driver (data-change
-subscriptions, publishing interval ``--publishing-interval``, 50 ms by default)
+subscriptions, publishing interval ``--publishing-interval``, 50 ms by default, queue size 10)
 with a publisher that counts every good change and runs the first ``--alarm-items`` points
 through the gateway's own rules (a zone input per point: 100 raises its alarm, 0 clears
 it). Latency is wall clock: the server's SourceTimestamp to the sample's arrival, and to
@@ -129,7 +129,7 @@ async def measure(
             "timeout": 30,
             "publishing_interval": publishing,
             "sampling_interval": 0,
-            "queue_size": 1,
+            "queue_size": 10,  # the default: a server that publishes late keeps both changes
             "keepalive": 5,
             # Restated values carry their old SourceTimestamp: they would count twice here.
             "restate_interval": 3600,
