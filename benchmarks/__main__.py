@@ -137,13 +137,20 @@ class Run:
             figures = [rtu.measure(b, seconds) for b in (9600, 19200)]
             self.report.add(rtu.table(figures))
 
+    def opcua(self) -> None:
+        with self.report.section("OPC UA: 10,000 monitored items changing every second"):
+            from benchmarks import opcua
+
+            seconds = min(self.plan.poll_seconds, 30)
+            self.report.add(opcua.table([opcua.run(10_000, 200, seconds, self.workdir)]))
+
     def side(self) -> None:
         if self.peer:
             with self.report.section("Side by side with the ThingsBoard IoT Gateway"):
                 self.report.add(*side_by_side(self.plan, self.workdir, self.ours))
 
 
-PARTS = ("polling", "memory", "steady", "latency", "outbox", "outage", "rtu", "side")
+PARTS = ("polling", "memory", "steady", "latency", "outbox", "outage", "rtu", "opcua", "side")
 
 
 def run(plan: Plan, peer: bool, workdir: Path, parts: Iterable[str] = PARTS) -> Report:

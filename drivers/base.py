@@ -90,3 +90,17 @@ class ServiceDriver(Driver, Protocol):
     """
 
     async def start(self, publisher: Publisher) -> None: ...
+
+
+@runtime_checkable
+class Acknowledger(Protocol):
+    """A source whose points mirror alarms of the device itself (OPC UA Alarms & Conditions)
+    and can pass an operator's acknowledge in the gateway back to the device."""
+
+    def acknowledgeable(self, key: str) -> bool:
+        """The point ``key`` stands for a condition the configuration lets us acknowledge."""
+        ...
+
+    async def acknowledge(self, key: str, comment: str) -> None:
+        """Acknowledge on the device; ``WriteError`` when the device did not take it."""
+        ...

@@ -26,6 +26,7 @@ from gateway.bus.conditions import ConditionBus
 from gateway.bus.samples import SampleBus
 from gateway.config import ConfigError, load_settings
 from gateway.config.settings import GatewaySettings
+from gateway.core.ack_passback import AckPassBack
 from gateway.core.commands import CommandRouter
 from gateway.core.control import SOCKET_NAME, ControlServer
 from gateway.core.health_points import HEALTH_POLLER, GatewayHealth
@@ -367,6 +368,7 @@ class Gateway:
             protect_safety_devices(s.matrix_rows(), definitions)
             self.pipeline = pipeline = Pipeline(engine, alarms, matrix, self.relays, log)
             conditions.subscribe(pipeline.condition)
+            pipeline.command_listeners.append(AckPassBack(drivers))
             log.watch(lambda reason: conditions(storage_condition(reason)))
 
             router = CommandRouter(pipeline, self.status, self._reload, s.safety.max_override)

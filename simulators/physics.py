@@ -40,6 +40,8 @@ class Zone:
     fan_on: bool = False
     deluge_on: bool = False
     deluge_rate: float = 0.3
+    # A scenario may hold the fire panel's zone in a state ("fire", "fault", ...).
+    panel_state: str | None = None
 
     def detector(self, index: int) -> float:
         """Smoke detector 1, 2 or 3 of the zone, %obs/m."""

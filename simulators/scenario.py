@@ -9,6 +9,7 @@ from __future__ import annotations
 import tomllib
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -50,6 +51,11 @@ class Step(_Strict):
         None, description="[detector 1-3, value]: that smoke detector fails at a fixed reading"
     )
     abort_pressed: bool | None = Field(None, description="the zone's abort button")
+    panel_state: Literal["normal", "pre-alarm", "fire", "fault", "disabled", "auto"] | None = Field(
+        None,
+        description="the fire panel's zone watching this zone is held in this state; "
+        "auto lets its detectors decide again",
+    )
 
 
 class RelayModuleSetup(_Strict):

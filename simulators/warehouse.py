@@ -105,6 +105,8 @@ class Warehouse:
                     value = getattr(step, name)
                     if value is not None:
                         setattr(zone, name, value)
+                if step.panel_state is not None:
+                    zone.panel_state = None if step.panel_state == "auto" else step.panel_state
                 if step.detector_stuck is not None:
                     detector, reading = step.detector_stuck
                     zone.stuck_detectors[detector] = reading

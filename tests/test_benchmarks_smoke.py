@@ -64,3 +64,14 @@ def test_rtu_benchmark_counts_requests_on_a_line_with_a_baud_rate() -> None:
     assert figures.per_second <= figures.limit * 1.02
     assert figures.limit == pytest.approx(19200 / (11 * 22))
     assert "| 19,200 | 1 | 8 + 7 | 79.3 |" in rtu.table([figures])
+
+
+def test_opcua_benchmark_delivers_every_change(tmp_path: Path) -> None:
+    from benchmarks import opcua
+
+    figures = opcua.run(200, 20, 2.0, tmp_path, publishing=0.05, warmup=1.0)
+    assert figures.changes_made >= 200  # the server made at least one whole second's changes
+    assert figures.changes_delivered == figures.changes_made
+    assert figures.alarm_events == 20 * figures.changes_made // 200
+    assert all(0 < ms < 5000 for ms in figures.alarm_ms_p50_p95_p99)
+    assert "| 200 | 50 ms |" in opcua.table([figures])

@@ -16,6 +16,17 @@ STAMPS = {
     ("vocab/events.py", "<module>"),  # Event.ts default
     ("drivers/modbus.py", "_read_block"),  # samples' ts
     ("drivers/modbus.py", "_bad_block"),
+    # OPC UA samples' ts (the server's own stamp goes to source_ts beside it)
+    ("drivers/opcua.py", "write"),
+    ("drivers/opcua.py", "_subscribe"),
+    ("drivers/opcua.py", "_consume"),
+    ("drivers/opcua.py", "_read_points"),
+    ("drivers/opcua.py", "_on_event"),
+    ("drivers/opcua.py", "_end_refresh"),
+    ("drivers/opcua.py", "_condition_sample"),
+    ("drivers/opcua.py", "_mark_bad"),
+    ("drivers/opcua.py", "_restate"),
+    ("drivers/opcua.py", "_subscribe_conditions"),
     ("gateway/core/poller.py", "_poll_once"),
     ("drivers/scanner.py", "_sample"),  # the connected point's ts
     ("drivers/scanner.py", "_read"),  # scans' ts

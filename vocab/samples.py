@@ -12,8 +12,12 @@ Value = float | bool | str
 
 
 class Quality(enum.Enum):
+    """OPC UA's three severities of a reading (OPC 10000-4, 7.39 StatusCode). ``UNCERTAIN``
+    carries a value and the reason it may be wrong; the rules use only ``GOOD`` readings."""
+
     GOOD = "good"
     BAD = "bad"
+    UNCERTAIN = "uncertain"
 
 
 GOOD = Quality.GOOD
@@ -24,6 +28,8 @@ class Sample:
     """``point`` is the stable point id ``"<device>.<key>"``; ``ts`` is Unix time in seconds
     (the stamp shown to people and the WMS); ``mono`` is the same instant on the gateway's
     steady clock (``vocab.clock.steady``), which every duration is measured on.
+    ``source_ts`` is the device's own stamp of the value (OPC UA's SourceTimestamp), Unix
+    seconds, when the device gives one; it is kept beside ours, never instead of it.
 
     A bad sample carries no value, only the reason, so that nothing downstream can
     mistake a failed read for a reading. Samples are never changed once made; the class
@@ -37,6 +43,7 @@ class Sample:
     ts: float
     mono: float
     reason: str | None = None
+    source_ts: float | None = None
 
     @classmethod
     def good(cls, point: str, value: Value, ts: float, mono: float) -> Sample:

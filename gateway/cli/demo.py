@@ -122,7 +122,20 @@ def run_demo(config: Path, scenario_name: str, speed: float) -> int:
         # The gateway's own log goes to a file: the terminal is for the story.
         with (workdir / "gateway.log").open("w") as log_stream:
             logs.configure("info", "json", stream=log_stream)
-            return _play(settings, scenario, speed, workdir)
+            code = _play(settings, scenario, speed, workdir)
+            return code or _fire_panel_part(settings, scenario, speed, workdir)
+
+
+def _fire_panel_part(
+    settings: GatewaySettings, scenario: Scenario, speed: float, workdir: Path
+) -> int:
+    """The fire-panel part (``gateway/cli/demo_fire_panel.py``), after the hot-zone story."""
+    if not any(z.name == "cell-store" for z in scenario.zones):
+        return 0
+    from gateway.cli.demo_fire_panel import play_fire_panel
+
+    ok = play_fire_panel(settings, scenario, speed, workdir, _say, lab_settings, _WmsView)
+    return 0 if ok else 1
 
 
 def _play(settings: GatewaySettings, scenario: Scenario, speed: float, workdir: Path) -> int:

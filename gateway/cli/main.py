@@ -17,6 +17,7 @@ from gateway import __version__
 from gateway.cli import alarm as alarm_cli
 from gateway.cli import console_user, logs, wms_listen
 from gateway.cli import install as install_cli
+from gateway.cli import opcua_cert as opcua_cert_cli
 from gateway.cli import safety as safety_cli
 from gateway.cli import sign as sign_cli
 from gateway.config import ConfigError, GatewaySettings, load_settings
@@ -71,6 +72,7 @@ def _main(argv: Sequence[str] | None) -> int:
     install_cli.add_parsers(commands)
     sign_cli.add_parser(commands)
     console_user.add_parser(commands)
+    opcua_cert_cli.add_parser(commands)
 
     demo = commands.add_parser("demo", help="play the hot-zone scenario end to end")
     demo.add_argument("--config", "-c", type=Path, default=Path("config/example.toml"))
@@ -101,6 +103,8 @@ def _main(argv: Sequence[str] | None) -> int:
             return sign_cli.run(args)
         case "console-user":
             return console_user.run(args)
+        case "opcua-cert":
+            return opcua_cert_cli.run(args)
         case "sim":
             from simulators.cli import run_simulator
 

@@ -42,6 +42,8 @@ class Pipeline:
         self._relays = relays
         self._log = log
         self.ticks = 0  # rules clock turns, for the watchdog's progress check
+        # Called with the events of each operator command, after they are stored.
+        self.command_listeners: list[Callable[[Sequence[Event]], None]] = []
 
     @staticmethod
     def saved_matrix(log: EventLog) -> dict[str, Any]:
@@ -75,6 +77,8 @@ class Pipeline:
         """Run an operator command; ``CommandRefused`` passes through to the caller."""
         outcome = action(self.alarms)
         self._apply(outcome)
+        for listener in self.command_listeners:
+            listener(outcome.events)
         return outcome
 
     def safety(self, action: Callable[[CauseEffectMatrix], Event]) -> Event:

@@ -161,3 +161,28 @@ def test_the_sample_block_shows_both_transport_kinds() -> None:
     sample = tomllib.loads((ROOT / "config" / "drivers" / "modbus.toml").read_text())
     devices = [ModbusConfig.model_validate(d) for d in sample["devices"]]
     assert [type(d.transport) for d in devices] == [TcpTransport, RtuTransport]
+
+
+def test_the_opcua_sample_block_loads() -> None:
+    from drivers.opcua_config import Basic256Sha256, OpcuaConfig, UserName
+
+    sample = tomllib.loads((ROOT / "config" / "drivers" / "opcua.toml").read_text())
+    devices = [OpcuaConfig.model_validate(d) for d in sample["devices"]]
+    assert [type(d.security) for d in devices] == [Basic256Sha256]
+    assert [type(d.identity) for d in devices] == [UserName]
+    assert [p.key for p in devices[0].point_infos()] == [
+        "zone1-state",
+        "zone1-smoke",
+        "silence",
+        "zone1-fire",
+    ]
+
+
+def test_every_driver_sample_block_loads_through_its_model() -> None:
+    from drivers import registry
+
+    files = sorted((ROOT / "config" / "drivers").glob("*.toml"))
+    assert [f.name for f in files] == ["modbus.toml", "opcua.toml"]
+    for path in files:
+        for device in tomllib.loads(path.read_text())["devices"]:
+            registry.lookup(device["driver"]).config_model.model_validate(device)
