@@ -80,6 +80,15 @@ class PacedDriver(Driver, Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LinkReport:
+    """A push source's connection as the operator sees it: ``state`` a short word
+    (``connected``, ``reconnecting``, ``refused``, ...), ``error`` why it is not connected."""
+
+    state: str
+    error: str | None = None
+
+
 @runtime_checkable
 class ServiceDriver(Driver, Protocol):
     """A push source (Telegraf's ``ServiceInput``): OPC UA subscriptions, scanners.
@@ -90,6 +99,10 @@ class ServiceDriver(Driver, Protocol):
     """
 
     async def start(self, publisher: Publisher) -> None: ...
+
+    def link(self) -> LinkReport:
+        """The connection now; a push source has no poller whose figures would tell."""
+        ...
 
 
 @runtime_checkable

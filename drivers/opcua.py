@@ -39,7 +39,7 @@ from asyncua.common.subscription import (
 )
 
 from drivers import registry
-from drivers.base import Publisher, WriteError
+from drivers.base import LinkReport, Publisher, WriteError
 from drivers.opcua_config import OpcuaCondition, OpcuaConfig, OpcuaPoint
 from drivers.opcua_events import (
     REFRESH_END,
@@ -121,6 +121,9 @@ class OpcuaDriver:
         self._supervisor = asyncio.create_task(self._supervise(), name=f"opcua-{self._config.name}")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._attempted.wait(), 3 * self._config.timeout)
+
+    def link(self) -> LinkReport:
+        return LinkReport(state=self.state.value, error=self.last_error)
 
     async def read(self, keys: Collection[str] | None = None) -> list[Sample]:
         """A batched Read of the points (all, or ``keys``); bad samples when not connected."""

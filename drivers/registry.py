@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from drivers.base import DeviceConfig, Driver
+from drivers.base import DeviceConfig, Driver, ServiceDriver
 
 C = TypeVar("C", bound=DeviceConfig)
 
@@ -46,6 +46,12 @@ def lookup(name: str) -> DriverEntry:
 
 def names() -> list[str]:
     return sorted(_DRIVERS)
+
+
+def is_push(name: str) -> bool:
+    """Whether devices of driver ``name`` push (``ServiceDriver``) rather than being polled."""
+    factory = _DRIVERS[name].factory
+    return isinstance(factory, type) and issubclass(factory, ServiceDriver)
 
 
 def create(config: DeviceConfig) -> Driver:

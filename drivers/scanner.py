@@ -36,7 +36,7 @@ from collections.abc import Collection
 from serial_asyncio_fast import open_serial_connection
 
 from drivers import registry
-from drivers.base import Publisher, WriteError
+from drivers.base import LinkReport, Publisher, WriteError
 from drivers.scanner_config import (
     CONNECTED,
     ScannerConfig,
@@ -130,6 +130,11 @@ class ScannerDriver:
 
     async def read(self, keys: Collection[str] | None = None) -> list[Sample]:
         return [self._sample()]
+
+    def link(self) -> LinkReport:
+        if self.connected:
+            return LinkReport(state="connected")
+        return LinkReport(state="disconnected", error=self._reason)
 
     async def write(self, key: str, value: Value) -> None:
         if key != SIGNAL or value not in ("reject", "accept"):

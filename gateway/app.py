@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from actuators.relay import Relay
 from actuators.watchdog import ModuleWatchdog
 from drivers import registry
-from drivers.base import Driver, ServiceDriver
+from drivers.base import Driver, LinkReport, ServiceDriver
 from gateway import __version__
 from gateway.bus.conditions import ConditionBus
 from gateway.bus.samples import SampleBus
@@ -42,6 +42,7 @@ from gateway.core.status import (
     RelayState,
     RelayStatus,
     SinkStatus,
+    SourceStatus,
 )
 from gateway.core.stock import StockService
 from gateway.core.tasks import cancel_all
@@ -108,6 +109,7 @@ class Gateway:
         self.next_settings: GatewaySettings | None = None
         self._stop: asyncio.Event | None = None
         self.pollers: list[Poller] = []
+        self.sources: dict[str, ServiceDriver] = {}
         self.relays: dict[str, Relay] = {}
         self.uplink: MqttUplink | None = None
         self.log: EventLog | None = None
@@ -256,6 +258,11 @@ class Gateway:
                 for p in self.pollers
             },
             "lines": line_status(),
+            "sources": {
+                d.name: _source(d.driver, self.sources[d.name].link())
+                for d in self.settings.devices
+                if d.name in self.sources
+            },
             "safety": self.pipeline.matrix.snapshot(),
             "outbox": self.log.count(),
             "held": self.log.held,
@@ -409,6 +416,7 @@ class Gateway:
             for device in s.devices:
                 driver = drivers[device.name]
                 if isinstance(driver, ServiceDriver):
+                    self.sources[device.name] = driver
                     await driver.start(_Publisher(bus, stock))
             points = [[point_id(d.name, p.key) for p in d.point_infos()] for d in polled]
             offsets = phases(
@@ -439,6 +447,10 @@ class Gateway:
             stack.push_async_callback(self._stop_relays)  # runs after the tasks are gone
             stack.push_async_callback(_cancel_all, tasks)
             yield tasks
+
+
+def _source(driver: str, link: LinkReport) -> SourceStatus:
+    return SourceStatus(driver=driver, state=link.state, error=link.error or "")
 
 
 def _polls(poller: Poller) -> int:

@@ -260,6 +260,11 @@ def test_check_config_cli_summarises_a_good_file() -> None:
     assert "exhaust-fan-1" in result.stdout
 
 
+def test_the_summary_says_which_devices_push_instead_of_giving_a_period() -> None:
+    assert registry.is_push("opcua") and registry.is_push("scanner")
+    assert not registry.is_push("modbus")
+
+
 def test_check_config_cli_fails_without_a_traceback(tmp_path: Path) -> None:
     data = example()
     data["devices"][0]["points"][0]["address"] = -1

@@ -93,6 +93,7 @@ def test_metrics_show_each_line_load_and_overrun() -> None:
         "relays": {},
         "pollers": {},
         "lines": lines,
+        "sources": {},
         "safety": {},
         "outbox": 0,
         "held": 0,

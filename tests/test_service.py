@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from gateway.core.service import Notifier, Probe, Progress, status_line, supervise
-from gateway.core.status import AlarmStatus, GatewayStatus
+from gateway.core.status import AlarmStatus, GatewayStatus, SourceStatus
 
 
 class NotifySocket:
@@ -127,6 +127,7 @@ def _status(alarms: list[AlarmStatus]) -> GatewayStatus:
         "relays": {},
         "pollers": {},
         "lines": {},
+        "sources": {},
         "safety": {},
         "outbox": 3,
         "held": 1,
@@ -161,6 +162,16 @@ def test_status_line_counts_devices_up_alarms_active_and_backlog() -> None:
     )
     line = status_line(status, ["sensors", "relays"])
     assert line == "1/2 devices up, 2 alarms active, backlog 4, uplink connected"
+
+
+def test_a_push_source_that_is_not_connected_counts_as_down() -> None:
+    status = _status([])
+    status["sources"] = {
+        "panel": SourceStatus(driver="opcua", state="reconnecting", error="refused"),
+        "dock-reader": SourceStatus(driver="scanner", state="connected", error=""),
+    }
+    line = status_line(status, ["sensors", "panel", "dock-reader"])
+    assert line.startswith("2/3 devices up,")
 
 
 class Loop:

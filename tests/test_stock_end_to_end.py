@@ -19,7 +19,7 @@ from gateway.uplink.signing import new_nonce, sign
 from simulators.mosquitto import MosquittoBroker
 from simulators.scanner_port import ScannerPort
 from tests.conftest import Lab
-from tests.lab import wait_until, write_config
+from tests.lab import cli, wait_until, write_config
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = "cellsafe/plant-a/gw-01"
@@ -86,9 +86,12 @@ def test_misplacement_alarmed_with_the_broker_down_and_the_master_over_mqtt(
     try:
         wms = lab.wms(broker.port)
         env = {"CELLSAFE_COMMANDS__KEYS__WMS_STOCK": STOCK_KEY}
-        gateway = lab.gateway(gateway_config(tmp_path, broker.port, adapter.link), env)
+        config = gateway_config(tmp_path, broker.port, adapter.link)
+        gateway = lab.gateway(config, env)
         log = tmp_path / "gateway.log"
         wait_until(lambda: "dock-1 connected" in log.read_text(), 20, "the reader to open")
+        # A push source has no poller: its link is what cellsafe status shows of it.
+        assert "device dock-1: scanner connected" in cli("status", "--config", str(config)).stdout
         wait_until(lambda: "state/status" in str(wms.state) or bool(wms.state), 10, "birth")
 
         broker.stop()  # the WMS is away from here on

@@ -83,6 +83,9 @@ def live_status(settings: GatewaySettings) -> int:
             f"device {name}: {poller['polls']} polls, {poller.get('bad_polls', 0)} with errors,"
             f" {poller['overruns']} overruns, last {poller['last_duration'] * 1000:.0f} ms"
         )
+    for name, source in sorted(status.get("sources", {}).items()):
+        why = f" ({source['error']})" if source["error"] else ""
+        print(f"device {name}: {source['driver']} {source['state']}{why}")
     for where, line in sorted(status.get("lines", {}).items()):
         print(describe_line(where, line))
     _print_status(status)

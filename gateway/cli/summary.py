@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from drivers import registry
 from gateway.config.settings import GatewaySettings
 
 
@@ -18,8 +19,9 @@ def summarise(settings: GatewaySettings, path: Path) -> str:
     ]
     for d in s.devices:
         points = d.point_infos()
+        when = "pushes" if registry.is_push(d.driver) else f"every {d.poll_interval:g} s"
         lines.append(
-            f"  {d.name:<20} {d.driver:<12} every {d.poll_interval:g} s, "
+            f"  {d.name:<20} {d.driver:<12} {when}, "
             f"{len(points)} points: {', '.join(p.key for p in points)}"
         )
     lines.append(f"zones    {len(s.zones)}")

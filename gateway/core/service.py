@@ -141,6 +141,7 @@ def status_line(status: GatewayStatus, devices: Sequence[str]) -> str:
     """One line for ``systemctl status``: devices up, alarms active, backlog, uplink."""
     comm = [a["id"] for a in status["alarms"] if a["id"].endswith(".comm") and a["condition"]]
     down = {alarm_id.split(".")[1] for alarm_id in comm}
+    down |= {n for n, src in status.get("sources", {}).items() if src["state"] != "connected"}
     up = sum(1 for d in devices if d not in down)
     active = sum(1 for a in status["alarms"] if a["condition"])
     backlog = status["outbox"] + status["held"]

@@ -47,6 +47,14 @@ class SinkStatus(TypedDict):
     oldest_age: float
 
 
+class SourceStatus(TypedDict):
+    """A push source (OPC UA, scanner): its connection, and why it is down."""
+
+    driver: str
+    state: str  # drivers.base.LinkReport.state
+    error: str  # empty while connected
+
+
 class GatewayStatus(TypedDict):
     alarms: list[AlarmStatus]
     chattering: list[str]
@@ -54,6 +62,7 @@ class GatewayStatus(TypedDict):
     relays: dict[str, RelayStatus]
     pollers: dict[str, PollerStatus]
     lines: dict[str, LineStatus]  # shared Modbus lines (RS-485, RTU over TCP), by port
+    sources: dict[str, SourceStatus]  # push sources by device name
     safety: dict[str, Any]  # rules.matrix.CauseEffectMatrix.snapshot()
     outbox: int  # records on disk, for any sink
     held: int  # events waiting in memory for a disk that refuses writes
