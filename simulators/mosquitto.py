@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from simulators.net import free_port, wait_for_port
+from simulators.net import free_port, stop_process, wait_for_port
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -115,14 +115,7 @@ class MosquittoBroker:
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)  # lets mosquitto save its sessions
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, signal.SIGTERM, timeout=10)  # lets mosquitto save its sessions
 
     def crash(self) -> None:
         """SIGKILL: the broker saves nothing, so what it held in memory alone is lost (a

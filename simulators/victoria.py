@@ -24,7 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from simulators.net import free_port, wait_for_port
+from simulators.net import free_port, stop_process, wait_for_port
 
 
 def victoria_binary() -> str:
@@ -71,14 +71,7 @@ class VictoriaMetrics:
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGINT)  # flushes what it holds in memory
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, signal.SIGINT, timeout=15)  # flushes what it holds in memory
 
     def flush(self) -> None:
         """Make what was written so far searchable."""
