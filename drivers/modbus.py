@@ -166,7 +166,9 @@ class ModbusDriver:
         if point is None or not point.writable:
             raise WriteError(f"{self._config.name}: no writable point {key!r}")
         unit = self._config.unit_id
-        async with self._line.lock:
+        # A write switches a relay (a matrix row's effect, a watchdog's heartbeat): it goes
+        # before the polls queued on a shared line, after the exchange in progress.
+        async with self._line.lock.turn(urgent=True):
             try:
                 if point.table == "coil":
                     reply = await self._line.request(
