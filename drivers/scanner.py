@@ -80,14 +80,16 @@ class Framer:
             end = self._buffer.find(self._terminator)
             if end < 0:
                 if len(self._buffer) > self._max:
+                    # Counted now: a reader that never sends the configured terminator
+                    # (framing set wrong) must not go unnoticed until it does.
                     self._buffer.clear()
+                    self.dropped += not self._overlong
                     self._overlong = True
                 return reads
             frame = bytes(self._buffer[:end])
             del self._buffer[: end + len(self._terminator)]
-            if self._overlong:  # the tail of a frame already dropped
+            if self._overlong:  # the tail of a frame already dropped and counted
                 self._overlong = False
-                self.dropped += 1
                 continue
             text = self._unwrap(frame)
             if text:
@@ -219,7 +221,11 @@ class ScannerDriver:
             reads = framer.feed(chunk)
             if framer.dropped != dropped:
                 _logger.warning(
-                    "scanner %s: %d garbled frames dropped", self.config.name, framer.dropped
+                    "scanner %s: %d garbled frames dropped (longer than max_length, or not"
+                    " framed as framing = %r says)",
+                    self.config.name,
+                    framer.dropped,
+                    self.config.framing,
                 )
                 dropped = framer.dropped
             if reads and self._publisher is not None:

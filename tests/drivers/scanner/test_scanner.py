@@ -108,9 +108,17 @@ def test_prefix_suffix_and_garbage() -> None:
     framer = Framer(config("/dev/null", prefix="#", suffix="*", max_length=16))
     assert framer.feed(b"#]C1" + b"00106141411234567897"[:10] + b"*\r") == ["]C10010614141"]
     assert framer.feed(b"x" * 40) == []  # longer than max_length: dropped, not kept
+    assert framer.dropped == 1  # and said at once, not only when its end comes
     assert framer.feed(b"tail\rOK\r") == ["OK"]
     assert framer.dropped == 1
     assert framer.feed(b"\xff\xfeAB\r") == ["\ufffd\ufffdAB"]  # left for the stock logic
+
+
+def test_a_reader_framed_otherwise_is_noticed() -> None:
+    framer = Framer(config("/dev/null", max_length=64))  # expects CR; the reader sends LF
+    for _ in range(10):
+        assert framer.feed(b"(01)04012345000016(21)C0001\n") == []
+    assert framer.dropped == 1
 
 
 @aio
