@@ -20,7 +20,6 @@ from pathlib import Path
 from gateway.config import load_settings
 from gateway.core.stock import StockService
 from gateway.storage.log import EventLog
-from tests.lab import write_config
 from vocab.scans import Scan
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,22 +27,24 @@ ROOT = Path(__file__).resolve().parent.parent
 
 async def burst(tmp: Path, reads: int) -> tuple[float, float]:
     """(seconds to handle the burst, worst event-loop lag in seconds)."""
-    settings = load_settings(
-        write_config(
-            tmp,
-            {
-                "gateway": {"site": "plant-a", "id": "gw-01", "data_dir": str(tmp / "state")},
-                "stock": {"master_file": str(ROOT / "config" / "stock-master.toml")},
-                "devices": [
-                    {
-                        "name": "gate-1",
-                        "driver": "scanner",
-                        "transport": {"type": "tcp", "host": "h", "port": 1},
-                    }
-                ],
-            },
-        )
+    config = tmp / "gateway.toml"
+    config.write_text(
+        f"""
+[gateway]
+site = "plant-a"
+id = "gw-01"
+data_dir = "{tmp / "state"}"
+
+[stock]
+master_file = "{ROOT / "config" / "stock-master.toml"}"
+
+[[devices]]
+name = "gate-1"
+driver = "scanner"
+transport = {{ type = "tcp", host = "h", port = 1 }}
+"""
     )
+    settings = load_settings(config)
     with EventLog.open(tmp / "log.sqlite3", {"site": "plant-a", "gateway": "gw-01"}) as log:
         service = StockService.open(settings, {}, log, lambda _: None)
         assert service is not None
