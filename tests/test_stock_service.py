@@ -223,3 +223,26 @@ def test_a_reader_flood_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         feed(service, flood)
         assert service.dropped == 3
         assert [r["reason"] for r in records(log)] == ["unknown_location"] * 5
+
+
+def test_a_master_of_many_locations_is_taken(tmp_path: Path) -> None:
+    """A warehouse's master is far longer than a command (16 KiB): 500 more locations."""
+    master = tomllib.loads((ROOT / "config" / "stock-master.toml").read_text())
+    master["version"] = 2
+    for i in range(500):
+        master["locations"][f"R-{i:04d}"] = {
+            "zone": "mixed",
+            "neighbours": [f"R-{i - 1:04d}"] if i else [],
+            "gln": f"urn:epc:id:sgln:0401234.00001.R-{i:04d}",
+        }
+    with EventLog.open(tmp_path / "log.sqlite3", {"site": "plant-a", "gateway": "gw-01"}) as log:
+        service = StockService.open(settings(tmp_path), {}, log, lambda _: None)
+        assert service is not None
+        service.master_message(token(master), BASE, SIGNERS)
+        service.master_message(json.dumps({"jws": "x" * (5 << 20)}).encode(), BASE, SIGNERS)
+        said = [(r["type"], r.get("reason", r.get("version"))) for r in records(log)]
+    assert said == [
+        ("stock.master_updated", 2),
+        ("stock.master_refused", "malformed: the JWS is longer than 4194304 characters"),
+    ]
+    assert len(service.store.current.locations) == 506

@@ -53,6 +53,8 @@ _logger = logging.getLogger(__name__)
 MISPLACED = AlarmDefinition(id=MISPLACED_ALARM, priority="high", level="misplaced")
 # A retained master may be months old: its version, not its age, keeps old copies out.
 RETAINED = Window(window=100 * 365 * 86400.0, skew=300.0)
+# A master of thousands of locations is far longer than a command: characters of its JWS.
+MAX_MASTER_LENGTH = 4 * 1024 * 1024
 MAX_QUEUED = 10_000  # scans waiting for the stock logic; more are dropped (a reader flood)
 BATCH = 64  # scans per worker-thread call and per log transaction
 
@@ -245,7 +247,9 @@ class StockService:
         if not isinstance(message, dict) or message.keys() != {"jws"}:
             self._refuse(Refused('malformed: the master is {"jws": ...}'))
             return
-        verified = verify(message["jws"], STOCK_MASTER, audience, principals, RETAINED, now)
+        verified = verify(
+            message["jws"], STOCK_MASTER, audience, principals, RETAINED, now, MAX_MASTER_LENGTH
+        )
         if isinstance(verified, Refused):
             self._refuse(verified)
             return
