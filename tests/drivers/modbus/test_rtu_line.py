@@ -247,8 +247,9 @@ def test_what_pymodbus_rtu_framer_does_with_a_bad_crc_and_a_short_frame() -> Non
 
 
 def test_a_relay_write_goes_before_the_polls_queued_on_the_line() -> None:
-    """A write is a relay switched by a matrix row or a watchdog's heartbeat: it must not
-    wait behind every poll queued on a shared line (each up to its unit's timeout)."""
+    """A write is a relay switched by a matrix row or a watchdog's heartbeat: neither it nor
+    its read-back may wait behind every poll queued on a shared line (each up to its unit's
+    timeout); each waits for the exchange in progress only."""
 
     async def go() -> list[str]:
         lines, order = LinePool(), []
@@ -264,6 +265,8 @@ def test_a_relay_write_goes_before_the_polls_queued_on_the_line() -> None:
                 async def switch() -> None:
                     await relay.write("word", 1)
                     order.append("write")
+                    await relay.read(["word"])  # the read-back, behind poll-1 in progress
+                    order.append("read-back")
 
                 try:
                     tasks = [asyncio.create_task(poll(0))]
@@ -277,4 +280,4 @@ def test_a_relay_write_goes_before_the_polls_queued_on_the_line() -> None:
                         await d.close()
         return order
 
-    assert asyncio.run(go()) == ["poll-0", "write", "poll-1", "poll-2"]
+    assert asyncio.run(go()) == ["poll-0", "write", "poll-1", "read-back", "poll-2"]
