@@ -32,7 +32,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from stock.codes import Code, decode
+from stock.codes import Code, decode, label
 from stock.epcis import BIZ_STEPS, MISPLACED_DISPOSITION, object_event
 from stock.master import MasterData
 from vocab.events import Event
@@ -162,10 +162,11 @@ class Stock:
     def scan(self, scan: Scan, master: MasterData) -> Outcome:
         s = self.session(scan.scanner)
         text = scan.data
-        if text.upper() in COMMANDS:
-            return self._command(s, COMMANDS[text.upper()], scan, master)
-        if text in master.locations:
-            return self._location(s, text, scan, master)
+        plain = label(text)  # a label read with an AIM symbology identifier (]C0...)
+        if plain.upper() in COMMANDS:
+            return self._command(s, COMMANDS[plain.upper()], scan, master)
+        if plain in master.locations:
+            return self._location(s, plain, scan, master)
         code = decode(
             text,
             self._symbologies.get(scan.scanner, scan.symbology),

@@ -361,3 +361,13 @@ def test_a_count_keeps_a_unit_read_again_once_and_is_bounded(
     refused = read(*others)[-1]
     assert [e.body["reason"] for e in refused.events] == ["too_many"]
     assert len(stock.sessions["dock-1"].codes) == 3
+
+
+def test_labels_read_with_aim_symbology_identifiers() -> None:
+    """A reader set to send AIM identifiers (config/drivers/scanner.toml says keep them)
+    puts one before operation and location labels too: ]C0 for Code 128, ]Q1 for QR."""
+    read = Reader(Stock("plant-a", {}, {}))
+    cells = "]C10104012345000016\x1d10L202603\x1d21C0001"
+    stored = only_event(read("]C0CMD:PUTAWAY", "]Q1C-01", cells))
+    assert stored.type == "stock.stored"
+    assert stored.body["location"] == "C-01"
