@@ -20,6 +20,7 @@ from drivers.base import WriteError
 from drivers.scanner import Framer, ScannerDriver
 from drivers.scanner_config import ScannerConfig
 from simulators.scanner_port import ScannerPort as Adapter
+from tests.lab import until
 from vocab.samples import Sample
 from vocab.scans import Scan
 
@@ -197,3 +198,31 @@ async def test_tcp_reader_and_its_reconnect() -> None:
         server.close()
         await server.wait_closed()
     assert [(s.data, s.symbology) for s in got.reads] == [("3074257BF7194E4000001A85", "rfid")] * 2
+
+
+@aio
+async def test_a_stream_that_closes_at_once_is_away_not_flapping() -> None:
+    """A serial-to-Ethernet converter whose one port is taken accepts and closes at once:
+    the reader stays away (so its comm alarm can rise), it does not flap connected."""
+    accepted: list[int] = []
+
+    async def refuse(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(1)
+        writer.close()
+
+    server = await asyncio.start_server(refuse, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    transport = {"type": "tcp", "host": "127.0.0.1", "port": port}
+    driver = ScannerDriver(config("/dev/null", transport=transport))
+    got = Collector()
+    try:
+        await driver.start(got)
+        async with asyncio.timeout(3):
+            await until(lambda: len(accepted) >= 3)
+    finally:
+        await driver.close()
+        server.close()
+        await server.wait_closed()
+    assert [(s.is_good, s.reason) for s in got.states] == [
+        (False, "closes at once: closed by the reader")
+    ]
