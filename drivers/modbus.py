@@ -144,7 +144,10 @@ class ModbusDriver:
     async def read(self, keys: Collection[str] | None = None) -> list[Sample]:
         plan = self._plan if keys is None else self._plan_for(keys)
         quirks = self._config.workarounds
-        async with self._line.lock.turn(self._line.load.urgent(self._config.name)):
+        # A read of chosen points is a relay's read-back or feedback check: it goes first,
+        # like the write it verifies; a poll goes first only when its device is protected.
+        urgent = keys is not None or self._line.load.urgent(self._config.name)
+        async with self._line.lock.turn(urgent):
             started = steady()
             self._failures, self._reason = 0, None
             samples: list[Sample] = []
@@ -166,7 +169,9 @@ class ModbusDriver:
         if point is None or not point.writable:
             raise WriteError(f"{self._config.name}: no writable point {key!r}")
         unit = self._config.unit_id
-        async with self._line.lock:
+        # A write switches a relay (a matrix row's effect, a watchdog's heartbeat): it goes
+        # before the polls queued on a shared line, after the exchange in progress.
+        async with self._line.lock.turn(urgent=True):
             try:
                 if point.table == "coil":
                     reply = await self._line.request(

@@ -9,9 +9,9 @@ TCP connection: every device on it must go through the same open port, one reque
 time, because a reply carries nothing but the unit id to say whose it is (pyserial also
 opens ports exclusively: a second open would fail). Devices naming the same line key share
 one ``ModbusLine``; the lock (``drivers.turn_lock.TurnLock``) serialises their requests in
-arrival order, except that polls of devices feeding safety rows, and while the line is
-overrun those it keeps at their rate, go first. A plain Modbus TCP device gets a line of
-its own, unshared.
+arrival order, except that writes and read-backs (relays switched and verified), polls of
+devices feeding safety rows, and while the line is overrun those it keeps at their rate, go
+first. A plain Modbus TCP device gets a line of its own, unshared.
 
 A line pays for a failure no more than the failure costs. A device that closes the
 connection after a reply (legal for a Modbus TCP server, and what many TCP-to-serial

@@ -7,11 +7,12 @@ mode: push (a ``ServiceDriver``: it reads while open and publishes each read as 
 A reader sends one read per frame, ended by CR, LF or CR LF, or wrapped in STX ... ETX
 (``scanner_config.Framing``); a configured prefix and suffix are stripped. Each read
 becomes a ``vocab.scans.Scan``; what it means is the stock logic's business. The point
-``<name>.connected`` is true while the port or stream is open and false (with the reason)
-when it is lost: a USB-serial adapter pulled out, a reader switched off. The driver then
-tries again with a back-off from ``reconnect_min`` to ``reconnect_max`` seconds, so an
-adapter put back (udev recreating ``/dev/serial/by-id/...``) is read again without a
-restart. Nothing a reader sends can stop the loop: a read too long is dropped and logged.
+``<name>.connected`` is true while the port or stream is open (once it has stayed open
+``SETTLE`` seconds or brought a read: one that closes at once is no connection) and false
+(with the reason) when it is lost: a USB-serial adapter pulled out, a reader switched off.
+The driver then tries again with a back-off from ``reconnect_min`` to ``reconnect_max``
+seconds, so an adapter put back (udev recreating ``/dev/serial/by-id/...``) is read again
+without a restart. Nothing a reader sends can stop the loop: a read too long is dropped and logged.
 
 ``write("signal", "reject" | "accept")`` sends the configured reject or accept bytes to
 the reader (a beep or an LED on most readers); ``WriteError`` when none is configured or
@@ -51,6 +52,7 @@ from vocab.scans import Scan
 _logger = logging.getLogger(__name__)
 
 SIGNAL = "signal"  # the write key that sends the reject or accept bytes
+SETTLE = 0.2  # seconds a stream must stay open, without a read, to count as connected
 STX, ETX = b"\x02", b"\x03"
 
 
@@ -80,14 +82,16 @@ class Framer:
             end = self._buffer.find(self._terminator)
             if end < 0:
                 if len(self._buffer) > self._max:
+                    # Counted now: a reader that never sends the configured terminator
+                    # (framing set wrong) must not go unnoticed until it does.
                     self._buffer.clear()
+                    self.dropped += not self._overlong
                     self._overlong = True
                 return reads
             frame = bytes(self._buffer[:end])
             del self._buffer[: end + len(self._terminator)]
-            if self._overlong:  # the tail of a frame already dropped
+            if self._overlong:  # the tail of a frame already dropped and counted
                 self._overlong = False
-                self.dropped += 1
                 continue
             text = self._unwrap(frame)
             if text:
@@ -199,23 +203,39 @@ class ScannerDriver:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.config.reconnect_max)
                 continue
-            delay, said_lost = self.config.reconnect_min, False
             self.connects += 1
             self._writer = writer
-            _logger.info("scanner %s connected at %s", name, where)
-            self._state(True, "")
+            # Connected once the stream has lasted SETTLE seconds or brought a read: a
+            # converter whose one port is taken accepts and closes at once, and such a
+            # reader must stay away (and be alarmed), not flap connected and lost.
+            settle = asyncio.get_running_loop().call_later(SETTLE, self._up)
             reason = "closed by the reader"
             try:
                 await self._read(reader)
             except OSError as err:
                 reason = str(err) or type(err).__name__
             finally:
+                settle.cancel()
                 self._writer = None
                 writer.close()
-            _logger.warning("scanner %s at %s lost: %s", name, where, reason)
-            self._state(False, f"lost: {reason}")
+            if self.connected:
+                _logger.warning("scanner %s at %s lost: %s", name, where, reason)
+                self._state(False, f"lost: {reason}")
+                delay = self.config.reconnect_min
+            else:
+                if not said_lost:
+                    _logger.warning("scanner %s at %s closes at once: %s", name, where, reason)
+                    self._state(False, f"closes at once: {reason}")
+                delay = min(delay * 2, self.config.reconnect_max)
             said_lost = True
             await asyncio.sleep(delay)
+
+    def _up(self) -> None:
+        if not self.connected:
+            _logger.info(
+                "scanner %s connected at %s", self.config.name, self.config.transport.describe()
+            )
+            self._state(True, "")
 
     async def _read(self, reader: asyncio.StreamReader) -> None:
         framer = Framer(self.config)
@@ -224,9 +244,15 @@ class ScannerDriver:
             reads = framer.feed(chunk)
             if framer.dropped != dropped:
                 _logger.warning(
-                    "scanner %s: %d garbled frames dropped", self.config.name, framer.dropped
+                    "scanner %s: %d garbled frames dropped (longer than max_length, or not"
+                    " framed as framing = %r says)",
+                    self.config.name,
+                    framer.dropped,
+                    self.config.framing,
                 )
                 dropped = framer.dropped
+            if reads:
+                self._up()
             if reads and self._publisher is not None:
                 now = time.time()
                 self._publisher.scans(

@@ -60,7 +60,7 @@ class TurnLock:
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
                 self._release()  # handed the turn just as we were cancelled: pass it on
-            else:
+            elif waiter in queue:  # a release may already have dropped it from the queue
                 queue.remove(waiter)
             raise
 

@@ -393,6 +393,7 @@ class Gateway:
             uplink.set_command_handler(mqtt_commands)
             stock = StockService.open(s, drivers, log, conditions)
             if stock is not None:
+                stack.push_async_callback(stock.close)  # what was read is stored
                 signers = principals(s.commands)
                 uplink.add_downlink(
                     topics.downlink(STOCK_MASTER),

@@ -33,6 +33,8 @@ DEFAULT_PREFIX_LENGTH = 7
 _EPC_HEX = re.compile(r"^(?:[0-9A-Fa-f]{4})+$")
 _HRI = re.compile(r"\((\d{2,4})\)")
 _PLAIN = re.compile(r"^[\x20-\x7e]{1,128}$")
+# AIM symbology identifier (ISO/IEC 15424): "]", a symbology letter, a modifier character.
+_AIM = re.compile(r"^\][A-Za-z][0-9A-Za-z](?=.)")
 # AIs for a count of trade items: (30) variable count, (37) count in a logistic unit.
 _COUNT_AIS = ("30", "37")
 # Dates: (11) production, (13) packaging, (15) best before, (17) expiry.
@@ -61,6 +63,13 @@ class Code:
     quantity: int | None = None
     dates: tuple[tuple[str, str], ...] = ()
     error: str = ""
+
+
+def label(text: str) -> str:
+    """A read as a label says it: without the AIM symbology identifier a reader set to send
+    them puts before every read (``]C0CMD:PICK`` -> ``CMD:PICK``, ``]Q1C-01`` -> ``C-01``),
+    for matching operation and location labels."""
+    return _AIM.sub("", text, count=1)
 
 
 def decode(

@@ -15,8 +15,9 @@ label (a plain code): ``CMD:RECEIVE``, ``CMD:PUTAWAY``, ``CMD:PICK``, ``CMD:MOVE
   ``stock.counted`` (``cycle_counting``) with the EPCs and quantities seen.
 
 A scan that cannot be used gives ``stock.rejected`` with a ``reason``: ``unreadable``,
-``unknown_location``, ``unknown_material`` or ``out_of_order`` (an item before its
-location, a location in receive mode, ...), and the reader's reject signal. A put-away or
+``unknown_location``, ``unknown_material``, ``out_of_order`` (an item before its
+location, a location in receive mode, ...) or ``too_many`` (a move or count past
+``MAX_CODES`` scans), and the reader's reject signal. A put-away or
 move that the check refuses is still recorded (the goods may be there), with
 disposition ``non_conformant``, the reasons under ``misplacement``, the reject signal, and
 ``stock.putaway.misplaced`` active until every misplaced unit has left its place.
@@ -31,7 +32,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from stock.codes import Code, decode
+from stock.codes import Code, decode, label
 from stock.epcis import BIZ_STEPS, MISPLACED_DISPOSITION, object_event
 from stock.master import MasterData
 from vocab.events import Event
@@ -50,6 +51,7 @@ COMMANDS: dict[str, Mode | None] = {
 }
 Signal = Literal["accept", "reject"]
 LEDGER_STATE = "stock.ledger"
+MAX_CODES = 10_000  # scans one move or count may collect before its end
 
 
 @dataclass(slots=True)
@@ -117,6 +119,7 @@ class Session:
     mode: Mode | None = None
     location: str | None = None
     codes: list[Code] = field(default_factory=list)
+    epcs: set[str] = field(default_factory=set)  # the EPCs in codes
 
 
 class Stock:
@@ -159,10 +162,11 @@ class Stock:
     def scan(self, scan: Scan, master: MasterData) -> Outcome:
         s = self.session(scan.scanner)
         text = scan.data
-        if text.upper() in COMMANDS:
-            return self._command(s, COMMANDS[text.upper()], scan, master)
-        if text in master.locations:
-            return self._location(s, text, scan, master)
+        plain = label(text)  # a label read with an AIM symbology identifier (]C0...)
+        if plain.upper() in COMMANDS:
+            return self._command(s, COMMANDS[plain.upper()], scan, master)
+        if plain in master.locations:
+            return self._location(s, plain, scan, master)
         code = decode(
             text,
             self._symbologies.get(scan.scanner, scan.symbology),
@@ -189,7 +193,14 @@ class Stock:
             return self._emit(s, "stored", [code], scan, master, location=s.location)
         if s.mode == "pick":
             return self._emit(s, "picked", [code], scan, master, location=s.location)
-        s.codes.append(code)  # move or count: collected until the end
+        # Move or count: collected until the end. A unit read again (an RFID gate reads
+        # each tag many times a second) is kept once; a list is at most MAX_CODES long.
+        if code.epc is None or code.epc not in s.epcs:
+            if len(s.codes) >= MAX_CODES:
+                return self._reject(s, scan, "too_many", f"at most {MAX_CODES} scans per {s.mode}")
+            s.codes.append(code)
+            if code.epc is not None:
+                s.epcs.add(code.epc)
         return Outcome(signal="accept")
 
     # -- steps ---------------------------------------------------------------------
@@ -208,7 +219,7 @@ class Stock:
             outcome = self._reject(
                 s, scan, "out_of_order", f"move of {n} scans abandoned: no target location"
             )
-        s.mode, s.location, s.codes = mode, None, []
+        s.mode, s.location, s.codes, s.epcs = mode, None, [], set()
         return outcome
 
     def _location(self, s: Session, location: str, scan: Scan, master: MasterData) -> Outcome:
@@ -218,12 +229,12 @@ class Stock:
             outcome = self._emit(
                 s, "moved", s.codes, scan, master, location=location, source=s.location
             )
-            s.location, s.codes = None, []
+            s.location, s.codes, s.epcs = None, [], set()
             return outcome
         outcome = Outcome(signal="accept")
         if s.mode == "count" and s.location is not None:
             outcome = self._emit(s, "counted", s.codes, scan, master, location=s.location)
-        s.location, s.codes = location, []
+        s.location, s.codes, s.epcs = location, [], set()
         return outcome
 
     def _reject(self, s: Session, scan: Scan, reason: str, message: str) -> Outcome:

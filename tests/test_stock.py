@@ -13,6 +13,7 @@ import pytest
 from jsonschema import Draft7Validator
 from referencing import Registry, Resource
 
+from stock import session
 from stock.codes import decode
 from stock.epcis import event_hash, object_event, prehash
 from stock.master import MasterData, MasterStore, load_toml
@@ -346,3 +347,27 @@ def test_a_location_that_leaves_the_master_between_two_scans() -> None:
         "unknown_location",
         "C-03 left the master data",
     )
+
+
+def test_a_count_keeps_a_unit_read_again_once_and_is_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(session, "MAX_CODES", 3)
+    stock = Stock("plant-a", {}, {})
+    read = Reader(stock)
+    read("CMD:COUNT", "C-01", *[CELLS] * 50)  # an RFID gate reads each tag again and again
+    assert len(stock.sessions["dock-1"].codes) == 1
+    others = [f"(01)04012345000016(21)X{i}" for i in range(3)]
+    refused = read(*others)[-1]
+    assert [e.body["reason"] for e in refused.events] == ["too_many"]
+    assert len(stock.sessions["dock-1"].codes) == 3
+
+
+def test_labels_read_with_aim_symbology_identifiers() -> None:
+    """A reader set to send AIM identifiers (config/drivers/scanner.toml says keep them)
+    puts one before operation and location labels too: ]C0 for Code 128, ]Q1 for QR."""
+    read = Reader(Stock("plant-a", {}, {}))
+    cells = "]C10104012345000016\x1d10L202603\x1d21C0001"
+    stored = only_event(read("]C0CMD:PUTAWAY", "]Q1C-01", cells))
+    assert stored.type == "stock.stored"
+    assert stored.body["location"] == "C-01"

@@ -3,16 +3,22 @@ restart; the master downlink's refusals, each with its event."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 import tomllib
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+import gateway.core.stock as stock_service
 from gateway.config import load_settings
 from gateway.core.stock import StockService
 from gateway.storage.log import EventLog
 from gateway.uplink.signing import Principal, new_nonce, sign
 from rules.alarms import ConditionChange
+from stock import epcis
 from tests.lab import write_config
 from vocab.scans import Scan
 
@@ -42,6 +48,14 @@ def records(log: EventLog) -> list[dict[str, Any]]:
     return [json.loads(r.record) for r in log.read(0, frozenset({"event"}), 100)]
 
 
+def feed(service: StockService, scans: list[Scan]) -> None:
+    async def play() -> None:
+        service.scans(scans)
+        await service.drain()
+
+    asyncio.run(play())
+
+
 def token(master: dict[str, Any], key: bytes = KEY, iat: int = 1_700_000_000) -> bytes:
     jws = sign(
         key,
@@ -67,17 +81,18 @@ def test_the_ledger_and_the_misplacement_survive_a_restart(tmp_path: Path) -> No
             Scan(scanner="dock-1", data=t, symbology="barcode", ts=1.0 + i)
             for i, t in enumerate(["CMD:PUTAWAY", "C-02", ELECTROLYTE])
         ]
-        service.scans(scans)
+        feed(service, scans)
         assert [r["type"] for r in records(log)] == ["stock.stored"]
         assert [(c.alarm_id, c.active) for c in changes] == [("stock.putaway.misplaced", True)]
     with EventLog.open(tmp_path / "log.sqlite3", source) as log:
         again = StockService.open(s, {}, log, changes.append)
         assert again is not None and again.stock.misplaced
-        again.scans(
+        feed(
+            again,
             [
                 Scan(scanner="dock-1", data=t, symbology="barcode", ts=9.0)
                 for t in ["CMD:MOVE", "C-02", ELECTROLYTE, "E-01"]
-            ]
+            ],
         )
         assert [(c.alarm_id, c.active) for c in changes][-1] == ("stock.putaway.misplaced", False)
 
@@ -113,8 +128,6 @@ def test_master_downlink_refusals(tmp_path: Path) -> None:
 
 
 def test_a_reader_away_longer_than_alarm_after_is_an_alarm(tmp_path: Path) -> None:
-    import asyncio
-
     from drivers.scanner import ScannerDriver
     from drivers.scanner_config import ScannerConfig
     from gateway.bus.samples import SampleBus
@@ -168,3 +181,68 @@ def test_a_reader_away_longer_than_alarm_after_is_an_alarm(tmp_path: Path) -> No
         assert changes[-1] == ("device.dock-1.comm", False)
 
     asyncio.run(play())
+
+
+def test_a_burst_of_reads_is_hashed_off_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The EPCIS event hash costs milliseconds an event: a burst of reads must not hold
+    the event loop (and the alarm path on it) for the whole burst."""
+    hashed_on: list[int] = []
+    real = epcis.event_hash
+
+    def spy(event: dict[str, Any]) -> str:
+        hashed_on.append(threading.get_ident())
+        return real(event)
+
+    monkeypatch.setattr(epcis, "event_hash", spy)
+    reads = ["CMD:PUTAWAY", "C-01", *(f"(01)04012345000016(21)S{i}" for i in range(40))]
+    burst = [Scan(scanner="dock-1", data=t, symbology="barcode", ts=1.0) for t in reads]
+    with EventLog.open(tmp_path / "log.sqlite3", {"site": "plant-a", "gateway": "gw-01"}) as log:
+        service = StockService.open(settings(tmp_path), {}, log, lambda _: None)
+        assert service is not None
+
+        async def play() -> int:
+            service.scans(burst)
+            assert records(log) == []  # queued: the reader's call returns at once
+            await service.drain()
+            return threading.get_ident()
+
+        loop_thread = asyncio.run(play())
+        stored = [r["epcis"]["epcList"] for r in records(log)]
+    assert stored == [[f"urn:epc:id:sgtin:4012345.000001.S{i}"] for i in range(40)]
+    assert len(hashed_on) == 40 and loop_thread not in hashed_on
+
+
+def test_a_reader_flood_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stock_service, "MAX_QUEUED", 5)
+    flood = [Scan(scanner="dock-1", data="JUNK", symbology="barcode", ts=1.0)] * 8
+    with EventLog.open(tmp_path / "log.sqlite3", {"site": "plant-a", "gateway": "gw-01"}) as log:
+        service = StockService.open(settings(tmp_path), {}, log, lambda _: None)
+        assert service is not None
+        feed(service, flood)
+        assert service.dropped == 3
+        assert [r["reason"] for r in records(log)] == ["unknown_location"] * 5
+
+
+def test_a_master_of_many_locations_is_taken(tmp_path: Path) -> None:
+    """A warehouse's master is far longer than a command (16 KiB): 500 more locations."""
+    master = tomllib.loads((ROOT / "config" / "stock-master.toml").read_text())
+    master["version"] = 2
+    for i in range(500):
+        master["locations"][f"R-{i:04d}"] = {
+            "zone": "mixed",
+            "neighbours": [f"R-{i - 1:04d}"] if i else [],
+            "gln": f"urn:epc:id:sgln:0401234.00001.R-{i:04d}",
+        }
+    with EventLog.open(tmp_path / "log.sqlite3", {"site": "plant-a", "gateway": "gw-01"}) as log:
+        service = StockService.open(settings(tmp_path), {}, log, lambda _: None)
+        assert service is not None
+        service.master_message(token(master), BASE, SIGNERS)
+        service.master_message(json.dumps({"jws": "x" * (5 << 20)}).encode(), BASE, SIGNERS)
+        said = [(r["type"], r.get("reason", r.get("version"))) for r in records(log)]
+    assert said == [
+        ("stock.master_updated", 2),
+        ("stock.master_refused", "malformed: the JWS is longer than 4194304 characters"),
+    ]
+    assert len(service.store.current.locations) == 506

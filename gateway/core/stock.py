@@ -1,9 +1,15 @@
 """The stock logic wired in: scans in, stock events through the log, the misplacement
 alarm through the condition bus, signals back to the readers, the master from the WMS.
 
-``StockService.scans`` is where the readers' publisher delivers. Each scan goes through
-``stock.session.Stock``; its events are stored in the durable log together with the
-ledger (one transaction), so they reach the WMS like every event, broker up or down.
+``StockService.scans`` is where the readers' publisher delivers: it only queues (at most
+``MAX_QUEUED`` scans; a flood beyond is dropped, counted and logged) and returns. A worker
+task takes the queue in batches of up to ``BATCH`` and runs them through
+``stock.session.Stock`` in a worker thread (``asyncio.to_thread``): the EPCIS event hash
+costs milliseconds per event, and a burst of RFID reads hashed on the event loop would hold
+back the alarm path. The GIL is still shared, so the loop gets the interpreter every
+switch interval (5 ms) instead of waiting for the whole burst. Each batch's events are
+stored in the durable log together with the ledger (one transaction), so they reach the
+WMS like every event, broker up or down.
 ``stock.putaway.misplaced`` (high priority, an ISA-18.2 alarm of the alarm manager) holds
 while a misplaced unit is where it should not be; it is decided here, on the gateway, so
 it is raised at once with the WMS away.
@@ -24,6 +30,7 @@ import asyncio
 import json
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -35,7 +42,7 @@ from gateway.uplink.commands import RefusalLimit
 from gateway.uplink.signing import STOCK_MASTER, Principal, Refused, Window, verify
 from rules.alarms import AlarmDefinition, ConditionChange
 from stock.master import MasterData, MasterStore, load_toml
-from stock.session import LEDGER_STATE, MISPLACED_ALARM, Stock
+from stock.session import LEDGER_STATE, MISPLACED_ALARM, Outcome, Stock
 from vocab.clock import steady
 from vocab.events import Event
 from vocab.ids import device_comm_id, point_id
@@ -46,6 +53,10 @@ _logger = logging.getLogger(__name__)
 MISPLACED = AlarmDefinition(id=MISPLACED_ALARM, priority="high", level="misplaced")
 # A retained master may be months old: its version, not its age, keeps old copies out.
 RETAINED = Window(window=100 * 365 * 86400.0, skew=300.0)
+# A master of thousands of locations is far longer than a command: characters of its JWS.
+MAX_MASTER_LENGTH = 4 * 1024 * 1024
+MAX_QUEUED = 10_000  # scans waiting for the stock logic; more are dropped (a reader flood)
+BATCH = 64  # scans per worker-thread call and per log transaction
 
 
 class StockService:
@@ -65,6 +76,10 @@ class StockService:
         self._shown: tuple[str, ...] = ()  # misplaced units the alarm stands for
         self._unproven = RefusalLimit()
         self._signals: set[asyncio.Task[None]] = set()
+        self._queue: deque[Scan] = deque()
+        self._worker: asyncio.Task[None] | None = None
+        self._closed = False
+        self.dropped = 0  # scans dropped because the queue was full, since start
 
     @classmethod
     def open(
@@ -119,23 +134,69 @@ class StockService:
         return [MISPLACED, *comm] if readers else []
 
     def scans(self, scans: Sequence[Scan], /) -> None:
-        for scan in scans:
+        """Queue ``scans`` for the worker and return at once (call on the event loop)."""
+        if self._closed:
+            return
+        room = MAX_QUEUED - len(self._queue)
+        if len(scans) > room:
+            if self.dropped == 0 or len(self._queue) < MAX_QUEUED:  # once per overflow
+                _logger.warning(
+                    "stock: %d scans queued, reads dropped until the queue drains", MAX_QUEUED
+                )
+            self.dropped += len(scans) - max(room, 0)
+            scans = scans[: max(room, 0)]
+        self._queue.extend(scans)
+        if self._queue and self._worker is None:
+            self._worker = asyncio.get_running_loop().create_task(self._work(), name="stock")
+
+    async def drain(self) -> None:
+        """Until every queued scan is handled and stored."""
+        while self._worker is not None:
+            await asyncio.shield(self._worker)
+
+    async def close(self) -> None:
+        """Handle what is queued, then take no more scans."""
+        await self.drain()
+        self._closed = True
+
+    async def _work(self) -> None:
+        try:
+            while self._queue:
+                batch = [self._queue.popleft() for _ in range(min(BATCH, len(self._queue)))]
+                master = self.store.current
+                handled = await asyncio.to_thread(self._handle, batch, master)
+                events = [e for outcome, _ in handled for e in outcome.events]
+                if events:  # the ledger changes only with an event
+                    self._log.emit(events, self.stock.state)
+                for scan, (outcome, misplaced) in zip(batch, handled, strict=True):
+                    if outcome.signal is not None:
+                        self._signal(scan.scanner, outcome.signal)
+                    self._update_alarm(misplaced)
+        except Exception:  # a bug must not stop the stock logic for good
+            _logger.exception("stock: %d queued scans not handled", len(self._queue))
+            self._queue.clear()
+        finally:
+            self._worker = None
+
+    def _handle(
+        self, batch: Sequence[Scan], master: MasterData
+    ) -> list[tuple[Outcome, tuple[str, ...]]]:
+        """In the worker thread: each scan's outcome and the misplaced units after it."""
+        handled: list[tuple[Outcome, tuple[str, ...]]] = []
+        for scan in batch:
             try:
-                outcome = self.stock.scan(scan, self.store.current)
+                outcome = self.stock.scan(scan, master)
             except Exception:  # a bug must not take the readers down with it
                 _logger.exception("stock: scan %r from %s not handled", scan.data, scan.scanner)
-                continue
-            if outcome.events:  # the ledger changes only with an event
-                self._log.emit(outcome.events, self.stock.state)
-            if outcome.signal is not None:
-                self._signal(scan.scanner, outcome.signal)
-            self._update_alarm()
+                outcome = Outcome()
+            handled.append((outcome, tuple(self.stock.misplaced)))
+        return handled
 
-    def _update_alarm(self) -> None:
+    def _update_alarm(self, lines: tuple[str, ...]) -> None:
         """``stock.putaway.misplaced`` holds while any misplaced unit is where it was put.
         A second misplacement while it holds is stated in its own stock event; the alarm,
-        one condition, stays raised (ISA-18.2: one alarm per condition)."""
-        lines = tuple(self.stock.misplaced)
+        one condition, stays raised (ISA-18.2: one alarm per condition). ``lines``: the
+        misplaced units after a scan (``Stock.misplaced``)."""
         if bool(lines) == bool(self._shown):
             self._shown = lines
             return
@@ -186,7 +247,9 @@ class StockService:
         if not isinstance(message, dict) or message.keys() != {"jws"}:
             self._refuse(Refused('malformed: the master is {"jws": ...}'))
             return
-        verified = verify(message["jws"], STOCK_MASTER, audience, principals, RETAINED, now)
+        verified = verify(
+            message["jws"], STOCK_MASTER, audience, principals, RETAINED, now, MAX_MASTER_LENGTH
+        )
         if isinstance(verified, Refused):
             self._refuse(verified)
             return

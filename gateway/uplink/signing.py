@@ -155,13 +155,17 @@ def verify(
     principals: Mapping[str, Principal],
     window: Window,
     now: float,
+    max_length: int = MAX_TOKEN_LENGTH,
 ) -> Verified | Refused:
     """Check a request's signature, target, class and age; never raises on bad input.
 
     ``command`` is the one named by the topic it arrived on, ``audience`` this gateway's
-    topic base; ``now`` is the wall clock (seconds since the epoch).
+    topic base; ``now`` is the wall clock (seconds since the epoch); ``max_length``: the
+    longest token taken, in characters.
     """
-    if not isinstance(token, str) or not 0 < len(token) <= MAX_TOKEN_LENGTH:
+    if isinstance(token, str) and len(token) > max_length:
+        return Refused(f"malformed: the JWS is longer than {max_length} characters")
+    if not isinstance(token, str) or not token:
         return Refused("malformed: 'jws' must be a compact JWS string")
     try:
         header = jwt.get_unverified_header(token)

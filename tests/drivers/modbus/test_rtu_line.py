@@ -244,3 +244,40 @@ def test_what_pymodbus_rtu_framer_does_with_a_bad_crc_and_a_short_frame() -> Non
     corrupt = reply[:-1] + bytes([reply[-1] ^ 0xFF])
     assert framer.decode(corrupt) == (7, 0, 0, b"")  # every byte used, no PDU: dropped
     assert framer.decode(reply[:4]) == (0, 3, 0, b"")  # nothing used: waits for the rest
+
+
+def test_a_relay_write_goes_before_the_polls_queued_on_the_line() -> None:
+    """A write is a relay switched by a matrix row or a watchdog's heartbeat: neither it nor
+    its read-back may wait behind every poll queued on a shared line (each up to its unit's
+    timeout); each waits for the exchange in progress only."""
+
+    async def go() -> list[str]:
+        lines, order = LinePool(), []
+        with RtuLine(19200) as line:
+            async with slaves(line, [1, 2]):
+                bulk = ModbusDriver(unit("bulk", line.client_path, 1, 19200), lines)
+                relay = ModbusDriver(unit("relay", line.client_path, 2, 19200), lines)
+
+                async def poll(n: int) -> None:
+                    await bulk.read()
+                    order.append(f"poll-{n}")
+
+                async def switch() -> None:
+                    await relay.write("word", 1)
+                    order.append("write")
+                    await relay.read(["word"])  # the read-back, behind poll-1 in progress
+                    order.append("read-back")
+
+                try:
+                    tasks = [asyncio.create_task(poll(0))]
+                    await asyncio.sleep(0)  # poll-0 holds the line
+                    tasks += [asyncio.create_task(poll(n)) for n in (1, 2)]
+                    await asyncio.sleep(0)  # the others queue behind it
+                    tasks.append(asyncio.create_task(switch()))
+                    await asyncio.gather(*tasks)
+                finally:
+                    for d in (bulk, relay):
+                        await d.close()
+        return order
+
+    assert asyncio.run(go()) == ["poll-0", "write", "poll-1", "read-back", "poll-2"]

@@ -150,3 +150,26 @@ def test_an_urgent_turn_goes_before_the_queue_and_a_cancelled_one_passes_it_on()
         return order
 
     assert asyncio.run(go()) == ["gas", "bulk-1", "bulk-2"]
+
+
+def test_a_waiter_cancelled_as_the_holder_lets_go_ends_cancelled() -> None:
+    """At shutdown every poll is cancelled at once: the holder releases in the same turn
+    as a waiter's cancellation. The waiter must end with CancelledError, the lock free."""
+
+    async def go() -> None:
+        lock = TurnLock()
+
+        async def take() -> None:
+            async with lock.turn():
+                pass
+
+        await lock.__aenter__()  # held
+        waiter = asyncio.create_task(take())
+        await asyncio.sleep(0)  # queued
+        waiter.cancel()
+        await lock.__aexit__()  # let go before the waiter runs again
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        assert not lock.locked()
+
+    asyncio.run(go())

@@ -20,6 +20,7 @@ from drivers.base import WriteError
 from drivers.scanner import Framer, ScannerDriver
 from drivers.scanner_config import ScannerConfig
 from simulators.scanner_port import ScannerPort as Adapter
+from tests.lab import until
 from vocab.samples import Sample
 from vocab.scans import Scan
 
@@ -108,9 +109,17 @@ def test_prefix_suffix_and_garbage() -> None:
     framer = Framer(config("/dev/null", prefix="#", suffix="*", max_length=16))
     assert framer.feed(b"#]C1" + b"00106141411234567897"[:10] + b"*\r") == ["]C10010614141"]
     assert framer.feed(b"x" * 40) == []  # longer than max_length: dropped, not kept
+    assert framer.dropped == 1  # and said at once, not only when its end comes
     assert framer.feed(b"tail\rOK\r") == ["OK"]
     assert framer.dropped == 1
     assert framer.feed(b"\xff\xfeAB\r") == ["\ufffd\ufffdAB"]  # left for the stock logic
+
+
+def test_a_reader_framed_otherwise_is_noticed() -> None:
+    framer = Framer(config("/dev/null", max_length=64))  # expects CR; the reader sends LF
+    for _ in range(10):
+        assert framer.feed(b"(01)04012345000016(21)C0001\n") == []
+    assert framer.dropped == 1
 
 
 @aio
@@ -189,3 +198,31 @@ async def test_tcp_reader_and_its_reconnect() -> None:
         server.close()
         await server.wait_closed()
     assert [(s.data, s.symbology) for s in got.reads] == [("3074257BF7194E4000001A85", "rfid")] * 2
+
+
+@aio
+async def test_a_stream_that_closes_at_once_is_away_not_flapping() -> None:
+    """A serial-to-Ethernet converter whose one port is taken accepts and closes at once:
+    the reader stays away (so its comm alarm can rise), it does not flap connected."""
+    accepted: list[int] = []
+
+    async def refuse(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(1)
+        writer.close()
+
+    server = await asyncio.start_server(refuse, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    transport = {"type": "tcp", "host": "127.0.0.1", "port": port}
+    driver = ScannerDriver(config("/dev/null", transport=transport))
+    got = Collector()
+    try:
+        await driver.start(got)
+        async with asyncio.timeout(3):
+            await until(lambda: len(accepted) >= 3)
+    finally:
+        await driver.close()
+        server.close()
+        await server.wait_closed()
+    assert [(s.is_good, s.reason) for s in got.states] == [
+        (False, "closes at once: closed by the reader")
+    ]
