@@ -151,6 +151,8 @@ def document() -> dict[str, Any]:
                         "200": _ok("signed in", {"$ref": "#/components/schemas/Me"}),
                         "400": _ERROR,
                         "401": _ERROR,
+                        "403": _ERROR,
+                        "429": _ERROR,
                     },
                 }
             },
