@@ -190,6 +190,7 @@ def document() -> dict[str, Any]:
                             "content": {"text/event-stream": {"schema": {"type": "string"}}},
                         },
                         "401": _ERROR,
+                        "503": _ERROR,
                     },
                 }
             },

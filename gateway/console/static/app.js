@@ -342,6 +342,8 @@ function connect() {
     $("offline").hidden = false;
     const { status } = await api("GET", "/api/me");
     if (status === 401) signedOut();
+    // A refused stream (503: too many pages live) is closed for good: try again later.
+    else if (stream && stream.readyState === EventSource.CLOSED) setTimeout(() => { if (me) connect(); }, 5000);
   };
 }
 
