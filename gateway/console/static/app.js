@@ -383,6 +383,7 @@ async function init() {
     const { status, data } = await api("POST", "/api/signin",
       { name: form.get("name"), password: form.get("password") });
     $("signin-error").hidden = status === 200;
+    $("signin-error").textContent = T(status === 429 ? "signin_throttled" : "signin_failed");
     if (status === 200) {
       e.target.reset();
       await loadText("");
