@@ -247,6 +247,24 @@ def test_chinese_by_the_browser_on_a_tablet_and_screenshots(hot: Rig) -> None:
     context.close()
 
 
+def test_the_alarm_actions_stay_in_view_on_an_upright_tablet(hot: Rig) -> None:
+    context = hot.context("en-US", width=768, height=1024)
+    page = hot.signed_in(context, "olga")
+    page.goto("/#alarms")
+    expect(page.locator(f"tr[data-alarm='{HIGH}'] button[data-action]").first).to_be_visible(
+        timeout=20_000
+    )
+    hidden = page.evaluate(
+        """() => [...document.querySelectorAll('#alarm-list button[data-action]')]
+            .filter((b) => b.getBoundingClientRect().right
+                > b.closest('.scroll').getBoundingClientRect().right)
+            .map((b) => b.closest('tr').dataset.alarm + ' ' + b.dataset.action)"""
+    )
+    assert hidden == [], f"cut off at the right edge of the alarm list: {hidden}"
+    expect(page.locator(f"tr[data-alarm='{HIGH}'] td").first).to_have_text(HIGH)
+    context.close()
+
+
 def test_an_engineer_overrides_a_relay_and_finds_it_in_the_event_log_and_trends(
     hot: Rig,
 ) -> None:

@@ -3,7 +3,9 @@ config table, the CLI that writes accounts, and the API document against the rou
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import io
 import re
 import ssl
 import stat
@@ -17,6 +19,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from gateway.cli import console_user as console_user_cli
 from gateway.config import ConfigError, load_settings
 from gateway.config.console import ConsoleSection, ConsoleTls, is_loopback
 from gateway.console import csrf
@@ -278,3 +281,29 @@ def test_the_console_serves_https_with_the_configured_certificate(tmp_path: Path
     assert (status, version) == (200, "3.1.0")
     assert headers["Strict-Transport-Security"].startswith("max-age=")
     assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+
+
+def test_a_new_password_alone_keeps_the_accounts_role_and_language(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parser = argparse.ArgumentParser()
+    console_user_cli.add_parser(parser.add_subparsers())
+    path = tmp_path / "users"
+
+    def run(*args: str, password: str) -> int:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(password + "\n"))
+        return console_user_cli.run(
+            parser.parse_args(["console-user", "--file", str(path), *args, "--password-stdin"])
+        )
+
+    assert run("eric", "--role", "engineer", "--lang", "zh", password="first-password") == 0
+    assert run("eric", password="second-password") == 0  # a new password, nothing else
+    eric = Users.load(path).get("eric")
+    assert eric is not None and (eric.role, eric.lang) == ("engineer", "zh")
+    assert Users.load(path).verify("eric", "second-password") is not None
+    assert run("vera", password="vera-password") == 0  # a new account: viewer, browser
+    vera = Users.load(path).get("vera")
+    assert vera is not None and (vera.role, vera.lang) == ("viewer", "")
+    assert run("eric", "--role", "operator", "--lang", "", password="third-password") == 0
+    eric = Users.load(path).get("eric")
+    assert eric is not None and (eric.role, eric.lang) == ("operator", "")

@@ -11,6 +11,7 @@ import email.policy
 import json
 import logging
 import time
+import tomllib
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,13 +24,14 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from gateway.config.notify import NotifySection
 from gateway.config.settings import GatewaySettings
-from gateway.notify.send import Dispatcher, Message, Result
+from gateway.notify.send import Dispatcher, Message, Result, apprise_sender
 from gateway.notify.sink import NOTIFY_ALARM, NotifySink
 from gateway.storage.log import EventLog, iso_utc
 from gateway.uplink.topics import Topics
 from rules.alarms import ConditionChange
 from simulators.net import free_port
 from tests import contract
+from tests.lab import ROOT
 from vocab.events import Event
 
 TOKEN = "hookT0ken-5ecret-77"
@@ -289,3 +291,29 @@ def test_a_full_queue_drops_its_oldest_waiting_message_and_gives_up_in_time() ->
     assert all(r.outcome == "failed" and r.attempts >= 1 for r in results[2:])
     assert "queue full (drop_oldest)" in results[0].error
     assert faults == []  # failing for less than fault_after
+
+
+def test_the_sample_sms_channel_reaches_the_gateway_with_its_token_and_number() -> None:
+    sample = tomllib.loads((ROOT / "config" / "notify.toml").read_text())
+    template = sample["notify"]["channels"]["li-wei-sms"]["url"]
+    queries: list[dict[str, str]] = []
+
+    async def gateway(request: web.Request) -> web.Response:
+        queries.append(dict(request.query))
+        return web.Response(text="ok")
+
+    async def run() -> str | None:
+        app = web.Application()
+        app.router.add_post("/send", gateway)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        url = template.replace("jsons://sms.example.com", f"json://127.0.0.1:{port}")
+        try:
+            return await apprise_sender(url.replace("{secret}", TOKEN), "title", "body", 10.0)
+        finally:
+            await runner.cleanup()
+
+    assert asyncio.run(run()) is None
+    assert queries == [{"token": TOKEN, "to": "+8613800000000"}]

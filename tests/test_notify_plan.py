@@ -256,3 +256,25 @@ def test_masking_hides_secrets_and_their_url_parts_in_every_log_line(
     assert text.count("***") >= 4
     for part in ("S3cretPassw0rd", "T0kenValue99", "dingTalkToken42"):
         assert part not in text
+
+
+def test_masking_reaches_the_urllib3_loggers_that_write_a_webhook_url(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    url = "jsons://sms.example.com/send?token=T0kenValue99&to=%2B8613800000000"
+    masking = mask.install([url])
+    try:
+        with caplog.at_level(logging.DEBUG):
+            # what urllib3 writes for a webhook answering with a malformed header
+            logging.getLogger("urllib3.connection").warning(
+                "Failed to parse headers (url=%s): %s",
+                "https://sms.example.com:443/send?token=T0kenValue99",
+                "bad header",
+            )
+            logging.getLogger("urllib3.util.retry").debug(
+                "Incremented Retry for (url='%s'): %r", "/send?token=T0kenValue99", "Retry(2)"
+            )
+    finally:
+        mask.remove(masking)
+    assert len(caplog.records) == 2
+    assert "T0kenValue99" not in caplog.text

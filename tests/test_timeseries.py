@@ -164,6 +164,43 @@ def test_alarm_and_relay_events_become_annotations_and_relay_states(tmp_path: Pa
     assert lines[1][1]["relay"] == "exhaust-fan-1" and lines[1][2] == {"state": "1"}
 
 
+def test_a_relay_that_never_switched_has_its_state_from_its_coil_samples(tmp_path: Path) -> None:
+    points = {
+        "relay-module.exhaust-fan": PointInfo(relay="exhaust-fan-1", relay_on=True),
+        "relay-module.dilution-fan": PointInfo(relay="dilution-fan", relay_on=False),
+    }
+    with EventLog.open(tmp_path / "log.db", SOURCE) as log:
+        log.cursor(SINK)
+        store(
+            log,
+            [
+                [
+                    Sample.good("relay-module.exhaust-fan", False, T0, 0.0),
+                    Sample.good("relay-module.dilution-fan", False, T0, 0.0),  # coil dropped
+                ],
+                [Sample.bad("relay-module.exhaust-fan", T0 + 1, 0.0, "timeout")],
+            ],
+        )
+        lines = LineProtocol(points).lines(log.read(0, frozenset({"telemetry"}), 10))
+    relays = [
+        (tags["relay"], tags["point"], fields, ts)
+        for m, tags, fields, ts in map(parse, lines)
+        if m == "relay"
+    ]
+    assert sorted(relays) == [
+        ("dilution-fan", "relay-module.dilution-fan", {"state": "1"}, int(T0 * 1000)),
+        ("exhaust-fan-1", "relay-module.exhaust-fan", {"state": "0"}, int(T0 * 1000)),
+    ]  # a bad read-back says nothing of the state
+
+
+def test_the_catalog_names_each_relays_coil_and_its_trip(tmp_path: Path) -> None:
+    settings = load_settings(lab_config(tmp_path, 1502, 1883))
+    points = catalog(settings)
+    for relay in settings.relays:
+        info = points[f"{relay.device}.{relay.point}"]
+        assert (info.relay, info.relay_on) == (relay.name, relay.coil(True))
+
+
 def test_the_token_is_refused_in_the_file_and_taken_from_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -363,8 +400,8 @@ def test_the_gateway_stores_every_poll_health_and_its_alarms_and_relays(
     token = "tok-3b1f9c0e5d2a4f7b"
     gateway = lab.gateway(write_config(tmp_path, data), env={"CELLSAFE_TIMESERIES__TOKEN": token})
 
-    def switched() -> bool:
-        return bool(victoria.export('relay_state{relay="exhaust-fan-1"}'))
+    def switched() -> bool:  # the fan on: its state is stored from every read-back too
+        return any(1 in s["values"] for s in victoria.export('relay_state{relay="exhaust-fan-1"}'))
 
     wait_until(switched, 30, "the fan's switching in the time series")
     gateway_ok = gateway.terminate() == 0

@@ -29,8 +29,15 @@ def add_parser(commands: Any) -> None:
     parser = commands.add_parser("console-user", help="add, change or remove a console account")
     parser.add_argument("--file", type=Path, required=True, help="the users file (created)")
     parser.add_argument("name", help="account name: lower-case letters, digits, . _ -")
-    parser.add_argument("--role", choices=ROLES, default="viewer", help="default: viewer")
-    parser.add_argument("--lang", choices=("", *LANGUAGES), default="", help="default: browser")
+    parser.add_argument(
+        "--role", choices=ROLES, default=None, help="default: the account's own, else viewer"
+    )
+    parser.add_argument(
+        "--lang",
+        choices=("", *LANGUAGES),
+        default=None,
+        help="default: the account's own, else the browser's",
+    )
     parser.add_argument("--delete", action="store_true", help="remove the account")
     parser.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
@@ -64,7 +71,11 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as err:
             print(f"cellsafe console-user: {err}", file=sys.stderr)
             return 2
-        users[args.name] = User(args.name, args.role, args.lang, hashed)
+        # A new password alone keeps the account's role and language.
+        old = users.get(args.name)
+        role = args.role or (old.role if old else "viewer")
+        lang = args.lang if args.lang is not None else (old.lang if old else "")
+        users[args.name] = User(args.name, role, lang, hashed)
     try:
         write_users(args.file, users)
     except OSError as err:

@@ -1,6 +1,6 @@
 """The console's JSON API as an OpenAPI 3.1 document, served at ``/api/openapi.json``.
 
-Written by hand next to the handlers (``routes.py``); ``tests/test_console_api.py`` checks
+Written by hand next to the handlers (``routes.py``); ``tests/test_console_units.py`` checks
 that every route of the application is documented and every documented path is served.
 Other local tools use the same API: sign in with ``POST /api/signin``, keep the cookie,
 send the ``csrf`` value of the answer as ``X-CSRF-Token`` with every POST.
@@ -151,6 +151,8 @@ def document() -> dict[str, Any]:
                         "200": _ok("signed in", {"$ref": "#/components/schemas/Me"}),
                         "400": _ERROR,
                         "401": _ERROR,
+                        "403": _ERROR,
+                        "429": _ERROR,
                     },
                 }
             },
@@ -188,6 +190,7 @@ def document() -> dict[str, Any]:
                             "content": {"text/event-stream": {"schema": {"type": "string"}}},
                         },
                         "401": _ERROR,
+                        "503": _ERROR,
                     },
                 }
             },

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +26,7 @@ from gateway.console.i18n import CATALOGUES, LANGUAGES, choose
 from gateway.console.openapi import document
 from gateway.console.sessions import Session, Sessions
 from gateway.console.sse import Hub, frame
+from gateway.console.throttle import SigninThrottle
 from gateway.console.trends import Trends
 from gateway.console.view import View
 from gateway.core.commands import CommandRouter
@@ -72,6 +74,7 @@ class Api:
         self.secure = secure
         self._changed = changed
         self._signins = asyncio.Semaphore(2)  # argon2 is costly: at most two at a time
+        self.throttle = SigninThrottle()  # failed sign-ins per client address
 
     def add_routes(self, app: web.Application) -> None:
         r = app.router
@@ -109,14 +112,19 @@ class Api:
         name, password = body.get("name"), body.get("password")
         if not isinstance(name, str) or not isinstance(password, str):
             raise _error(web.HTTPBadRequest, "name and password are required")
+        address = request.remote or ""
+        self._throttled(address, name)
         async with self._signins:
+            self._throttled(address, name)  # failures may have come while this one waited
             user = await asyncio.get_running_loop().run_in_executor(
                 None, self.users.verify, name[:64], password[:1024]
             )
         if user is None:
+            self.throttle.failed(address, steady())
             _logger.warning("console: sign-in refused for %r from %s", name[:64], request.remote)
             await asyncio.sleep(FAILED_SIGNIN_DELAY)
             raise _error(web.HTTPUnauthorized, "wrong name or password")
+        self.throttle.succeeded(address)
         session = self.sessions.start(user, steady())
         _logger.info("console: %s signed in (%s) from %s", user.name, user.role, request.remote)
         response = web.json_response(self._me(request, session))
@@ -129,6 +137,22 @@ class Api:
             path="/",
         )
         return response
+
+    def _throttled(self, address: str, name: str) -> None:
+        """Refuses (429) an address that failed too often, before any password work."""
+        wait = self.throttle.wait(address, steady())
+        if wait > 0:
+            _logger.warning(
+                "console: sign-in for %r from %s refused for %.0f s more: too many failures",
+                name[:64],
+                address,
+                wait,
+            )
+            raise web.HTTPTooManyRequests(
+                text=json.dumps({"ok": False, "error": "too many failed sign-ins; wait"}),
+                content_type="application/json",
+                headers={"Retry-After": str(math.ceil(wait))},
+            )
 
     # -- signed in ---------------------------------------------------------------------
 

@@ -3,9 +3,12 @@
 ``Hub.publish(kind, data)`` puts one message on each subscriber's bounded queue. The
 overflow policy is ``drop-client``: a browser too slow to take ``QUEUE`` messages is cut
 off rather than buffered without bound; its ``EventSource`` reconnects by itself and gets
-a fresh snapshot first, so it misses nothing of the state. A comment line every
-``HEARTBEAT`` seconds keeps proxies from closing an idle stream and lets the server notice
-a session that expired meanwhile.
+a fresh snapshot first, so it misses nothing of the state; the messages it had not taken
+are let go at once, even while its connection still hangs. At most ``STREAMS`` pages are
+served at a time (the console is for a handful of screens in the warehouse); one more is
+answered 503 and the page tries again a few seconds later. A comment line every ``HEARTBEAT``
+seconds keeps proxies from closing an idle stream and lets the server notice a session
+that expired meanwhile.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from aiohttp import web
 
 QUEUE = 256
 HEARTBEAT = 10.0
+STREAMS = 64  # pages served live at a time
 
 Message = tuple[str, str]  # (event name, JSON data)
 
@@ -30,7 +34,8 @@ def frame(kind: str, data: Any) -> bytes:
 
 
 class Hub:
-    def __init__(self) -> None:
+    def __init__(self, limit: int = STREAMS) -> None:
+        self.limit = limit
         self._queues: set[asyncio.Queue[bytes | None]] = set()
 
     def __len__(self) -> int:
@@ -48,8 +53,8 @@ class Hub:
 
     def _drop(self, queue: asyncio.Queue[bytes | None]) -> None:
         self._queues.discard(queue)
-        if queue.full():
-            queue.get_nowait()  # make room for the end marker
+        while not queue.empty():
+            queue.get_nowait()  # nothing more for this page: let its messages go
         queue.put_nowait(None)
 
     def close(self) -> None:
@@ -64,7 +69,16 @@ class Hub:
         heartbeat: float = HEARTBEAT,
     ) -> web.StreamResponse:
         """Serve one browser: ``first`` (the snapshot), then every message published, until
-        the browser goes, ``alive()`` turns false (its session ended) or the hub closes."""
+        the browser goes, ``alive()`` turns false (its session ended) or the hub closes.
+        Raises ``HTTPServiceUnavailable`` while ``limit`` pages are served already."""
+        if len(self._queues) >= self.limit:
+            raise web.HTTPServiceUnavailable(
+                text=json.dumps({"ok": False, "error": f"{self.limit} live pages already"}),
+                content_type="application/json",
+                headers={"Retry-After": "10"},
+            )
+        queue: asyncio.Queue[bytes | None] = asyncio.Queue(QUEUE)
+        self._queues.add(queue)  # counted from here, before the first await
         response = web.StreamResponse(
             headers={
                 "Content-Type": "text/event-stream",
@@ -72,10 +86,8 @@ class Hub:
                 "X-Accel-Buffering": "no",
             }
         )
-        await response.prepare(request)
-        queue: asyncio.Queue[bytes | None] = asyncio.Queue(QUEUE)
-        self._queues.add(queue)
         try:
+            await response.prepare(request)
             await response.write(b"retry: 2000\n\n" + b"".join(first))
             while alive():
                 try:

@@ -12,7 +12,17 @@ from collections.abc import Iterable
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 LOGGER = "gateway.notify"
-MASKED_LOGGERS = (LOGGER, "apprise", "urllib3", "urllib3.connectionpool")
+# A logger's filter sees only the records logged on that logger itself, not those of its
+# children: each logger of urllib3 that writes a URL is named.
+MASKED_LOGGERS = (
+    LOGGER,
+    "apprise",
+    "urllib3",
+    "urllib3.connectionpool",
+    "urllib3.connection",
+    "urllib3.poolmanager",
+    "urllib3.util.retry",
+)
 MASK = "***"
 _MIN_PART = 6  # shorter URL parts (a port, 'to', 'on') are not secrets
 

@@ -34,12 +34,15 @@ Schema (docs/timeseries.md):
   ``event`` (always 1, for annotation queries), ``active`` (1/0: the alarm condition, or
   the relay on), ``value`` and ``limit`` (floats, alarms), ``text`` (the message; a
   string, which VictoriaMetrics does not store).
-- ``relay``: one line per ``actuator.switched``: tags ``site``, ``gateway``, ``relay``,
-  ``point``; field ``state`` (1 on, 0 off).
+- ``relay``: one line per ``actuator.switched``, and one per good sample of a relay's
+  coil point (so that a relay that has not switched for days still has a state to show):
+  tags ``site``, ``gateway``, ``relay``, ``point``; field ``state`` (1 on, 0 off: the
+  output's state, the coil's inverted for ``trip = "de-energise"``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
@@ -82,6 +85,8 @@ class PointInfo:
     quantity: str | None = None
     unit: str | None = None
     limits: Mapping[str, float] = field(default_factory=dict)
+    relay: str | None = None  # the relay whose coil this point is
+    relay_on: bool = True  # the coil's value while that relay is on
 
 
 def catalog(settings: GatewaySettings) -> dict[str, PointInfo]:
@@ -98,6 +103,11 @@ def catalog(settings: GatewaySettings) -> dict[str, PointInfo]:
             )
         for item in zone.inputs:
             found[item.point] = PointInfo(zone=zone.name, quantity=item.name)
+    for relay in settings.relays:
+        coil = f"{relay.device}.{relay.point}"
+        found[coil] = dataclasses.replace(
+            found.get(coil, PointInfo()), relay=relay.name, relay_on=relay.coil(True)
+        )
     return found
 
 
@@ -134,6 +144,7 @@ class LineProtocol:
     def __init__(self, points: Mapping[str, PointInfo] | None = None) -> None:
         self._points = dict(points or {})
         self._series: dict[tuple[str, str, str], tuple[str, str]] = {}
+        self._relays: dict[tuple[str, str, str], tuple[str, bool]] = {}  # relay line head
         self._stamps: dict[str, int] = {}
         self.skipped = 0  # records that could not be read as the contract says
 
@@ -186,7 +197,12 @@ class LineProtocol:
                 fields.append(f"text={_string(value)}")
             if limits:
                 fields.append(limits)
-            out.append(f"{head} {','.join(fields)} {self._ms(reading['ts'])}")
+            ms = self._ms(reading["ts"])
+            out.append(f"{head} {','.join(fields)} {ms}")
+            relay = self._relays.get((site, gateway, f"{device}.{key}"))
+            if relay is not None and reading["quality"] == "good" and isinstance(value, int):
+                relay_head, on = relay  # a coil reads as a boolean (an int is a bool's kind)
+                out.append(f"{relay_head} state={_number(bool(value) == on)} {ms}")
 
     def _new_series(self, site: str, gateway: str, device: str, key: str) -> tuple[str, str]:
         point = f"{device}.{key}"
@@ -206,6 +222,11 @@ class LineProtocol:
         limits = ",".join(f"limit_{level}={float(v)!r}" for level, v in info.limits.items())
         series = (f"{POINT}{tags}", limits)
         self._series[(site, gateway, point)] = series
+        if info.relay is not None:
+            relay_tags = _tags(
+                [("site", site), ("gateway", gateway), ("relay", info.relay), ("point", point)]
+            )
+            self._relays[(site, gateway, point)] = (f"{RELAY}{relay_tags}", info.relay_on)
         return series
 
     def _health(self, site: str, gateway: str, points: Mapping[str, Any], out: list[str]) -> None:

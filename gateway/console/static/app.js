@@ -125,6 +125,12 @@ function renderTiles() {
   )));
 }
 
+// An id may wrap after its dots (a <wbr> each; the text stays the same): a narrow screen
+// then keeps the action buttons of a row in view.
+function breakable(id) {
+  return String(id).split(".").flatMap((part, i) => (i ? [".", el("wbr"), part] : [part]));
+}
+
 function may(command) { return me && me.allowed.includes(command); }
 
 async function act(path, body, command) {
@@ -174,7 +180,7 @@ function renderAlarms() {
       el("th", {}, k ? T(k) : "")))),
     el("tbody", {}, state.alarms.map((a) => el("tr", {
         class: "p-" + a.priority, "data-alarm": a.id, "data-state": a.state },
-      el("td", {}, a.id), el("td", { class: "nowrap" }, T("p_" + a.priority)),
+      el("td", {}, breakable(a.id)), el("td", { class: "nowrap" }, T("p_" + a.priority)),
       el("td", { class: "state" }, T("s_" + a.state)), el("td", {}, fmt(a.value)),
       el("td", {}, a.message), el("td", {}, alarmActions(a))))))));
 }
@@ -336,6 +342,8 @@ function connect() {
     $("offline").hidden = false;
     const { status } = await api("GET", "/api/me");
     if (status === 401) signedOut();
+    // A refused stream (503: too many pages live) is closed for good: try again later.
+    else if (stream && stream.readyState === EventSource.CLOSED) setTimeout(() => { if (me) connect(); }, 5000);
   };
 }
 
@@ -375,6 +383,7 @@ async function init() {
     const { status, data } = await api("POST", "/api/signin",
       { name: form.get("name"), password: form.get("password") });
     $("signin-error").hidden = status === 200;
+    $("signin-error").textContent = T(status === 429 ? "signin_throttled" : "signin_failed");
     if (status === 200) {
       e.target.reset();
       await loadText("");
