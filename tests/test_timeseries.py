@@ -4,6 +4,7 @@ outage, read back with their original timestamps, exactly once."""
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import itertools
 import json
 import re
@@ -30,6 +31,7 @@ from gateway.storage.log import EventLog
 from simulators.mosquitto import MosquittoBroker
 from simulators.victoria import VictoriaMetrics
 from tests.conftest import Lab
+from tests.flux_names import FluxUnreadable, flux_names
 from tests.lab import ROOT, hot_zone, lab_config, wait_until, write_config
 from vocab.events import Event
 from vocab.samples import Sample
@@ -347,9 +349,23 @@ def dashboard_queries(dashboard: dict[str, Any]) -> list[str]:
     return found
 
 
-def test_the_dashboard_names_only_what_the_writer_produces(tmp_path: Path) -> None:
-    """Every series and label in the dashboard's queries is one that the writer produced
-    from the example configuration's points, the gateway's health and the events."""
+# An alarm event's body as rules/alarms.py makes it (the keys the writer reads).
+ALARM = {
+    "id": "electrolyte-store.temperature.high",
+    "state": "unack",
+    "condition": True,
+    "priority": "medium",
+    "level": "high",
+    "zone": "electrolyte-store",
+    "value": 31.0,
+    "limit": 30.0,
+    "message": "temperature high",
+}
+
+
+def writer_lines(tmp_path: Path) -> list[str]:
+    """What the writer makes of the example configuration's points, the gateway's health
+    and an alarm and a relay event: every measurement, field and tag it can produce."""
     settings: GatewaySettings = load_settings(ROOT / "config" / "example.toml")
     points = catalog(settings)
     with EventLog.open(tmp_path / "log.db", SOURCE) as log:
@@ -364,12 +380,18 @@ def test_the_dashboard_names_only_what_the_writer_produces(tmp_path: Path) -> No
         store(log, polls)
         log.emit(
             [
-                Event("alarm.raised", {"alarm": {"id": "a.b.high", "zone": "a"}}, ts=T0),
+                Event("alarm.raised", {"alarm": ALARM}, ts=T0),
                 Event("actuator.switched", {"actuator": {"name": "fan", "state": "on"}}, ts=T0),
             ]
         )
         records = log.read(0, frozenset({"event", "telemetry"}), 1000)
-        schema = schema_from_writer(LineProtocol(points).lines(records))
+        return LineProtocol(points).lines(records)
+
+
+def test_the_dashboard_names_only_what_the_writer_produces(tmp_path: Path) -> None:
+    """Every series and label in the dashboard's queries is one that the writer produced
+    from the example configuration's points, the gateway's health and the events."""
+    schema = schema_from_writer(writer_lines(tmp_path))
     dashboard = json.loads((ROOT / "docs" / "grafana" / "cellsafe.json").read_text())
     queries = dashboard_queries(dashboard)
     assert len(queries) >= 6
@@ -378,6 +400,117 @@ def test_the_dashboard_names_only_what_the_writer_produces(tmp_path: Path) -> No
             assert series in schema, f"{query!r}: the writer produces no series {series!r}"
             unknown = labels - schema[series]
             assert not unknown, f"{query!r}: {series} has no labels {sorted(unknown)}"
+
+
+def influx_schema(lines: list[str]) -> dict[str, tuple[set[str], set[str]]]:
+    """``measurement -> (tags, fields)`` as InfluxDB 2 stores the writer's lines (string
+    fields too)."""
+    found: dict[str, tuple[set[str], set[str]]] = {}
+    for line in lines:
+        measurement, tags, fields, _ = parse(line)
+        known_tags, known_fields = found.setdefault(measurement, (set(), set()))
+        known_tags.update(tags)
+        known_fields.update(fields)
+    return found
+
+
+def flux_queries(dashboard: dict[str, Any]) -> list[str]:
+    """Every Flux query of the InfluxDB dashboard: panels, annotations, variables."""
+    found = [t["query"] for p in dashboard["panels"] for t in p["targets"]]
+    found += [a["target"]["query"] for a in dashboard["annotations"]["list"] if "target" in a]
+    found += [v["query"] for v in dashboard["templating"]["list"] if v["type"] == "query"]
+    return found
+
+
+def unknown_to_writer(query: str, schema: dict[str, tuple[set[str], set[str]]]) -> list[str]:
+    """What ``query`` names that the writer does not produce (empty: all of it is)."""
+    names = flux_names(query)
+    if len(names.measurements) != 1:
+        return [f"names {len(names.measurements)} measurements, not one"]
+    (measurement,) = names.measurements
+    if measurement not in schema:
+        return [f"no measurement {measurement!r}"]
+    tags, fields = schema[measurement]
+    return [f"{measurement} has no field {f!r}" for f in sorted(names.fields - fields)] + [
+        f"{measurement} has no tag {t!r}" for t in sorted(names.tags - tags)
+    ]
+
+
+INFLUX_DASHBOARD = ROOT / "docs" / "grafana" / "cellsafe-influxdb.json"
+
+
+def test_the_influxdb_dashboard_names_only_what_the_writer_produces(tmp_path: Path) -> None:
+    """Every Flux query's measurement, fields and tags (filters, group, keep, rename) are
+    ones the writer produced; a query the reader cannot read fails the test."""
+    schema = influx_schema(writer_lines(tmp_path))
+    dashboard = json.loads(INFLUX_DASHBOARD.read_text())
+    queries = flux_queries(dashboard)
+    assert len(queries) >= 15
+    for query in queries:
+        assert not unknown_to_writer(query, schema), query
+    for panel in dashboard["panels"]:  # panels (not variables) name the fields they draw
+        for target in panel["targets"]:
+            assert flux_names(target["query"]).fields, f"{panel['title']}: no _field filter"
+    sources = [p["datasource"] for p in dashboard["panels"]]
+    sources += [t["datasource"] for p in dashboard["panels"] for t in p["targets"]]
+    sources += [a["datasource"] for a in dashboard["annotations"]["list"] if "target" in a]
+    assert {s["type"] for s in sources} == {"influxdb"}
+    assert "expr" not in json.dumps(dashboard)  # no PromQL left behind
+
+
+def test_the_dashboard_check_catches_a_wrong_name_and_refuses_what_it_cannot_read(
+    tmp_path: Path,
+) -> None:
+    schema = influx_schema(writer_lines(tmp_path))
+    head = 'from(bucket: "${bucket}")\n  |> range(start: v.timeRangeStart, stop: v.timeRangeStop)'
+    good = f'{head}\n  |> filter(fn: (r) => r._measurement == "health" and r._field == "sink_lag")'
+    assert unknown_to_writer(good + '\n  |> keep(columns: ["_time", "sink"])', schema) == []
+    wrong = {
+        'r._measurement == "points"': "no measurement 'points'",
+        'r._measurement == "health" and r._field == "sink_lags"': "no field 'sink_lags'",
+        'r._measurement == "health" and r.sinks == "mqtt"': "no tag 'sinks'",
+        "r._measurement =~ /^(health|relay)$/": "2 measurements",
+    }
+    for predicate, problem in wrong.items():
+        query = f"{head}\n  |> filter(fn: (r) => {predicate})"
+        assert problem in " ".join(unknown_to_writer(query, schema)), predicate
+    grouped = good + '\n  |> group(columns: ["poler"])'
+    assert unknown_to_writer(grouped, schema) == ["health has no tag 'poler'"]
+    unreadable = [
+        good + "\n  |> map(fn: (r) => ({r with zone: r.zon}))",  # an unknown stage
+        good + '\n  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")',
+        f'{head}\n  |> filter(fn: (r) => r["_measurement"] == "health")',  # r["..."] form
+        f'{head}\n  |> filter(fn: (r) => r._measurement != "point")',  # names unknown
+        f"{head}\n  |> filter(fn: (r) => r._field =~ /sink_.*/)",
+        f'{head}\n  |> filter(fn: (r) => r._measurement == "point" and exists r.zone)',
+        f'{head}\n  |> filter(fn: (r) => not r._measurement == "point")',
+        f'{head}\n  |> keep(columns: ["_times"])',
+        'from(bucket: "cellsafe")\n  |> range(start: -1h)',
+        "SELECT value FROM point",
+    ]
+    for query in unreadable:
+        with pytest.raises(FluxUnreadable):
+            flux_names(query)
+
+
+def test_the_influxdb_dashboard_is_the_generators_output_of_the_prometheus_layout() -> None:
+    """``docs/grafana/influxdb.py`` makes the Flux dashboard from ``cellsafe.json``: the
+    committed file is its output (rerun it after changing either), panel for panel."""
+    spec = importlib.util.spec_from_file_location(
+        "grafana_influxdb", ROOT / "docs" / "grafana" / "influxdb.py"
+    )
+    assert spec is not None and spec.loader is not None
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    assert INFLUX_DASHBOARD.read_text() == generator.render(), "run docs/grafana/influxdb.py"
+    prometheus = json.loads((ROOT / "docs" / "grafana" / "cellsafe.json").read_text())
+    flux = json.loads(INFLUX_DASHBOARD.read_text())
+    assert [(p["title"], p["gridPos"]) for p in flux["panels"]] == [
+        (p["title"], p["gridPos"]) for p in prometheus["panels"]
+    ]
+    missing = dict(prometheus, panels=[*prometheus["panels"], {"id": 99, "title": "new"}])
+    with pytest.raises(KeyError, match="panel 99"):
+        generator.dashboard(missing)
 
 
 def grafana_free(query: str) -> str:
