@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pydantic import SecretStr
 
 from benchmarks import timeseries as timeseries_benchmark
@@ -456,6 +457,9 @@ def test_the_influxdb_dashboard_names_only_what_the_writer_produces(tmp_path: Pa
     sources += [a["datasource"] for a in dashboard["annotations"]["list"] if "target" in a]
     assert {s["type"] for s in sources} == {"influxdb"}
     assert "expr" not in json.dumps(dashboard)  # no PromQL left behind
+    docs = (ROOT / "docs" / "timeseries.md").read_text()
+    shown = [b for b in re.findall(r"```flux\n(.*?)\n```", docs, re.DOTALL) if "${bucket}" in b]
+    assert shown and all(b in queries for b in shown)  # the docs quote the dashboard
 
 
 def test_the_dashboard_check_catches_a_wrong_name_and_refuses_what_it_cannot_read(
@@ -508,6 +512,15 @@ def test_the_influxdb_dashboard_is_the_generators_output_of_the_prometheus_layou
     assert [(p["title"], p["gridPos"]) for p in flux["panels"]] == [
         (p["title"], p["gridPos"]) for p in prometheus["panels"]
     ]
+    provisioned = yaml.safe_load(
+        (
+            ROOT / "docs" / "grafana" / "provisioning" / "datasources" / "cellsafe-influxdb.yaml"
+        ).read_text()
+    )["datasources"][0]
+    (chooser,) = [v for v in flux["templating"]["list"] if v["type"] == "datasource"]
+    assert (chooser["query"], chooser["current"]["value"]) == ("influxdb", provisioned["uid"])
+    assert provisioned["type"] == "influxdb" and provisioned["jsonData"]["version"] == "Flux"
+    assert provisioned["secureJsonData"]["token"] == "$CELLSAFE_INFLUXDB_TOKEN"  # not in the file
     missing = dict(prometheus, panels=[*prometheus["panels"], {"id": 99, "title": "new"}])
     with pytest.raises(KeyError, match="panel 99"):
         generator.dashboard(missing)

@@ -167,7 +167,11 @@ def dashboard(source: dict[str, Any]) -> dict[str, Any]:
     for variable in out["templating"]["list"]:
         if variable["type"] == "datasource":
             variable["query"] = "influxdb"
-            variable["current"] = {"selected": False, "text": "CellSafe InfluxDB", "value": ""}
+            variable["current"] = {  # provisioning/datasources/cellsafe-influxdb.yaml
+                "selected": False,
+                "text": "CellSafe InfluxDB",
+                "value": "cellsafe-influxdb",
+            }
         elif variable["type"] == "query":
             name = variable["name"]
             if name not in VARIABLES:
