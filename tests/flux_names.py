@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 COLUMNS = frozenset({"_time", "_value", "_field", "_measurement", "_start", "_stop"})
 
 _ATOM = re.compile(r'r\.([A-Za-z_][A-Za-z0-9_]*)\s*(==|!=|=~|!~)\s*("[^"\\]*"|/(?:[^/\\\n]|\\.)*/)')
-_JOINS = re.compile(r"(?:\s|\(|\)|@|\band\b|\bor\b)*")
+_JOINS = re.compile(r"(?:\s|\(|\)|\x00|\band\b|\bor\b)*")  # \x00: a comparison
 _NAMES = re.compile(r"/\^\(?([A-Za-z0-9_]+(?:\|[A-Za-z0-9_]+)*)\)?\$/")
 _FROM = re.compile(r'from\(bucket: "\$\{bucket\}"\)')
 _RANGE = re.compile(r"range\(start: v\.timeRangeStart, stop: v\.timeRangeStop\)")
@@ -74,7 +74,7 @@ def _names(op: str, operand: str, where: str) -> set[str]:
 
 def _predicate(text: str, found: FluxNames) -> None:
     atoms = list(_ATOM.finditer(text))
-    if not atoms or not _JOINS.fullmatch(_ATOM.sub("@", text)):
+    if not atoms or not _JOINS.fullmatch(_ATOM.sub("\x00", text)):
         raise FluxUnreadable(f"predicate not read: {text!r}")
     for atom in atoms:
         column, op, operand = atom.groups()

@@ -78,7 +78,7 @@ PANELS: dict[int, dict[str, str]] = {
         '  |> filter(fn: (r) => r._measurement == "relay" and r._field == "state")\n'
         f"  |> filter(fn: (r) => {WHERE})\n"
         "  |> aggregateWindow(every: v.windowPeriod, fn: last, createEmpty: false)\n"
-        '  |> keep(columns: ["_time", "_value", "relay"])'
+        '  |> keep(columns: ["_time", "_value", "_field", "relay"])'
     },
     6: {
         "A": f"{FROM}\n"
