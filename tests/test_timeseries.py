@@ -451,7 +451,9 @@ def test_the_influxdb_dashboard_names_only_what_the_writer_produces(tmp_path: Pa
         assert not unknown_to_writer(query, schema), query
     for panel in dashboard["panels"]:  # panels (not variables) name the fields they draw
         for target in panel["targets"]:
-            assert flux_names(target["query"]).fields, f"{panel['title']}: no _field filter"
+            names = flux_names(target["query"])
+            assert names.fields, f"{panel['title']}: no _field filter"
+            assert {"site", "gateway"} <= names.tags, f"{panel['title']}: not per site/gateway"
     sources = [p["datasource"] for p in dashboard["panels"]]
     sources += [t["datasource"] for p in dashboard["panels"] for t in p["targets"]]
     sources += [a["datasource"] for a in dashboard["annotations"]["list"] if "target" in a]
