@@ -44,6 +44,7 @@ _logger = logging.getLogger(__name__)
 COOKIE = "cellsafe_console"
 CHANNEL = "console"
 FAILED_SIGNIN_DELAY = 1.0  # seconds a wrong password waits before its answer
+COUNT_EVERY = 1.0  # seconds a public alarm count is reused before it is taken again
 
 ALARM_ACTIONS = {a: a for a in ("ack", "reset", "shelve", "unshelve", "disable", "enable")}
 RELAY_ACTIONS = {"override": "override", "end-override": "end_override"}
@@ -82,6 +83,7 @@ class Api:
         self._changed = changed
         self._signins = asyncio.Semaphore(2)  # argon2 is costly: at most two at a time
         self.throttle = SigninThrottle()  # failed sign-ins per client address
+        self._count = (0, -math.inf)  # the sign-in page's alarm count and when it was taken
 
     def add_routes(self, app: web.Application) -> None:
         r = app.router
@@ -118,7 +120,11 @@ class Api:
         return web.json_response({"lang": lang, "languages": LANGUAGES, "text": CATALOGUES[lang]})
 
     async def alarm_count(self, request: web.Request) -> web.Response:
-        return web.json_response({"high": self.view.high_active()})
+        """Public, so counted at most once a second however often it is asked."""
+        now = steady()
+        if now - self._count[1] >= COUNT_EVERY:
+            self._count = (self.view.high_active(), now)
+        return web.json_response({"high": self._count[0]})
 
     async def _verify(self, request: web.Request, name: str, password: str) -> User | None:
         """The account if ``password`` is its own, else None after the failure delay;
