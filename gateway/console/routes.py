@@ -307,10 +307,10 @@ class Api:
         user = session.user
         if not self.sessions.may_act(session):
             _logger.warning(
-                "console: %s by the session of %s refused: no interaction for %.0f s",
+                "console: %s in the session of %s refused: no interaction for %.0f s",
                 command,
                 user.name,
-                self.sessions.idle,
+                self.sessions.clock() - session.acted,
             )
             why = "sign in again: no interaction for a while, give the password to act"
             return web.json_response({"ok": False, "error": why, "reason": "reauth"}, status=401)
