@@ -294,3 +294,52 @@ def test_an_engineer_overrides_a_relay_and_finds_it_in_the_event_log_and_trends(
     expect(page.locator("#chart .uplot canvas")).to_be_visible()
     expect(page.locator("#chart .u-title")).to_have_text("zone-sensors.temperature")
     context.close()
+
+
+def test_signed_out_the_page_counts_high_alarms_and_an_idle_action_asks_again(hot: Rig) -> None:
+    """The sign-in page shows how many high-priority alarms are up and nothing more. Then an
+    action refused for idleness (the gateway's 401 ``reauth``, answered here in its place
+    once: the rig's idle_timeout is 15 minutes; the gateway's own refusal is tested in
+    test_console_sessions.py) asks for the password over the same live page, and the
+    action goes through on the real gateway after it."""
+    context = hot.context("en-US")
+    page = context.new_page()
+    page.goto("/")
+    count = page.locator("#signin-alarms")
+    expect(count).to_have_text(re.compile(r"^[1-9]\d* high-priority alarm"), timeout=20_000)
+    assert "electrolyte-store" not in page.content()
+
+    page.fill("input[name=name]", "olga")
+    page.fill("input[name=password]", PASSWORDS["olga"])
+    page.click("#signin-form button[type=submit]")
+    expect(count).to_be_hidden()
+    page.goto("/#alarms")
+    row = page.locator(f"tr[data-alarm='{HIGH}']")
+    expect(row).to_have_attribute("data-state", "unack", timeout=20_000)
+    page.evaluate("window.sameView = true")
+    why = {"ok": False, "error": "sign in again", "reason": "reauth"}
+    page.route(
+        f"**/api/alarms/{HIGH}/ack",
+        lambda route: route.fulfill(status=401, json=why),
+        times=1,
+    )
+    row.locator("button[data-action=ack]").click()
+    dialog = page.locator("#reauth")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("olga")
+    expect(row).to_have_attribute("data-state", "unack")  # the view stays behind it
+    dialog.locator("input[name=password]").fill(PASSWORDS["olga"])
+    dialog.locator("button[type=submit]").click()
+    expect(dialog).to_be_hidden()
+    expect(row).to_have_attribute("data-state", "acked", timeout=10_000)
+    assert page.evaluate("window.sameView") is True  # no reload, no sign-in page
+    expect(page.locator("#offline")).to_be_hidden()
+    wait_until(
+        lambda: any(
+            e["type"] == "alarm.acknowledged" and e["alarm"]["id"] == HIGH
+            for e in hot.wms.snapshot()
+        ),
+        10,
+        "the acknowledgement on the broker",
+    )
+    context.close()

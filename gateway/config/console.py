@@ -54,10 +54,20 @@ class ConsoleSection(BaseModel):
     )
     tls: ConsoleTls | None = Field(None, description="required when listen is not loopback")
     idle_timeout: float = Field(
-        900.0, gt=0, le=86400, description="seconds without a request that end a session"
+        900.0,
+        gt=0,
+        le=86400,
+        description="seconds without a request or open live page that end a session, and"
+        " without user interaction after which an action needs the password again",
     )
     session_lifetime: float = Field(
         43200.0, gt=0, le=7 * 86400, description="seconds after sign-in that end a session"
+    )
+    sessions_per_account: int = Field(
+        8,
+        ge=1,
+        le=256,
+        description="sessions one account may hold; one more ends its least recently seen",
     )
     language: Literal["en", "zh"] = Field(
         "en", description="when neither the user nor the browser says which"

@@ -36,13 +36,12 @@ from gateway.core.commands import CommandRouter
 from gateway.core.status import GatewayStatus
 from gateway.core.tasks import cancel_all
 from gateway.storage.log import EventLog
-from vocab.clock import steady
 from vocab.samples import Sample
 
 _logger = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent / "static"
-PUBLIC = frozenset({"/api/openapi.json", "/api/i18n", "/api/signin"})
+PUBLIC = frozenset({"/api/openapi.json", "/api/i18n", "/api/signin", "/api/alarm-count"})
 HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline';"
@@ -83,9 +82,11 @@ def make_app(api: Api, secure: bool) -> web.Application:
                 return web.json_response({"ok": False, "error": why}, status=403)
         if not request.path.startswith("/api/") or request.path in PUBLIC:
             return await handler(request)
-        session = api.sessions.get(request.cookies.get(COOKIE), steady())
+        session = api.sessions.get(request.cookies.get(COOKIE))
         if session is None:
-            return web.json_response({"ok": False, "error": "sign in first"}, status=401)
+            return web.json_response(
+                {"ok": False, "error": "sign in first", "reason": "signin"}, status=401
+            )
         if request.method not in ("GET", "HEAD", "OPTIONS"):
             why = csrf.refusal(session.csrf, request.headers, scheme, request.host)
             if why is not None:
@@ -136,7 +137,9 @@ class Console:
         self.trends = Trends(config.trend_samples)
         self.hub = Hub()
         self.history = EventHistory(log, config.events_kept, self._on_event)
-        self.sessions = Sessions(config.idle_timeout, config.session_lifetime)
+        self.sessions = Sessions(
+            config.idle_timeout, config.session_lifetime, per_account=config.sessions_per_account
+        )
         self.view: View | None = None
         self._host, self._port = host, port
         self._pending = False
@@ -165,7 +168,7 @@ class Console:
             await asyncio.sleep(self.config.push_interval)
             if self.trends.dirty:
                 self._push()
-            self.sessions.purge(steady())
+            self.sessions.purge()
 
     @contextlib.asynccontextmanager
     async def serve(

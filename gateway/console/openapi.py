@@ -50,7 +50,12 @@ def _action(
             "requestBody": {"required": False, "content": _json(body)},
             "responses": {
                 "200": _ok("done", {"$ref": "#/components/schemas/Reply"}),
-                "401": _ERROR,
+                "401": {
+                    "description": "not signed in (reason 'signin'), or no interaction for"
+                    " idle_timeout (reason 'reauth': POST /api/reauth, then try again);"
+                    " nothing was done or audited",
+                    "content": _json({"$ref": "#/components/schemas/Reply"}),
+                },
                 "403": {"description": "no CSRF token, or the role may not do this"},
                 "409": _ok("the gateway refused it (the reply says why)"),
                 "422": _ok("a required field is missing (a shelve's reason)"),
@@ -100,6 +105,11 @@ def document() -> dict[str, Any]:
                     "properties": {
                         "ok": {"type": "boolean"},
                         "error": {"type": "string"},
+                        "reason": {
+                            "enum": ["signin", "reauth", "password"],
+                            "description": "with a 401: sign in; give the password again;"
+                            " the password given was wrong",
+                        },
                         "events": {"type": "array", "items": {"type": "string"}},
                         "state": {"type": "string", "description": "ISA-18.2 alarm state"},
                     },
@@ -114,6 +124,11 @@ def document() -> dict[str, Any]:
                         "csrf": {"type": "string", "description": "send as X-CSRF-Token"},
                         "allowed": {"type": "array", "items": {"type": "string"}},
                         "idle_timeout": seconds,
+                        "act_for": {
+                            "type": "number",
+                            "minimum": 0,
+                            "description": "seconds before an action needs the password again",
+                        },
                     },
                 },
             },
@@ -153,6 +168,67 @@ def document() -> dict[str, Any]:
                         "401": _ERROR,
                         "403": _ERROR,
                         "429": _ERROR,
+                    },
+                }
+            },
+            "/api/alarm-count": {
+                "get": {
+                    "summary": "public: how many high or critical alarms are annunciated"
+                    " (unack, acked, rtn_unack, latched); no ids, zones or values",
+                    "responses": {
+                        "200": _ok(
+                            "the count",
+                            {
+                                "type": "object",
+                                "properties": {"high": {"type": "integer", "minimum": 0}},
+                            },
+                        )
+                    },
+                }
+            },
+            "/api/reauth": {
+                "post": {
+                    "summary": "the signed-in account's password again: actions are allowed"
+                    " for idle_timeout more; the session and its live page go on",
+                    "security": [{"session": [], "csrf": []}],
+                    "requestBody": {
+                        "required": True,
+                        "content": _json(
+                            {
+                                "type": "object",
+                                "properties": {"password": {"type": "string"}},
+                                "required": ["password"],
+                            }
+                        ),
+                    },
+                    "responses": {
+                        "200": _ok("confirmed", {"$ref": "#/components/schemas/Me"}),
+                        "400": _ERROR,
+                        "401": _ERROR,
+                        "403": _ERROR,
+                        "429": _ERROR,
+                    },
+                }
+            },
+            "/api/activity": {
+                "post": {
+                    "summary": "the user touched the page: keeps the acting window open"
+                    " (never reopens a lapsed one)",
+                    "security": [{"session": [], "csrf": []}],
+                    "responses": {
+                        "200": _ok(
+                            "may_act and act_for (seconds)",
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "ok": {"type": "boolean"},
+                                    "may_act": {"type": "boolean"},
+                                    "act_for": {"type": "number", "minimum": 0},
+                                },
+                            },
+                        ),
+                        "401": _ERROR,
+                        "403": _ERROR,
                     },
                 }
             },

@@ -7,6 +7,13 @@ the command and the session's CSRF token (``csrf.py``; checked by the middleware
 the same audit trail as the control socket and signed MQTT commands, so the WMS sees
 each one. A command the role does not allow is refused with 403 and recorded as a
 ``command.refused`` event as well.
+
+An action more than ``idle_timeout`` after the session's last interaction (``sessions.py``)
+is refused with 401 and ``"reason": "reauth"`` before anything else, and recorded in no
+event: whoever stands at the screen may not be the account's holder. ``POST /api/reauth``
+with the account's password opens the window again without ending the session or its
+live page. ``GET /api/alarm-count`` is public: the number of annunciated high and critical
+alarms, nothing more, for the sign-in page.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.console.auth import ALLOWED, Users
+from gateway.console.auth import ALLOWED, User, Users
 from gateway.console.history import EventHistory
 from gateway.console.i18n import CATALOGUES, LANGUAGES, choose
 from gateway.console.openapi import document
@@ -37,6 +44,7 @@ _logger = logging.getLogger(__name__)
 COOKIE = "cellsafe_console"
 CHANNEL = "console"
 FAILED_SIGNIN_DELAY = 1.0  # seconds a wrong password waits before its answer
+COUNT_EVERY = 1.0  # seconds a public alarm count is reused before it is taken again
 
 ALARM_ACTIONS = {a: a for a in ("ack", "reset", "shelve", "unshelve", "disable", "enable")}
 RELAY_ACTIONS = {"override": "override", "end-override": "end_override"}
@@ -75,12 +83,16 @@ class Api:
         self._changed = changed
         self._signins = asyncio.Semaphore(2)  # argon2 is costly: at most two at a time
         self.throttle = SigninThrottle()  # failed sign-ins per client address
+        self._count = (0, -math.inf)  # the sign-in page's alarm count and when it was taken
 
     def add_routes(self, app: web.Application) -> None:
         r = app.router
         r.add_get("/api/openapi.json", self.openapi)
         r.add_get("/api/i18n", self.i18n)
+        r.add_get("/api/alarm-count", self.alarm_count)
         r.add_post("/api/signin", self.signin)
+        r.add_post("/api/reauth", self.reauth)
+        r.add_post("/api/activity", self.activity)
         r.add_post("/api/signout", self.signout)
         r.add_get("/api/me", self.me)
         r.add_post("/api/language", self.language)
@@ -103,15 +115,20 @@ class Api:
         return web.json_response(document())
 
     async def i18n(self, request: web.Request) -> web.Response:
-        session = self.sessions.get(request.cookies.get(COOKIE), steady(), touch=False)
+        session = self.sessions.get(request.cookies.get(COOKIE), touch=False)
         lang = self.language_of(request, session)
         return web.json_response({"lang": lang, "languages": LANGUAGES, "text": CATALOGUES[lang]})
 
-    async def signin(self, request: web.Request) -> web.Response:
-        body = await _json_body(request)
-        name, password = body.get("name"), body.get("password")
-        if not isinstance(name, str) or not isinstance(password, str):
-            raise _error(web.HTTPBadRequest, "name and password are required")
+    async def alarm_count(self, request: web.Request) -> web.Response:
+        """Public, so counted at most once a second however often it is asked."""
+        now = steady()
+        if now - self._count[1] >= COUNT_EVERY:
+            self._count = (self.view.high_active(), now)
+        return web.json_response({"high": self._count[0]})
+
+    async def _verify(self, request: web.Request, name: str, password: str) -> User | None:
+        """The account if ``password`` is its own, else None after the failure delay;
+        throttled per client address (429) before any password work."""
         address = request.remote or ""
         self._throttled(address, name)
         async with self._signins:
@@ -121,11 +138,21 @@ class Api:
             )
         if user is None:
             self.throttle.failed(address, steady())
-            _logger.warning("console: sign-in refused for %r from %s", name[:64], request.remote)
+            _logger.warning("console: password refused for %r from %s", name[:64], address)
             await asyncio.sleep(FAILED_SIGNIN_DELAY)
-            raise _error(web.HTTPUnauthorized, "wrong name or password")
+            return None
         self.throttle.succeeded(address)
-        session = self.sessions.start(user, steady())
+        return user
+
+    async def signin(self, request: web.Request) -> web.Response:
+        body = await _json_body(request)
+        name, password = body.get("name"), body.get("password")
+        if not isinstance(name, str) or not isinstance(password, str):
+            raise _error(web.HTTPBadRequest, "name and password are required")
+        user = await self._verify(request, name, password)
+        if user is None:
+            raise _error(web.HTTPUnauthorized, "wrong name or password")
+        session = self.sessions.start(user)
         _logger.info("console: %s signed in (%s) from %s", user.name, user.role, request.remote)
         response = web.json_response(self._me(request, session))
         response.set_cookie(
@@ -164,10 +191,33 @@ class Api:
             "csrf": session.csrf,
             "allowed": sorted(ALLOWED[session.user.role]),
             "idle_timeout": self.sessions.idle,
+            "act_for": self.sessions.act_for(session),
         }
 
     async def me(self, request: web.Request) -> web.Response:
         return web.json_response(self._me(request, session_of(request)))
+
+    async def reauth(self, request: web.Request) -> web.Response:
+        """The account's password again: actions are allowed for ``idle_timeout`` more."""
+        session = session_of(request)
+        password = (await _json_body(request)).get("password")
+        if not isinstance(password, str):
+            raise _error(web.HTTPBadRequest, "password is required")
+        if await self._verify(request, session.user.name, password) is None:
+            return web.json_response(
+                {"ok": False, "error": "wrong password", "reason": "password"}, status=401
+            )
+        self.sessions.confirm(session)
+        _logger.info("console: %s gave the password again", session.user.name)
+        return web.json_response(self._me(request, session))
+
+    async def activity(self, request: web.Request) -> web.Response:
+        """The page saw the user touch it; keeps the acting window open, never reopens it."""
+        session = session_of(request)
+        may_act = self.sessions.interacted(session)
+        return web.json_response(
+            {"ok": True, "may_act": may_act, "act_for": self.sessions.act_for(session)}
+        )
 
     async def signout(self, request: web.Request) -> web.Response:
         session = session_of(request)
@@ -191,8 +241,8 @@ class Api:
     async def stream(self, request: web.Request) -> web.StreamResponse:
         token = session_of(request).token
 
-        def alive() -> bool:
-            return self.sessions.get(token, steady(), touch=False) is not None
+        def alive() -> bool:  # each heartbeat keeps the session for viewing, not acting
+            return self.sessions.get(token) is not None
 
         return await self.hub.stream(request, [frame("state", self.view.snapshot())], alive)
 
@@ -253,7 +303,18 @@ class Api:
     ) -> web.Response:
         if command is None:
             raise _error(web.HTTPNotFound, f"no action {request.match_info['action']!r}")
-        user = session_of(request).user
+        session = session_of(request)
+        user = session.user
+        if not self.sessions.may_act(session):
+            _logger.warning(
+                "console: %s in the session of %s refused: no interaction for %.0f s",
+                command,
+                user.name,
+                self.sessions.clock() - session.acted,
+            )
+            why = "sign in again: no interaction for a while, give the password to act"
+            return web.json_response({"ok": False, "error": why, "reason": "reauth"}, status=401)
+        self.sessions.interacted(session)
         args = {**args, "by": user.name}
         if not user.may(command):
             why = f"role {user.role} may not {command}"

@@ -20,6 +20,9 @@ from vocab.clock import steady
 from vocab.ids import point_id
 
 RANK = {"critical": 4, "high": 3, "medium": 2, "low": 1}
+HIGH = frozenset({"high", "critical"})
+# ISA-18.2 states in which an alarm is annunciated (not shelved, suppressed or out of service)
+ANNUNCIATED = frozenset({"unack", "acked", "rtn_unack", "latched"})
 # Tiles show four kinds of reading; the rest of the quantities fall under one of them.
 TILE_KIND = {
     "temperature": "temperature",
@@ -135,6 +138,14 @@ class View:
                 }
             )
         return out
+
+    def high_active(self) -> int:
+        """How many high or critical alarms are annunciated (the sign-in page's count)."""
+        return sum(
+            1
+            for a in self._status()["alarms"]
+            if a["priority"] in HIGH and a["state"] in ANNUNCIATED
+        )
 
     def snapshot(self) -> dict[str, Any]:
         status = self._status()

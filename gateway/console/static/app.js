@@ -14,6 +14,10 @@ let bannerSeen = new Set();
 let signatures = {};
 let chart = null;
 let chartPoint = "";
+let pending = null;     // the action waiting for the password (POST /api/reauth)
+let lastActivity = 0;   // Date.now() of the last gesture reported to the gateway
+let countTimer = null;  // the sign-in page's poll of /api/alarm-count
+let lastCount = 0;
 
 function T(key) { return text[key] || key; }
 
@@ -135,6 +139,7 @@ function may(command) { return me && me.allowed.includes(command); }
 
 async function act(path, body, command) {
   const { status, data } = await api("POST", path, body);
+  if (status === 401 && data.reason === "reauth") return askPassword({ path, body, command });
   if (status === 401) return signedOut();
   if (data.ok) toast(T("done") + ": " + command);
   else toast(T("refused") + ": " + (data.error || status), true);
@@ -331,6 +336,65 @@ function extendChart() {
 
 // -- session and stream ----------------------------------------------------------------
 
+// A gesture on the page keeps the window for actions open (at most one report in 30 s);
+// once the window has lapsed only the password reopens it (docs/console.md).
+function reportActivity() {
+  if (!me || Date.now() - lastActivity < 30000) return;
+  lastActivity = Date.now();
+  api("POST", "/api/activity", {});
+}
+
+// The action stays pending, the page and its live stream stay as they are.
+function askPassword(action) {
+  pending = action;
+  $("reauth-user").textContent = me.name;
+  $("reauth-action").textContent = action.command + " · "
+    + decodeURIComponent(action.path.split("/")[3] || "");
+  $("reauth-error").hidden = true;
+  $("reauth").hidden = false;
+  $("reauth-form").elements.password.focus();
+}
+
+function closeReauth() {
+  pending = null;
+  $("reauth-form").reset();
+  $("reauth").hidden = true;
+}
+
+async function reauth(e) {
+  e.preventDefault();
+  const password = $("reauth-form").elements.password.value;
+  const { status, data } = await api("POST", "/api/reauth", { password });
+  if (status === 200) {
+    const action = pending;
+    closeReauth();
+    me = { ...me, ...data };
+    lastActivity = Date.now();
+    if (action) act(action.path, action.body, action.command);
+  } else if (status === 401 && data.reason !== "password") {
+    closeReauth();
+    signedOut();
+  } else {
+    $("reauth-error").textContent = T(status === 429 ? "signin_throttled" : "reauth_failed");
+    $("reauth-error").hidden = false;
+  }
+}
+
+// Signed out, the page still tells how many high-priority alarms are up (a count, no more).
+async function pollAlarmCount() {
+  clearTimeout(countTimer);
+  if (me) return;
+  const { status, data } = await api("GET", "/api/alarm-count");
+  if (me) return;
+  const n = status === 200 ? data.high : 0;
+  const box = $("signin-alarms");
+  box.hidden = !n;
+  box.textContent = T("signin_alarms").replace("{n}", n);
+  if (n > lastCount) beep();
+  lastCount = n;
+  countTimer = setTimeout(pollAlarmCount, 5000);
+}
+
 function connect() {
   if (stream) stream.close();
   stream = new EventSource("/api/stream");
@@ -354,11 +418,17 @@ function signedOut() {
   $("banner").hidden = true;
   $("user").textContent = "";
   $("signout").hidden = true;
+  closeReauth();
   show();
+  lastCount = 0;
+  pollAlarmCount();
 }
 
 function signedIn(user) {
   me = user;
+  clearTimeout(countTimer);
+  $("signin-alarms").hidden = true;
+  lastActivity = 0;
   signatures = {};
   $("user").textContent = me.name + " · " + T(me.role);
   $("user").dataset.role = me.role;
@@ -369,6 +439,10 @@ function signedIn(user) {
 
 async function init() {
   document.addEventListener("click", unlockAudio, { once: false });
+  document.addEventListener("pointerdown", reportActivity);
+  document.addEventListener("keydown", reportActivity);
+  $("reauth-form").addEventListener("submit", reauth);
+  $("reauth-cancel").addEventListener("click", closeReauth);
   await loadText("");
   $("lang").addEventListener("change", async (e) => {
     if (me) await api("POST", "/api/language", { lang: e.target.value });
