@@ -119,6 +119,15 @@ class GarbledReads:
             return Change(keep=False, summary=self._summary(reader, r))
         return Change(keep=False)
 
+    def resume(self, reader: str, now: float) -> None:
+        """``reader`` was garbled before a restart (its alarm was restored active): it is
+        garbled again from ``now``, until a usable read or ``window`` quiet seconds."""
+        r = self._readers.get(reader)
+        if r is not None:
+            r.recent.clear()
+            r.garbled, r.count, r.total = True, 0, 0
+            r.began = r.last_bad = r.last_summary = now
+
     def deadline(self) -> float | None:
         """The monotonic time ``quiet`` next has work, or None while no reader is garbled."""
         times = [r.last_bad + r.window for r in self._readers.values() if r.garbled]

@@ -121,7 +121,7 @@ async def heard(port: ScannerPort, wait: float) -> bytes:
     return got
 
 
-def test_a_reader_on_the_wrong_baud_rate(tmp_path: Path, reader: ScannerPort) -> None:
+def gateway(tmp_path: Path, port: Path, window: float) -> Any:
     data = {
         "gateway": {"site": "plant-a", "id": "gw-01", "data_dir": str(tmp_path / "state")},
         "stock": {"master_file": str(ROOT / "config" / "stock-master.toml")},
@@ -129,14 +129,18 @@ def test_a_reader_on_the_wrong_baud_rate(tmp_path: Path, reader: ScannerPort) ->
             {
                 "name": "dock-1",
                 "driver": "scanner",
-                "transport": {"type": "serial", "port": str(reader.link)},
+                "transport": {"type": "serial", "port": str(port)},
                 "reject_signal": "\u0007",
                 "garbled_after": 5,
-                "garbled_window": 1.0,
+                "garbled_window": window,
             }
         ],
     }
-    settings = load_settings(write_config(tmp_path, data))
+    return load_settings(write_config(tmp_path, data))
+
+
+def test_a_reader_on_the_wrong_baud_rate(tmp_path: Path, reader: ScannerPort) -> None:
+    settings = gateway(tmp_path, reader.link, 1.0)
     (config,) = [d for d in settings.devices if isinstance(d, ScannerConfig)]
     alarms = AlarmManager(StockService.definitions(settings))
     raised: list[tuple[str, bool]] = []
@@ -183,6 +187,24 @@ def test_a_reader_on_the_wrong_baud_rate(tmp_path: Path, reader: ScannerPort) ->
         *[unreadable] * 4,
         ("stock.rejected", "unreadable", 6),  # the rest, when it fell quiet
     ]
+
+
+def test_an_alarm_from_before_a_restart_clears_when_the_reader_is_quiet(tmp_path: Path) -> None:
+    settings = gateway(tmp_path, tmp_path / "no-reader", 0.2)
+    raised: list[tuple[str, bool]] = []
+
+    async def play(log: EventLog) -> None:
+        service = StockService.open(
+            settings, {}, log, lambda c: raised.append((c.alarm_id, c.active)), {ALARM}
+        )
+        assert service is not None
+        async with asyncio.timeout(3.0):
+            await until(lambda: bool(raised))
+        await service.close()
+
+    with EventLog.open(tmp_path / "log.sqlite3", {"site": "plant-a", "gateway": "gw-01"}) as log:
+        asyncio.run(play(log))
+    assert raised == [(ALARM, False)]
 
 
 def test_dropped_frames_are_said_once_per_change(

@@ -33,11 +33,12 @@ summary ``stock.rejected`` with ``count`` instead of an event and a reject signa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from drivers.base import Driver, WriteError
@@ -98,8 +99,12 @@ class StockService:
         drivers: Mapping[str, Driver],
         log: EventLog,
         conditions: Callable[[ConditionChange], None],
+        active: Collection[str] = frozenset(),
     ) -> StockService | None:
         """The service for the configured readers, or None when there is no reader.
+        ``active``: the alarms restored active (``AlarmManager.conditions()``); a reader
+        whose ``device.<reader>.garbled`` is among them starts garbled, so the alarm clears
+        when the reader proves quiet or usable rather than staying up from before a restart.
         ``ValueError`` when ``[stock] master_file`` cannot be read (it names the file)."""
         readers = {d.name: d for d in settings.devices if isinstance(d, ScannerConfig)}
         if not readers:
@@ -117,7 +122,13 @@ class StockService:
         )
         signals = {n: drivers[n] for n in readers if n in drivers}
         limits = {n: (d.garbled_after, d.garbled_window) for n, d in readers.items()}
-        service = cls(stock, store, log, conditions, signals, GarbledReads(limits))
+        garbled = GarbledReads(limits)
+        for name in readers:
+            if device_garbled_id(name) in active:
+                garbled.resume(name, steady())
+        service = cls(stock, store, log, conditions, signals, garbled)
+        with contextlib.suppress(RuntimeError):  # no event loop: no timer (tests)
+            service._watch_quiet()
         service._shown = tuple(stock.misplaced)  # the alarm's state was restored with the log
         _logger.info(
             "stock: master version %d (%d materials, %d locations), %d readers",
