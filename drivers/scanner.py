@@ -239,18 +239,28 @@ class ScannerDriver:
 
     async def _read(self, reader: asyncio.StreamReader) -> None:
         framer = Framer(self.config)
-        dropped = 0
+        seen = 0  # framer.dropped when last looked at
+        dropping = -1  # frames dropped before the current run of drops; -1: none now
         while chunk := await reader.read(4096):
             reads = framer.feed(chunk)
-            if framer.dropped != dropped:
+            # One warning when frames begin to be dropped and one line when reads come
+            # framed again, not one per chunk: a reader framed wrong sends chunks forever.
+            if framer.dropped > seen and dropping < 0:
+                dropping = seen
                 _logger.warning(
-                    "scanner %s: %d garbled frames dropped (longer than max_length, or not"
-                    " framed as framing = %r says)",
+                    "scanner %s: garbled frames dropped (longer than max_length, or not"
+                    " framed as framing = %r says); said again when reads come framed",
                     self.config.name,
-                    framer.dropped,
                     self.config.framing,
                 )
-                dropped = framer.dropped
+            if reads and dropping >= 0:
+                _logger.warning(
+                    "scanner %s: reads framed again after %d garbled frames dropped",
+                    self.config.name,
+                    framer.dropped - dropping,
+                )
+                dropping = -1
+            seen = framer.dropped
             if reads:
                 self._up()
             if reads and self._publisher is not None:

@@ -93,6 +93,21 @@ class ScannerConfig(DeviceConfig):
         le=3600,
         description="seconds the reader may be away before device.<name>.comm is raised",
     )
+    garbled_after: int = Field(
+        20,
+        ge=2,
+        le=10_000,
+        description="unreadable reads within garbled_window seconds that mark the reader"
+        " garbled: device.<name>.garbled is raised and its unusable reads are counted in a"
+        " summary stock.rejected instead of one event and one reject signal each",
+    )
+    garbled_window: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        description="seconds over which garbled_after counts; as long without an unusable"
+        " read ends the garbled state",
+    )
     reconnect_min: float = Field(0.2, gt=0, le=60, description="first reconnect delay, seconds")
     reconnect_max: float = Field(10.0, gt=0, le=3600, description="longest reconnect delay")
 

@@ -391,7 +391,7 @@ class Gateway:
             )
             stack.callback(mqtt_commands.close)
             uplink.set_command_handler(mqtt_commands)
-            stock = StockService.open(s, drivers, log, conditions)
+            stock = StockService.open(s, drivers, log, conditions, alarms.conditions())
             if stock is not None:
                 stack.push_async_callback(stock.close)  # what was read is stored
                 signers = principals(s.commands)

@@ -14,6 +14,14 @@ on its own, the WMS reachable or not:
 
 It comes from a TOML file at start-up and from the WMS as a whole new version
 (``version`` only goes up). Validation errors name the key path (pydantic).
+
+A location is found by scanning its label, so its id must be something a label carries
+and the scan session reads as a location (``location_id_problem``): 1 to 64 printable
+ASCII characters without spaces (the reader's bytes are read as ASCII, and spaces are lost
+at a label's ends), not beginning with ``]`` (the AIM symbology identifier a reader may
+send before each read is removed before labels are matched), and not in the operation
+labels' namespace ``CMD:`` in any case (``CMD:PICK`` would always start a pick). A master
+with such a location is refused whole, naming it.
 ``misplacement`` is the put-away check; it returns the reasons, empty when all is well.
 """
 
@@ -31,6 +39,31 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 _GTIN = re.compile(r"^\d{14}$")
 _KEY = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$"
+_LOCATION_ID = re.compile(r"^[\x21-\x7e]{1,64}$")  # printable ASCII, no space
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")  # a TOML bare key
+OPERATION_PREFIX = "CMD:"  # every operation label begins so (stock.session.COMMANDS)
+
+
+def key_path(*parts: str) -> str:
+    """A key path as TOML writes it: ``locations."CMD:PICK".zone``."""
+    return ".".join(p if _BARE_KEY.match(p) else json.dumps(p) for p in parts)
+
+
+def location_id_problem(location: str) -> str | None:
+    """Why ``location`` cannot be scanned as a location label, or None when it can."""
+    if location.upper().startswith(OPERATION_PREFIX):
+        return (
+            f"{OPERATION_PREFIX}... is the operation labels' text: a scan of it would be"
+            " taken as an operation, never as this location"
+        )
+    if not _LOCATION_ID.match(location):
+        return (
+            "a location id is 1 to 64 printable ASCII characters without spaces,"
+            " what a label carries and a reader sends"
+        )
+    if location.startswith("]"):
+        return "a location id must not begin with ']', the mark of an AIM symbology identifier"
+    return None
 
 
 class _Model(BaseModel):
@@ -71,16 +104,19 @@ class MasterData(_Model):
 
     @model_validator(mode="after")
     def _references(self) -> MasterData:
-        import re
-
         problems = [
-            f"materials.{g}: not a GTIN-14" for g in self.materials if not re.match(_GTIN, g)
+            f"{key_path('materials', g)}: not a GTIN-14"
+            for g in self.materials
+            if not re.match(_GTIN, g)
         ]
         for name, location in self.locations.items():
+            why = location_id_problem(name)
+            if why is not None:
+                problems.append(f"{key_path('locations', name)}: {why}")
             if location.zone not in self.zones:
-                problems.append(f"locations.{name}.zone: no zone {location.zone!r}")
+                problems.append(f"{key_path('locations', name, 'zone')}: no zone {location.zone!r}")
             problems += [
-                f"locations.{name}.neighbours: no location {n!r}"
+                f"{key_path('locations', name, 'neighbours')}: no location {n!r}"
                 for n in location.neighbours
                 if n not in self.locations
             ]

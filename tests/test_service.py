@@ -164,6 +164,12 @@ def test_status_line_counts_devices_up_alarms_active_and_backlog() -> None:
     assert line == "1/2 devices up, 2 alarms active, backlog 4, uplink connected"
 
 
+def test_a_garbled_reader_counts_as_down() -> None:
+    status = _status([_alarm("device.dock-1.garbled", True)])
+    line = status_line(status, ["sensors", "dock-1"])
+    assert line.startswith("1/2 devices up, 1 alarms active")
+
+
 def test_a_push_source_that_is_not_connected_counts_as_down() -> None:
     status = _status([])
     status["sources"] = {

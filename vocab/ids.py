@@ -8,6 +8,8 @@ telemetry), so the WMS contract depends on these shapes:
   ``electrolyte-store.temperature.high``;
 - relay fault ``actuator.<relay>.fault``: a relay that does not obey;
 - device communication ``device.<device>.comm``: a device (relay module) that is lost;
+- garbled reader ``device.<reader>.garbled``: a reader that sends only what cannot be
+  decoded (wrong baud rate, parity or framing);
 - gateway alarm ``gateway.<key>.<level>``: the gateway's own health, e.g. the outbox
   filling up;
 - stock alarm ``stock.<key>.<level>``: a stock check, e.g. ``stock.putaway.misplaced``.
@@ -59,6 +61,10 @@ def relay_fault_id(relay: str) -> str:
 
 def device_comm_id(device: str) -> str:
     return f"{DEVICE}.{device}.comm"
+
+
+def device_garbled_id(device: str) -> str:
+    return f"{DEVICE}.{device}.garbled"
 
 
 def gateway_alarm_id(key: str, level: str) -> str:

@@ -138,8 +138,11 @@ class Vitals:
 
 
 def status_line(status: GatewayStatus, devices: Sequence[str]) -> str:
-    """One line for ``systemctl status``: devices up, alarms active, backlog, uplink."""
-    comm = [a["id"] for a in status["alarms"] if a["id"].endswith(".comm") and a["condition"]]
+    """One line for ``systemctl status``: devices up (not lost, not garbled), alarms active,
+    backlog, uplink."""
+    # A reader that sends only garbage reads nothing: as blind as one that is away.
+    lost = (".comm", ".garbled")
+    comm = [a["id"] for a in status["alarms"] if a["id"].endswith(lost) and a["condition"]]
     down = {alarm_id.split(".")[1] for alarm_id in comm}
     down |= {n for n, src in status.get("sources", {}).items() if src["state"] != "connected"}
     up = sum(1 for d in devices if d not in down)

@@ -22,16 +22,23 @@ for age or nonce: its ``version`` only goes up, so an old copy is refused by num
 (``stock.master.MasterStore``). Each applied version is a ``stock.master_updated`` event,
 each refusal a ``stock.master_refused`` one (at most one per reason every 10 s for
 unsigned ones, as for commands).
+
+A reader that sends only garbage (wrong baud rate, parity or framing) is summarised, not
+reported read by read (``stock.garbled.GarbledReads``, limits from each reader's
+``garbled_after`` and ``garbled_window``): ``device.<reader>.garbled`` (low priority, like
+``device.<reader>.comm``) holds while it lasts, and its unusable reads are counted in a
+summary ``stock.rejected`` with ``count`` instead of an event and a reject signal each.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from drivers.base import Driver, WriteError
@@ -41,11 +48,12 @@ from gateway.storage.log import EventLog
 from gateway.uplink.commands import RefusalLimit
 from gateway.uplink.signing import STOCK_MASTER, Principal, Refused, Window, verify
 from rules.alarms import AlarmDefinition, ConditionChange
+from stock.garbled import Change, GarbledReads, Kind
 from stock.master import MasterData, MasterStore, load_toml
 from stock.session import LEDGER_STATE, MISPLACED_ALARM, Outcome, Stock
 from vocab.clock import steady
 from vocab.events import Event
-from vocab.ids import device_comm_id, point_id
+from vocab.ids import device_comm_id, device_garbled_id, point_id
 from vocab.scans import Scan
 
 _logger = logging.getLogger(__name__)
@@ -67,6 +75,7 @@ class StockService:
         log: EventLog,
         conditions: Callable[[ConditionChange], None],
         readers: Mapping[str, Driver],
+        garbled: GarbledReads | None = None,
     ) -> None:
         self.stock = stock
         self.store = store
@@ -76,7 +85,9 @@ class StockService:
         self._shown: tuple[str, ...] = ()  # misplaced units the alarm stands for
         self._unproven = RefusalLimit()
         self._signals: set[asyncio.Task[None]] = set()
-        self._queue: deque[Scan] = deque()
+        self._queue: deque[tuple[Scan, float]] = deque()  # with its arrival, monotonic
+        self._garbled = garbled or GarbledReads({})
+        self._quiet: asyncio.TimerHandle | None = None
         self._worker: asyncio.Task[None] | None = None
         self._closed = False
         self.dropped = 0  # scans dropped because the queue was full, since start
@@ -88,8 +99,12 @@ class StockService:
         drivers: Mapping[str, Driver],
         log: EventLog,
         conditions: Callable[[ConditionChange], None],
+        active: Collection[str] = frozenset(),
     ) -> StockService | None:
         """The service for the configured readers, or None when there is no reader.
+        ``active``: the alarms restored active (``AlarmManager.conditions()``); a reader
+        whose ``device.<reader>.garbled`` is among them starts garbled, so the alarm clears
+        when the reader proves quiet or usable rather than staying up from before a restart.
         ``ValueError`` when ``[stock] master_file`` cannot be read (it names the file)."""
         readers = {d.name: d for d in settings.devices if isinstance(d, ScannerConfig)}
         if not readers:
@@ -106,7 +121,14 @@ class StockService:
             settings.stock.prefix_length,
         )
         signals = {n: drivers[n] for n in readers if n in drivers}
-        service = cls(stock, store, log, conditions, signals)
+        limits = {n: (d.garbled_after, d.garbled_window) for n, d in readers.items()}
+        garbled = GarbledReads(limits)
+        for name in readers:
+            if device_garbled_id(name) in active:
+                garbled.resume(name, steady())
+        service = cls(stock, store, log, conditions, signals, garbled)
+        with contextlib.suppress(RuntimeError):  # no event loop: no timer (tests)
+            service._watch_quiet()
         service._shown = tuple(stock.misplaced)  # the alarm's state was restored with the log
         _logger.info(
             "stock: master version %d (%d materials, %d locations), %d readers",
@@ -120,7 +142,8 @@ class StockService:
     @staticmethod
     def definitions(settings: GatewaySettings) -> list[AlarmDefinition]:
         """The stock alarms, when there is a reader to raise them, and each reader's
-        ``device.<reader>.comm`` (low priority: stock work stops, safety does not)."""
+        ``device.<reader>.comm`` and ``device.<reader>.garbled`` (low priority: stock work
+        stops, safety does not)."""
         readers = [d for d in settings.devices if isinstance(d, ScannerConfig)]
         comm = [
             AlarmDefinition(
@@ -131,7 +154,11 @@ class StockService:
             )
             for d in readers
         ]
-        return [MISPLACED, *comm] if readers else []
+        garbled = [
+            AlarmDefinition(id=device_garbled_id(d.name), priority="low", level="garbled")
+            for d in readers
+        ]
+        return [MISPLACED, *comm, *garbled] if readers else []
 
     def scans(self, scans: Sequence[Scan], /) -> None:
         """Queue ``scans`` for the worker and return at once (call on the event loop)."""
@@ -145,7 +172,8 @@ class StockService:
                 )
             self.dropped += len(scans) - max(room, 0)
             scans = scans[: max(room, 0)]
-        self._queue.extend(scans)
+        now = steady()
+        self._queue.extend((scan, now) for scan in scans)
         if self._queue and self._worker is None:
             self._worker = asyncio.get_running_loop().create_task(self._work(), name="stock")
 
@@ -155,23 +183,39 @@ class StockService:
             await asyncio.shield(self._worker)
 
     async def close(self) -> None:
-        """Handle what is queued, then take no more scans."""
+        """Handle what is queued, then take no more scans; a garbled reader's reads counted
+        and not yet reported are stored as their summary."""
         await self.drain()
         self._closed = True
+        if self._quiet is not None:
+            self._quiet.cancel()
+            self._quiet = None
+        self._log.emit(self._garbled.flush())
 
     async def _work(self) -> None:
         try:
             while self._queue:
-                batch = [self._queue.popleft() for _ in range(min(BATCH, len(self._queue)))]
+                queued = [self._queue.popleft() for _ in range(min(BATCH, len(self._queue)))]
+                batch = [scan for scan, _ in queued]
                 master = self.store.current
                 handled = await asyncio.to_thread(self._handle, batch, master)
-                events = [e for outcome, _ in handled for e in outcome.events]
+                changes = [
+                    self._garbled.read(scan.scanner, at, scan.ts, _kind(outcome), scan.data)
+                    for (scan, at), (outcome, _) in zip(queued, handled, strict=True)
+                ]
+                events = [
+                    e
+                    for (outcome, _), change in zip(handled, changes, strict=True)
+                    for e in [*(outcome.events if change.keep else []), *_summary(change)]
+                ]
                 if events:  # the ledger changes only with an event
                     self._log.emit(events, self.stock.state)
-                for scan, (outcome, misplaced) in zip(batch, handled, strict=True):
-                    if outcome.signal is not None:
+                for scan, (outcome, misplaced), change in zip(batch, handled, changes, strict=True):
+                    if outcome.signal is not None and change.keep:
                         self._signal(scan.scanner, outcome.signal)
                     self._update_alarm(misplaced)
+                    self._garbled_alarm(scan.scanner, change)
+                self._watch_quiet()
         except Exception:  # a bug must not stop the stock logic for good
             _logger.exception("stock: %d queued scans not handled", len(self._queue))
             self._queue.clear()
@@ -211,6 +255,40 @@ class StockService:
                 message=(message or "no misplaced stock left")[:500],
             )
         )
+
+    def _garbled_alarm(self, scanner: str, change: Change) -> None:
+        if change.alarm is None:
+            return
+        if change.alarm:
+            _logger.warning("stock: %s", change.message)
+        else:
+            _logger.info("stock: %s", change.message)
+        self._conditions(
+            ConditionChange(
+                alarm_id=device_garbled_id(scanner),
+                active=change.alarm,
+                ts=steady(),
+                message=change.message,
+            )
+        )
+
+    def _watch_quiet(self) -> None:
+        """A timer for the next garbled reader that may have fallen quiet."""
+        if self._quiet is not None:
+            self._quiet.cancel()
+            self._quiet = None
+        deadline = self._garbled.deadline()
+        if deadline is not None and not self._closed:
+            loop = asyncio.get_running_loop()
+            self._quiet = loop.call_later(max(deadline - steady(), 0.0), self._fall_quiet)
+
+    def _fall_quiet(self) -> None:
+        self._quiet = None
+        ended = self._garbled.quiet(steady())
+        self._log.emit([e for _, change in ended for e in _summary(change)])
+        for scanner, change in ended:
+            self._garbled_alarm(scanner, change)
+        self._watch_quiet()
 
     def _signal(self, scanner: str, signal: str) -> None:
         reader = self._readers.get(scanner)
@@ -280,3 +358,20 @@ class StockService:
             if refused.principal:
                 body["by"] = refused.principal
             self._log.emit([Event("stock.master_refused", body)])
+
+
+def _kind(outcome: Outcome) -> Kind:
+    """How a scan's outcome counts for ``GarbledReads``: a ``stock.rejected`` for
+    ``unreadable`` or ``unknown_location``, else usable (the reader decodes)."""
+    for event in outcome.events:
+        if event.type == "stock.rejected":
+            reason = event.body.get("reason")
+            if reason == "unreadable":
+                return "unreadable"
+            if reason == "unknown_location":
+                return "unknown"
+    return "usable"
+
+
+def _summary(change: Change) -> list[Event]:
+    return [change.summary] if change.summary is not None else []
