@@ -403,7 +403,7 @@ class Gateway:
             bus = SampleBus()
             bus.subscribe(pipeline)
             if stock is not None:
-                watch = ReaderWatch.of(s, conditions)  # device.<reader>.comm
+                watch = ReaderWatch.of(s, conditions, alarms.conditions())  # device.<reader>.comm
                 bus.subscribe(watch)
                 stack.callback(watch.close)
             if s.telemetry.interval:

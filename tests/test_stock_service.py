@@ -246,3 +246,30 @@ def test_a_master_of_many_locations_is_taken(tmp_path: Path) -> None:
         ("stock.master_refused", "malformed: the JWS is longer than 4194304 characters"),
     ]
     assert len(service.store.current.locations) == 506
+
+
+def test_a_reader_alarm_from_before_a_restart_clears_when_the_reader_is_back() -> None:
+    from drivers.scanner_config import CONNECTED, ScannerConfig
+    from gateway.core.readers import ReaderWatch
+    from vocab.samples import Sample
+
+    config = ScannerConfig.model_validate(
+        {
+            "name": "dock-1",
+            "driver": "scanner",
+            "transport": {"type": "tcp", "host": "x", "port": 1},
+        }
+    )
+    changes: list[tuple[str, bool]] = []
+
+    async def play() -> None:
+        watch = ReaderWatch(
+            {"dock-1": config},
+            lambda c: changes.append((c.alarm_id, c.active)),
+            active={"device.dock-1.comm"},  # restored: away when the gateway stopped
+        )
+        watch([Sample.good(f"dock-1.{CONNECTED}", True, 0.0, 0.0)])
+        watch.close()
+
+    asyncio.run(play())
+    assert changes == [("device.dock-1.comm", False)]

@@ -8,7 +8,7 @@ monotonic clock) and reports through the condition bus like the relay module's w
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 from drivers.scanner_config import CONNECTED, ScannerConfig
 from gateway.config.settings import GatewaySettings
@@ -24,12 +24,17 @@ class ReaderWatch:
     seconds raises ``device.<reader>.comm``; a good one clears it."""
 
     def __init__(
-        self, readers: Mapping[str, ScannerConfig], conditions: Callable[[ConditionChange], None]
+        self,
+        readers: Mapping[str, ScannerConfig],
+        conditions: Callable[[ConditionChange], None],
+        active: Collection[str] = (),
     ) -> None:
+        """``active``: alarm ids whose condition held when the gateway stopped (restored
+        from the log), so that a reader back at start-up clears its alarm from before."""
         self._after = {point_id(n, CONNECTED): (n, c.alarm_after) for n, c in readers.items()}
         self._conditions = conditions
         self._pending: dict[str, asyncio.TimerHandle] = {}
-        self._raised: set[str] = set()
+        self._raised = {n for n in readers if device_comm_id(n) in active}
 
     def __call__(self, samples: Sequence[Sample], /) -> None:
         for sample in samples:
@@ -66,6 +71,10 @@ class ReaderWatch:
         )
 
     @staticmethod
-    def of(settings: GatewaySettings, conditions: Callable[[ConditionChange], None]) -> ReaderWatch:
+    def of(
+        settings: GatewaySettings,
+        conditions: Callable[[ConditionChange], None],
+        active: Collection[str] = (),
+    ) -> ReaderWatch:
         readers = {d.name: d for d in settings.devices if isinstance(d, ScannerConfig)}
-        return ReaderWatch(readers, conditions)
+        return ReaderWatch(readers, conditions, active)
