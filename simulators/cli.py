@@ -6,9 +6,10 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 
 from simulators.rtu_line import RtuLine
-from simulators.scenario import load_scenario
+from simulators.scenario import ScenarioError, load_scenario
 from simulators.warehouse import Warehouse, WarehouseServer
 
 _logger = logging.getLogger("simulators")
@@ -20,7 +21,11 @@ def run_simulator(
     """Serve until SIGTERM or SIGINT. With ``rtu_baudrate`` (bit/s) the two units also
     answer as RTU slaves on a software RS-485 line (``simulators.rtu_line``) whose master
     end's device path is logged, for a gateway ``rtu`` transport to name."""
-    scenario = load_scenario(scenario_name)
+    try:
+        scenario = load_scenario(scenario_name)
+    except ScenarioError as err:
+        print(f"cellsafe sim: {err}", file=sys.stderr)
+        return 2
 
     def say(elapsed: float, text: str) -> None:
         _logger.info("t=%5.1f s  %s", elapsed, text)

@@ -11,7 +11,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from simulators.physics import Zone
 from simulators.relay_module import ChannelSetup
@@ -83,15 +83,47 @@ class Scenario(_Strict):
         return self
 
 
+class ScenarioError(ValueError):
+    """A scenario that cannot be loaded: an unknown name, an unreadable file, bad TOML or
+    a key the model refuses. The message is one line for the command line."""
+
+
+def bundled_scenarios() -> list[str]:
+    """The names of the scenarios shipped in ``simulators/scenarios/``, sorted."""
+    folder = resources.files("simulators").joinpath("scenarios")
+    return sorted(
+        entry.name.removesuffix(".toml")
+        for entry in folder.iterdir()
+        if entry.name.endswith(".toml")
+    )
+
+
 def load_scenario(name_or_path: str | Path) -> Scenario:
-    """A bundled scenario by name (``hot_zone``) or any TOML file by path."""
+    """A bundled scenario by name (``hot_zone``) or any TOML file by path.
+
+    Raises ``ScenarioError`` (one line naming the scenario) for an unknown name, a file
+    that cannot be read, bad TOML or a refused key."""
     path = Path(name_or_path)
-    if path.suffix == ".toml":
-        text = path.read_text(encoding="utf-8")
-    else:
-        text = (
-            resources.files("simulators")
-            .joinpath("scenarios", f"{name_or_path}.toml")
-            .read_text(encoding="utf-8")
-        )
-    return Scenario.model_validate(tomllib.loads(text))
+    try:
+        if path.suffix == ".toml":
+            text = path.read_text(encoding="utf-8")
+        else:
+            if str(name_or_path) not in bundled_scenarios():
+                raise ScenarioError(
+                    f"unknown scenario {str(name_or_path)!r}; bundled: "
+                    f"{', '.join(bundled_scenarios())}, or a path to a .toml file"
+                )
+            text = (
+                resources.files("simulators")
+                .joinpath("scenarios", f"{name_or_path}.toml")
+                .read_text(encoding="utf-8")
+            )
+        return Scenario.model_validate(tomllib.loads(text))
+    except OSError as err:
+        raise ScenarioError(f"{path}: cannot read: {err.strerror}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ScenarioError(f"{path}: not valid TOML: {err}") from None
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(top)"
+        raise ScenarioError(f"{path}: {where}: {first['msg']}") from None

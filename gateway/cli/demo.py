@@ -28,7 +28,7 @@ from gateway.config import ConfigError, GatewaySettings, load_settings
 from simulators.lab import SimulatorThread
 from simulators.mosquitto import MosquittoBroker
 from simulators.net import free_port
-from simulators.scenario import Scenario, load_scenario
+from simulators.scenario import Scenario, ScenarioError, load_scenario
 
 _EXPECTED = ["alarm.raised", "actuator.switched", "alarm.cleared", "actuator.switched"]
 _STORY_TYPES = set(_EXPECTED)
@@ -116,7 +116,11 @@ def run_demo(config: Path, scenario_name: str, speed: float) -> int:
     except ConfigError as err:
         print(err, file=sys.stderr)
         return 1
-    scenario = load_scenario(scenario_name)
+    try:
+        scenario = load_scenario(scenario_name)
+    except ScenarioError as err:
+        print(f"cellsafe demo: {err}", file=sys.stderr)
+        return 2
     with tempfile.TemporaryDirectory(prefix="cellsafe-demo-") as tmp:
         workdir = Path(tmp)
         # The gateway's own log goes to a file: the terminal is for the story.

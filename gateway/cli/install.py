@@ -53,7 +53,13 @@ classes = ["alarm", "status", "delivery"]
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     install = commands.add_parser("install", help="install and enable the systemd service")
-    install.add_argument("--root", type=Path, default=Path("/"), help="install under DIR")
+    install.add_argument(
+        "--root",
+        type=Path,
+        default=Path("/"),
+        metavar="DIR",
+        help="install under DIR (an image; default: /)",
+    )
     install.add_argument(
         "--cellsafe",
         type=Path,
@@ -62,7 +68,13 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     install.add_argument("--no-enable", action="store_true", help="do not enable the service")
     uninstall = commands.add_parser("uninstall", help="disable and remove the systemd service")
-    uninstall.add_argument("--root", type=Path, default=Path("/"))
+    uninstall.add_argument(
+        "--root",
+        type=Path,
+        default=Path("/"),
+        metavar="DIR",
+        help="remove from under DIR (default: /)",
+    )
     uninstall.add_argument(
         "--purge", action="store_true", help="also delete configuration, secrets and data"
     )

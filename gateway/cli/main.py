@@ -47,11 +47,11 @@ def _main(argv: Sequence[str] | None) -> int:
     reload.add_argument("--by", required=True, help="your name, for the audit trail")
 
     check = commands.add_parser("check-config", help="validate a config file and summarise it")
-    check.add_argument("config", type=Path)
+    check.add_argument("config", type=Path, help="gateway TOML file")
 
     sim = commands.add_parser("sim", help="run the warehouse simulator on its own")
-    sim.add_argument("--host", default="127.0.0.1")
-    sim.add_argument("--port", type=int, default=5020)
+    sim.add_argument("--host", default="127.0.0.1", help="address to serve on (default: 127.0.0.1)")
+    sim.add_argument("--port", type=int, default=5020, help="Modbus TCP port (default: 5020)")
     sim.add_argument(
         "--scenario", default="hot_zone", help="scenario name or TOML file (default: hot_zone)"
     )
@@ -74,10 +74,20 @@ def _main(argv: Sequence[str] | None) -> int:
     console_user.add_parser(commands)
     opcua_cert_cli.add_parser(commands)
 
-    demo = commands.add_parser("demo", help="play the hot-zone scenario end to end")
-    demo.add_argument("--config", "-c", type=Path, default=Path("config/example.toml"))
-    demo.add_argument("--scenario", default="hot_zone")
-    demo.add_argument("--speed", type=float, default=1.0)
+    demo = commands.add_parser(
+        "demo", help="play the hot-zone, stock and fire-panel stories end to end"
+    )
+    demo.add_argument(
+        "--config",
+        "-c",
+        type=Path,
+        default=Path("config/example.toml"),
+        help="gateway TOML file (default: config/example.toml)",
+    )
+    demo.add_argument(
+        "--scenario", default="hot_zone", help="scenario name or TOML file (default: hot_zone)"
+    )
+    demo.add_argument("--speed", type=float, default=1.0, help="simulated seconds per second")
 
     args = parser.parse_args(argv)
     match args.command:

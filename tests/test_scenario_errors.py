@@ -1,0 +1,54 @@
+"""A scenario the simulator cannot load is one line naming it, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from simulators.scenario import ScenarioError, bundled_scenarios, load_scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_bundled_scenarios_are_listed_and_load() -> None:
+    names = bundled_scenarios()
+    assert {"hot_zone", "thermal_runaway"} <= set(names)
+    for name in names:
+        assert load_scenario(name).name == name
+
+
+def test_an_unknown_name_lists_the_bundled_ones() -> None:
+    with pytest.raises(ScenarioError, match=r"unknown scenario 'nope'; bundled: hot_zone, "):
+        load_scenario("nope")
+
+
+def test_a_missing_file_bad_toml_and_a_bad_key_each_say_so(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match=r"gone\.toml: cannot read"):
+        load_scenario(tmp_path / "gone.toml")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("name = \n", encoding="utf-8")
+    with pytest.raises(ScenarioError, match=r"broken\.toml: not valid TOML"):
+        load_scenario(broken)
+    odd = tmp_path / "odd.toml"
+    odd.write_text(
+        'name = "odd"\nduration = 10\ncolour = "red"\n[[zones]]\nname = "a"\n', encoding="utf-8"
+    )
+    with pytest.raises(ScenarioError, match=r"odd\.toml: colour: Extra inputs"):
+        load_scenario(odd)
+
+
+@pytest.mark.parametrize("command", ["sim", "demo"])
+def test_the_command_line_exits_2_without_a_traceback(command: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway", command, "--scenario", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    assert f"cellsafe {command}: unknown scenario 'nope'" in done.stderr
