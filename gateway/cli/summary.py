@@ -22,7 +22,7 @@ def summarise(settings: GatewaySettings, path: Path) -> str:
         when = "pushes" if registry.is_push(d.driver) else f"every {d.poll_interval:g} s"
         lines.append(
             f"  {d.name:<20} {d.driver:<12} {when}, "
-            f"{len(points)} points: {', '.join(p.key for p in points)}"
+            f"{_count(len(points), 'point')}: {', '.join(p.key for p in points)}"
         )
     lines.append(f"zones    {len(s.zones)}")
     for z in s.zones:
@@ -66,4 +66,34 @@ def summarise(settings: GatewaySettings, path: Path) -> str:
             f"notify   {len(n.routes)} routes, {len(n.people)} people, {len(n.shifts)} shifts,"
             f" times in {n.timezone}; channels (secrets set): {', '.join(n.channels)}"
         )
+    lines += _services(s)
     return "\n".join(lines)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _services(s: GatewaySettings) -> list[str]:
+    """One line for each optional service the file switches on, so a reader sees at once
+    whether the console, the metrics, the event file and the time series will run."""
+    lines = []
+    if s.console.listen is not None:
+        scheme = "https" if s.console.tls is not None else "http"
+        lines.append(f"console  {scheme}://{s.console.listen}/ accounts in {s.console.users_file}")
+    if s.metrics.listen is not None:
+        lines.append(f"metrics  http://{s.metrics.listen}/metrics, /health/live, /health/ready")
+    if s.event_file.path is not None:
+        lines.append(
+            f"events   every event to {s.event_file.path}"
+            + (" with telemetry" if s.event_file.telemetry else "")
+        )
+    if s.timeseries.url is not None:
+        every = (
+            f"telemetry every {s.telemetry.interval:g} s"
+            if s.telemetry.interval
+            else "no samples: [telemetry] interval is 0"
+        )
+        token = "set" if s.timeseries.token else "not set"
+        lines.append(f"series   {s.timeseries.url} ({every}), token {token}")
+    return lines
