@@ -23,7 +23,7 @@ def _summary(tmp_path: Path, extra: dict[str, object]) -> str:
 
 def test_the_example_switches_on_no_optional_service(tmp_path: Path) -> None:
     summary = _summary(tmp_path, {})
-    for head in ("console ", "metrics ", "events ", "series "):
+    for head in ("console ", "metrics ", "events ", "series ", "stock "):
         assert not any(line.startswith(head) for line in summary.splitlines()), head
     assert "9 points: temperature" in summary
 
@@ -38,6 +38,7 @@ def test_each_switched_on_service_has_its_line(tmp_path: Path) -> None:
             "metrics": {"listen": "127.0.0.1:9108"},
             "event_file": {"path": str(tmp_path / "events.jsonl")},
             "timeseries": {"url": "http://127.0.0.1:8428"},
+            "stock": {"master_file": str(ROOT / "config/stock-master.toml")},
         },
     ).splitlines()
     assert f"console  http://127.0.0.1:8443/ accounts in {users}" in summary
@@ -47,3 +48,5 @@ def test_each_switched_on_service_has_its_line(tmp_path: Path) -> None:
         "series   http://127.0.0.1:8428 (no samples: [telemetry] interval is 0), token not set"
         in summary
     )
+    master = ROOT / "config/stock-master.toml"
+    assert f"stock    master {master} (a newer one from the WMS replaces it)" in summary

@@ -96,4 +96,8 @@ def _services(s: GatewaySettings) -> list[str]:
         )
         token = "set" if s.timeseries.token else "not set"
         lines.append(f"series   {s.timeseries.url} ({every}), token {token}")
+    if s.stock.master_file is not None:
+        lines.append(
+            f"stock    master {s.stock.master_file} (a newer one from the WMS replaces it)"
+        )
     return lines

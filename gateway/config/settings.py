@@ -263,7 +263,8 @@ class EventFileSection(_Section):
 class LogSection(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "console", "json"] = Field(
-        "auto", description="auto: console on a terminal, JSON lines otherwise (systemd)"
+        "auto",
+        description="auto: the journal under systemd, console on a terminal, JSON lines otherwise",
     )
 
 
