@@ -22,6 +22,7 @@ import argparse
 import contextlib
 import json
 import sqlite3
+import sys
 import threading
 import time
 import uuid
@@ -31,6 +32,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from gateway.config.settings import GatewaySettings, key_name
 from gateway.uplink.signing import new_nonce, sign
 
 CONFIRM_EVERY = 0.5  # seconds between confirmations while events arrive
@@ -223,12 +225,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(args.config)
     except ConfigError as err:
-        print(err)
+        for line in err.lines():
+            print(line, file=sys.stderr)
         return 1
-    keys = settings.commands.principal_keys().get(args.principal)
-    if not keys:
-        print(f"no key for principal {args.principal!r}: set CELLSAFE_COMMANDS__KEYS__<NAME>")
+    problem = _principal_problem(settings, args.principal, args.config)
+    if problem:
+        print(f"cellsafe wms-listen: {problem}", file=sys.stderr)
         return 1
+    keys = settings.commands.principal_keys()[args.principal]
     host, port = settings.mqtt.broker_list()[0]
     base = f"{settings.mqtt.topic_prefix}/{settings.gateway.site}/{settings.gateway.id}"
     signer = (args.principal, keys[-1].encode())  # the newest key of a rotation
@@ -246,3 +250,23 @@ def run(args: argparse.Namespace) -> int:
     finally:
         consumer.stop()
     return 0
+
+
+def _principal_problem(settings: GatewaySettings, principal: str, config: Path) -> str | None:
+    """Why ``principal`` cannot sign the delivery commands (confirm, resend) with this
+    file and environment, in one line naming what to add; ``None`` when it can."""
+    section = settings.commands.principals.get(principal)
+    if section is None:
+        return (
+            f"{config.name} has no [commands.principals.{principal}]: add it with"
+            ' classes = ["delivery"] (docs/uplink.md)'
+        )
+    if "delivery" not in section.classes:
+        return f'principal {principal!r} may not confirm: add "delivery" to its classes'
+    if not settings.commands.principal_keys().get(principal):
+        name = key_name(principal)
+        return (
+            f"no key for principal {principal!r}: set CELLSAFE_COMMANDS__KEYS__{name.upper()}"
+            f" or the credential commands__keys__{name}"
+        )
+    return None
