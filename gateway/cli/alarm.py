@@ -46,7 +46,7 @@ def run(settings: GatewaySettings, args: argparse.Namespace) -> int:
 
 def _print_status(status: dict[str, Any]) -> None:
     alarms = status["alarms"]
-    print(f"{len(alarms)} alarms not normal")
+    print(f"{len(alarms)} {'alarm' if len(alarms) == 1 else 'alarms'} not normal")
     for alarm in alarms:
         print(f"  {alarm['state']:<15} {alarm['priority']:<8} {alarm['id']:<45} {alarm['message']}")
     for name, relay in status["relays"].items():
