@@ -60,5 +60,9 @@ def run_simulator(
 
     with contextlib.ExitStack() as stack, contextlib.suppress(KeyboardInterrupt):
         line = None if rtu_baudrate is None else stack.enter_context(RtuLine(rtu_baudrate))
-        asyncio.run(serve(line))
+        try:
+            asyncio.run(serve(line))
+        except OSError as err:
+            print(f"cellsafe sim: {err}", file=sys.stderr)
+            return 1
     return 0

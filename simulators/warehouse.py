@@ -242,9 +242,19 @@ class WarehouseServer:
             self._tasks.append(asyncio.create_task(self._rtu.serve_forever(), name="modbus-rtu"))
         self._tasks.append(asyncio.create_task(self._physics(), name="physics"))
         deadline = time.monotonic() + 10
-        while not await _listening(self.host, self.port) or not self._rtu_open():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"simulator did not listen on {self.host}:{self.port}")
+        while (
+            self._server.transport is None
+            or not await _listening(self.host, self.port)
+            or not self._rtu_open()
+        ):
+            failed = [t for t in self._tasks if t.done()]
+            if failed or time.monotonic() > deadline:
+                await self.stop()
+                why = failed[0].exception() if failed and not failed[0].cancelled() else None
+                raise OSError(
+                    f"simulator cannot serve on {self.host}:{self.port}: "
+                    f"{why or 'not listening after 10 s'} (a port in use? a host not local?)"
+                )
             await asyncio.sleep(0.05)
 
     def _rtu_open(self) -> bool:

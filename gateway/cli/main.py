@@ -51,7 +51,9 @@ def _main(argv: Sequence[str] | None) -> int:
 
     sim = commands.add_parser("sim", help="run the warehouse simulator on its own")
     sim.add_argument("--host", default="127.0.0.1", help="address to serve on (default: 127.0.0.1)")
-    sim.add_argument("--port", type=int, default=5020, help="Modbus TCP port (default: 5020)")
+    sim.add_argument(
+        "--port", type=_tcp_port, default=5020, help="Modbus TCP port, 1-65535 (default: 5020)"
+    )
     sim.add_argument(
         "--scenario", default="hot_zone", help="scenario name or TOML file (default: hot_zone)"
     )
@@ -128,6 +130,17 @@ def _main(argv: Sequence[str] | None) -> int:
 
             return run_demo(args.config, args.scenario, args.speed)
     return 2
+
+
+def _tcp_port(text: str) -> int:
+    """A TCP port to listen on, 1-65535 (0, "any free port", would not be known to anyone)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is outside 1-65535")
+    return port
 
 
 def _load(path: Path) -> GatewaySettings | None:

@@ -1,7 +1,9 @@
-"""A scenario the simulator cannot load is one line naming it, never a traceback."""
+"""The simulator's command line fails in one line: a scenario it cannot load, a port it
+cannot serve on; never a traceback, never a simulator that only seems to serve."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -52,3 +54,33 @@ def test_the_command_line_exits_2_without_a_traceback(command: str) -> None:
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr, done.stderr
     assert f"cellsafe {command}: unknown scenario 'nope'" in done.stderr
+
+
+def test_a_port_in_use_is_said_at_once_and_not_served_in_pretence() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "gateway", "sim", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
+        )
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    assert f"cellsafe sim: simulator cannot serve on 127.0.0.1:{port}: " in done.stderr
+    assert "simulator 'hot_zone' on" not in done.stderr
+
+
+def test_port_0_is_refused_by_the_parser() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway", "sim", "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert done.returncode == 2
+    assert "argument --port: 0 is outside 1-65535" in done.stderr
