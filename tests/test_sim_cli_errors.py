@@ -84,3 +84,16 @@ def test_port_0_is_refused_by_the_parser() -> None:
     )
     assert done.returncode == 2
     assert "argument --port: 0 is outside 1-65535" in done.stderr
+
+
+def test_the_demo_finds_its_example_from_any_directory(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway", "demo", "--scenario", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    # The example loaded (no "cannot read"); the scenario is what is refused.
+    assert "cannot read" not in done.stderr, done.stderr
+    assert "cellsafe demo: unknown scenario 'nope'" in done.stderr

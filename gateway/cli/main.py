@@ -83,8 +83,8 @@ def _main(argv: Sequence[str] | None) -> int:
         "--config",
         "-c",
         type=Path,
-        default=Path("config/example.toml"),
-        help="gateway TOML file (default: config/example.toml)",
+        default=Path(__file__).resolve().parents[2] / "config" / "example.toml",
+        help="gateway TOML file (default: this checkout's config/example.toml)",
     )
     demo.add_argument(
         "--scenario", default="hot_zone", help="scenario name or TOML file (default: hot_zone)"
