@@ -61,6 +61,22 @@ def _aimed_at(device: DeviceConfig, port: int) -> DeviceConfig:
     return type(device).model_validate(data)
 
 
+_ALARM_LABELS = {
+    "alarm.raised": "ALARM",
+    "alarm.cleared": "CLEARED",
+    "alarm.acknowledged": "ACKED",
+    "alarm.out_of_service": "DISABLED",
+    "alarm.returned_to_service": "ENABLED",
+    "alarm.unsuppressed": "UNSUPPRESS",
+}
+
+
+def alarm_label(event_type: str) -> str:
+    """The narration's column for an ``alarm.*`` event: at most 10 characters, so that the
+    transcript's columns stay aligned (``alarm.shelved`` -> ``SHELVED``)."""
+    return _ALARM_LABELS.get(event_type, event_type.split(".", 1)[1].upper())[:10]
+
+
 class _WmsView:
     """Subscribes like the WMS would and narrates each event that arrives."""
 
@@ -88,10 +104,7 @@ class _WmsView:
         seq = f"[seq {event['seq']}]"
         if "alarm" in event:
             alarm = event["alarm"]
-            label = {"alarm.raised": "ALARM", "alarm.cleared": "CLEARED"}.get(
-                event["type"], event["type"].split(".", 1)[1].upper()
-            )
-            _say(label, f"{alarm['message']}  {seq}")
+            _say(alarm_label(event["type"]), f"{alarm['message']}  {seq}")
         elif "actuator" in event:
             act = event["actuator"]
             check = "verified by read-back" if act["verified"] else "NOT VERIFIED"

@@ -1,4 +1,4 @@
-"""``cellsafe alarm list`` counts its alarms in words a reader expects."""
+"""``cellsafe alarm list`` and the demo speak in words and columns a reader expects."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from gateway.cli.alarm import _print_status
+from gateway.cli.demo import alarm_label
 
 
 def _status(alarms: list[dict[str, Any]]) -> dict[str, Any]:
@@ -30,3 +31,19 @@ def test_the_count_agrees_with_its_noun(
     _print_status(_status([ALARM] * count))
     first = capsys.readouterr().out.splitlines()[0]
     assert first == f"{line.strip()} not normal"
+
+
+@pytest.mark.parametrize(
+    ("event_type", "label"),
+    [
+        ("alarm.raised", "ALARM"),
+        ("alarm.cleared", "CLEARED"),
+        ("alarm.acknowledged", "ACKED"),
+        ("alarm.shelved", "SHELVED"),
+        ("alarm.returned_to_service", "ENABLED"),
+        ("alarm.chattering", "CHATTERING"),
+    ],
+)
+def test_the_demo_labels_fit_their_column(event_type: str, label: str) -> None:
+    assert alarm_label(event_type) == label
+    assert len(label) <= 10
