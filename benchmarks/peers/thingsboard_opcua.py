@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import sys
@@ -117,8 +118,8 @@ class _OpcuaListener(_Listener):
     def __init__(self, broker_port: int) -> None:
         self.window = (math.inf, math.inf)  # Unix seconds, [lo, hi)
         self.values = 0  # every value of DEVICE received, in the window or not
-        self.counted = 0
-        self.arrivals: list[float] = []  # seconds, arrival less stamp, in the window
+        # (stamp, arrival less stamp), seconds, of every value stamped in the window.
+        self.stamped: list[tuple[float, float]] = []
         self.keys: set[str] = set()  # every key seen: all subscribed once all are here
         super().__init__(broker_port, devices=0, registers=0, track=False)
 
@@ -133,8 +134,7 @@ class _OpcuaListener(_Listener):
                 self.keys.update(values)
                 stamp = float(entry.get("ts", 0)) / 1000
                 if lo <= stamp < hi:
-                    self.counted += len(values)
-                    self.arrivals.extend([arrived - stamp] * len(values))
+                    self.stamped.extend([(stamp, arrived - stamp)] * len(values))
             self.points = self.values
 
 
@@ -201,14 +201,6 @@ class SideBySide:
     ours: ours.OpcuaFigures
 
 
-def _ticks(server: harness.Child, lo: float, hi: float) -> int:
-    """Complete seconds of changes the server logged with a start in [lo, hi)."""
-    lines = server.log.read_text().splitlines()
-    return sum(
-        1 for line in lines if line.startswith("tick ") and lo <= float(line.split()[1]) < hi
-    )
-
-
 def measure_peer(
     server: harness.Child,
     opcua_port: int,
@@ -247,19 +239,26 @@ def measure_peer(
                 )
             time.sleep(warmup)
             start = float(math.ceil(time.time()))
-            listener.window = (start, start + seconds)
+            listener.window = (start - ours.SLACK, start + seconds + ours.SLACK)
             time.sleep(max(0.0, start - time.time()))
             cpu0, server0 = harness.cpu_seconds(tb.pid), harness.cpu_seconds(server.pid)
             time.sleep(seconds)
             cpu = harness.cpu_seconds(tb.pid) - cpu0
             server_cpu = harness.cpu_seconds(server.pid) - server0
             rss = harness.rss_mb(tb.pid)
-            made = items * _ticks(server, start, start + seconds)
+            bursts = ours.server_bursts(server.log, start, start + seconds)
+            made = items * len(bursts)
+
+            def arrivals() -> list[float]:
+                with listener._lock:
+                    stamped = list(listener.stamped)
+                return [late for stamp, late in stamped if ours.in_bursts(stamp, bursts)]
+
             deadline = time.monotonic() + drain
-            while listener.counted < made and time.monotonic() < deadline and tb.alive():
-                time.sleep(0.2)
-            with listener._lock:
-                delivered, arrivals = listener.counted, list(listener.arrivals)
+            while len(arrivals()) < made and time.monotonic() < deadline and tb.alive():
+                time.sleep(0.5)
+            late = arrivals()
+            delivered = len(late)
     per100k = 100_000 / max(delivered, 1)
     return PeerFigures(
         items=items,
@@ -269,7 +268,7 @@ def measure_peer(
         changes_made=made,
         delivered=delivered,
         delivered_per_s=round(delivered / seconds, 1),
-        arrival_ms_p50_p95_p99=[round(1000 * v, 1) for v in harness.percentiles(arrivals)],
+        arrival_ms_p50_p95_p99=[round(1000 * v, 1) for v in harness.percentiles(late)],
         cpu_s_per_100k=round(cpu * per100k, 2),
         cpu_percent=round(100 * cpu / seconds, 1),
         rss_mb=round(rss, 1),
@@ -355,10 +354,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=MIN_PUBLISHING_MS,
         help=f"ms, for both gateways (TB's least: {MIN_PUBLISHING_MS})",
     )
+    parser.add_argument(
+        "--log-level",
+        default="info",
+        help="our side's logging, as in benchmarks.opcua (default info, as shipped; 'off')",
+    )
     parser.add_argument("--workdir", type=Path, help="keep configs and logs here")
     args = parser.parse_args(argv)
     rows = []
-    with harness.workspace(args.workdir) as work:
+    with harness.workspace(args.workdir) as work, contextlib.ExitStack() as logs:
+        if args.log_level != "off":
+            from gateway.cli import logs as gateway_logs
+
+            stream = logs.enter_context((work / "opcua-gateway.log").open("w"))
+            gateway_logs.configure(args.log_level, "json", stream=stream)
         for items in args.items:
             row = side_by_side(
                 items, args.seconds, work / f"items-{items}", args.publishing_interval
