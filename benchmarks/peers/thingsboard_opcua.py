@@ -4,10 +4,12 @@
 
 For each item count, one server process (``benchmarks.opcua --serve``: the fire-panel
 simulator with that many Double variables, each changed once a second, on the second,
-stamped with its SourceTimestamp) serves both gateways in turn: first ThingsBoard, through
-its OPC UA connector, publishing to a private Mosquitto, counted by a subscriber; then our
-driver (``benchmarks.opcua.measure``, with 200 of the points through the alarm rules).
-Only one gateway runs at a time: the machine has two cores.
+stamped with its SourceTimestamp) serves both gateways in turn: first our driver
+(``benchmarks.opcua.measure``, with 200 of the points through the alarm rules), then
+ThingsBoard, through its OPC UA connector, publishing to a private Mosquitto, counted by a
+subscriber. Only one gateway runs at a time: the machine has two cores. Ours goes first
+because ThingsBoard, when stopped, does not close its session: the server would go on
+serving its subscription until the session times out.
 
 What it relies on, found in ``thingsboard-gateway`` 3.8.5 (``connectors/opcua/``), beyond
 what ``benchmarks.peers.thingsboard`` lists for the gateway itself:
@@ -290,12 +292,9 @@ def side_by_side(
     workdir.mkdir(parents=True, exist_ok=True)
     with harness.Child(args, workdir / "opcua-server.log") as server:
         wait_for_port("127.0.0.1", port, timeout=120)
-        theirs: PeerFigures | None = None
-        error: str | None = None
-        try:
-            theirs = measure_peer(server, port, items, seconds, workdir / "tb", publishing_ms)
-        except (RuntimeError, TimeoutError) as err:
-            error = str(err)
+        # Ours first: our driver closes its session, so the server drops its subscription.
+        # ThingsBoard, stopped, leaves its session to time out (sessionTimeoutInMillis):
+        # the server would go on notifying it while the next gateway is measured.
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             mine = runner.run(
                 ours.measure(
@@ -307,6 +306,12 @@ def side_by_side(
                     publishing_ms / 1000,
                 )
             )
+        theirs: PeerFigures | None = None
+        error: str | None = None
+        try:
+            theirs = measure_peer(server, port, items, seconds, workdir / "tb", publishing_ms)
+        except (RuntimeError, TimeoutError) as err:
+            error = str(err)
     return SideBySide(theirs, error, mine)
 
 
