@@ -13,7 +13,11 @@ with a publisher that counts every good change and runs the first ``--alarm-item
 through the gateway's own rules (a zone input per point: 100 raises its alarm, 0 clears
 it). Latency is wall clock: the server's SourceTimestamp to the sample's arrival, and to
 the alarm event the rules make of it (both processes share the machine's clock). CPU is
-read from ``/proc`` for both processes over the measuring window, after a warm-up.
+read from ``/proc`` for both processes over the measuring window, after a warm-up. A
+change counts as made and as delivered when its SourceTimestamp lies in a burst (one
+second's change of every item) that the server began in the window, from the server's log
+of each burst's start and duration. ``--log-level`` runs the driver under the gateway's own
+logging, as ``cellsafe run`` does (default ``info``, its shipped level).
 """
 
 from __future__ import annotations
@@ -82,7 +86,8 @@ class Counter:
         ]
         self.engine = RuleEngine([], inputs)
         self.alarms = AlarmManager(self.engine.definitions)
-        # Changes stamped (SourceTimestamp, Unix seconds) in [lo, hi) are counted.
+        # Changes stamped (SourceTimestamp, Unix seconds) in [lo, hi) are kept; those within
+        # a burst the server began in the measuring window are counted (``in_bursts``).
         self.window = (float("inf"), float("inf"))
         # (SourceTimestamp, arrival less it) of every good change stamped in the window.
         self.stamped: list[tuple[float, float]] = []
