@@ -143,6 +143,16 @@ class Run:
 
             seconds = min(self.plan.poll_seconds, 30)
             self.report.add(opcua.table([opcua.run(10_000, 200, seconds, self.workdir)]))
+        if self.peer:
+            with self.report.section("OPC UA side by side with the ThingsBoard IoT Gateway"):
+                from benchmarks.peers import thingsboard_opcua
+
+                seconds = int(min(self.plan.peer_seconds, 30))
+                rows = [
+                    thingsboard_opcua.side_by_side(n, seconds, self.workdir / f"opcua-tb-{n}")
+                    for n in (1_000, 10_000)
+                ]
+                self.report.add(thingsboard_opcua.table(rows))
 
     def side(self) -> None:
         if self.peer:

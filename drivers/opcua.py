@@ -62,6 +62,11 @@ _logger = logging.getLogger(__name__)
 # included: its transport logger never goes below INFO, whatever the root level.
 _TRANSPORT_LOGGER = logging.getLogger("asyncua.client.ua_client")
 _TRANSPORT_LOGGER.setLevel(max(logging.INFO, _TRANSPORT_LOGGER.level))
+# asyncua's subscription logs every PublishResponse, whole, at INFO, the gateway's default
+# level: with 10,000 monitored items changing each second, tens of MB of log a minute and a
+# quarter more CPU per change (benchmarks/REPORT.md, OPC UA). Its warnings still come.
+_SUBSCRIPTION_LOGGER = logging.getLogger("asyncua.common.subscription")
+_SUBSCRIPTION_LOGGER.setLevel(max(logging.WARNING, _SUBSCRIPTION_LOGGER.level))
 
 # Notifications waiting for the driver; when full, asyncua's DISCONNECT policy drops the
 # connection, so the reconnect re-reads every value rather than silently losing changes.

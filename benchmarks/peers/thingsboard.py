@@ -89,6 +89,9 @@ _TB_REQUIREMENTS = (
     "pymodbus==3.9.2",
     "pyserial==3.5",
     "pyserial-asyncio==0.6",
+    # What its OPC UA connector pip-installs (force-reinstalling any other version) at
+    # import: ``required_version`` in ``connectors/opcua/opcua_connector.py``. Ours is 2.x.
+    "asyncua==1.1.5",
 )
 DEFAULT_ROOT = ROOT / ".bench"
 
@@ -113,7 +116,8 @@ def device_name(unit: int) -> str:
 
 
 def ensure_installed(root: Path = DEFAULT_ROOT) -> Path:
-    """The venv ``root/thingsboard-venv`` with TB and its Modbus needs; returns its python."""
+    """The venv ``root/thingsboard-venv`` with TB and its Modbus and OPC UA connectors'
+    needs; returns its python."""
     venv = root / "thingsboard-venv"
     python = venv / "bin" / "python"
     marker = venv / "bench-requirements.txt"
@@ -478,10 +482,9 @@ class ThingsBoardGateway:
                 )
             time.sleep(0.05)
 
-    def write_config(self) -> None:
-        self.config_dir.mkdir(parents=True, exist_ok=True)
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        files = {
+    def config_files(self) -> dict[str, dict[str, Any]]:
+        """TB's configuration files by name: the gateway, its connector, its logs."""
+        return {
             "tb_gateway.json": gateway_config(self.broker_port),
             "modbus.json": modbus_config(
                 self.modbus_port,
@@ -493,7 +496,15 @@ class ThingsBoardGateway:
             ),
             "logs.json": logs_config(self.log_dir),
         }
-        for name, content in files.items():
+
+    def make_listener(self) -> _Listener:
+        """The subscriber that answers TB's ``getSessionLimits`` and counts its telemetry."""
+        return _Listener(self.broker_port, self.devices, self.registers, self.track_values)
+
+    def write_config(self) -> None:
+        self.config_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        for name, content in self.config_files().items():
             (self.config_dir / name).write_text(json.dumps(content, indent=2), encoding="utf-8")
 
     def start(self) -> ThingsBoardGateway:
@@ -501,9 +512,7 @@ class ThingsBoardGateway:
         self.write_config()
         try:
             # Subscribed before TB connects, so its getSessionLimits request is seen.
-            self._listener = _Listener(
-                self.broker_port, self.devices, self.registers, self.track_values
-            )
+            self._listener = self.make_listener()
             dead_proxy = f"http://127.0.0.1:{free_port()}"
             env = {
                 "TB_GW_CONFIG_DIR": str(self.config_dir),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 from asyncua import ua
@@ -203,3 +204,24 @@ def test_quiet_points_are_restated_while_the_session_lives(panel: PanelHost) -> 
         assert stamps == sorted(stamps) and stamps[-1] - stamps[0] >= 0.4
 
     asyncio.run(go())
+
+
+def test_publish_responses_stay_out_of_the_log_at_the_default_level(
+    panel: PanelHost, caplog: pytest.LogCaptureFixture
+) -> None:
+    """asyncua logs each PublishResponse whole at INFO, the gateway's default level; with
+    thousands of items that is megabytes of log a second. Its warnings still pass."""
+
+    async def go() -> None:
+        cfg = config(panel.endpoint, points=[ZONE1_STATE])
+        async with running(cfg) as (driver, rec):
+            assert driver.state is State.CONNECTED, driver.last_error
+            await panel.acall(lambda p: p.force("Zone1", "fault"))
+            await rec.wait(lambda: getattr(rec.last("panel.z1_state"), "value", None) == 3.0)
+
+    with caplog.at_level(logging.INFO):
+        asyncio.run(go())
+    assert any(r.name.startswith("asyncua") for r in caplog.records)  # INFO was on
+    published = [r for r in caplog.records if r.name == "asyncua.common.subscription"]
+    assert [r.getMessage()[:40] for r in published if r.levelno < logging.WARNING] == []
+    assert logging.getLogger("asyncua.common.subscription").isEnabledFor(logging.WARNING)
