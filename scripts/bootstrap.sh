@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the demo and the tests need on a Debian machine: the Debian packages
-# (Mosquitto, venv support), then a virtual environment in .venv with the project.
+# (Mosquitto, venv support, Chromium and a CJK font for the console's browser tests, the
+# time zone database, VictoriaMetrics), then a virtual environment in .venv with the project.
 # Safe to run again: it only installs what is missing or what pyproject.toml changed.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
