@@ -251,3 +251,23 @@ def test_a_frozen_sensor_does_not_clear_a_rise_it_stopped_reporting() -> None:
     # rise stays raised (held, as for bad data), and the fault says why.
     assert feed(ev, frozen) == ["raised:store.temperature.fault@108"]
     assert feed(ev, [(t, 39.4) for t in range(160, 300, 2)]) == []
+
+
+def test_a_gap_longer_than_max_gap_restarts_an_input_delay() -> None:
+    ev = DiscreteEvaluator(
+        DiscreteSpec(
+            zone="store",
+            name="panel-fire",
+            point=POINT,
+            on_delay=2.0,
+            fault_delay=10.0,
+            max_gap=3.0,
+        )
+    )
+    series: list[tuple[float, float | bool | None]] = [(0, True), (1, None), (2, None)]
+    series += [(3, None), (4, None), (5, True), (6, True), (7, True)]
+    assert feed(ev, series) == ["raised:store.panel-fire.alarm@7"]  # 2 s from 5, not from 0
+    bridged = DiscreteEvaluator(
+        DiscreteSpec(zone="store", name="panel-fire", point=POINT, on_delay=2.0, max_gap=3.0)
+    )
+    assert feed(bridged, [(0, True), (1, None), (2, True)]) == ["raised:store.panel-fire.alarm@2"]
