@@ -179,9 +179,7 @@ class CauseEffectMatrix:
             if row is not None:
                 row.latched = True
                 # Held as fired, so that a latched release stays released after a restart.
-                row.fired = {
-                    i: row.fired.get(i, now) for i, e in enumerate(row.spec.effects) if e.latch
-                } | row.fired
+                row.fired = {i: now for i, e in enumerate(row.spec.effects) if e.latch} | row.fired
         for name, by in saved.get("aborted", {}).items():
             if name in self._rows:
                 self._rows[name].aborted_by = Cause(**by)

@@ -234,7 +234,7 @@ class ThresholdEvaluator:
         last = self._last_good if self._last_good is not None else self._watching_since
         if now - last < self.spec.stale_after:
             return []
-        return self._set_fault(now, True, f"stale: no good sample for {now - last:.0f} s")
+        return self._fault_is(now, f"stale: no good sample for {now - last:.0f} s")
 
     # -- data quality --------------------------------------------------------------
 
@@ -249,9 +249,15 @@ class ThresholdEvaluator:
         return None
 
     def _fault_is(self, t: float, reason: str | None) -> list[ConditionChange]:
-        if (reason is not None) == self._fault:
+        """The fault condition holds for ``reason``, or is clear (None); only a change
+        is reported."""
+        active = reason is not None
+        if active == self._fault:
             return []
-        return self._set_fault(t, reason is not None, reason or "")
+        self._fault = active
+        name = f"{self.spec.zone} {self.spec.key}"
+        message = f"{name} sensor fault: {reason}" if active else f"{name} sensor data good again"
+        return [self._change("fault", active, t, None, None, message)]
 
     def _restart_timers(self) -> None:
         for state in self._limits.values():
@@ -268,15 +274,6 @@ class ThresholdEvaluator:
         if ts - ref[0] >= self.spec.frozen_after:
             return f"frozen: no change beyond {self.spec.frozen_band:g} for {ts - ref[0]:.0f} s"
         return None
-
-    def _set_fault(self, ts: float, active: bool, reason: str) -> list[ConditionChange]:
-        self._fault = active
-        message = (
-            f"{self.spec.zone} {self.spec.key} sensor fault: {reason}"
-            if active
-            else (f"{self.spec.zone} {self.spec.key} sensor data good again")
-        )
-        return [self._change("fault", active, ts, None, None, message)]
 
     # -- process conditions ----------------------------------------------------------
 

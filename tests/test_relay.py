@@ -283,3 +283,42 @@ def test_a_link_that_is_down_for_a_second_costs_no_attempt() -> None:
         assert not [c for c in sink.conditions if c.active]  # no fault raised on the way
 
     asyncio.run(go())
+
+
+def test_a_module_that_never_takes_the_write_is_a_fault() -> None:
+    """A write the link does not carry within verify_timeout uses up the attempt; after
+    every attempt the relay raises its fault alarm and counts the command unverified."""
+
+    async def go() -> None:
+        sink = EventList()
+        driver = ModbusDriver(
+            ModbusConfig(
+                name="relay-module",
+                driver="modbus",
+                transport=TcpTransport(type="tcp", host="127.0.0.1", port=free_port()),
+                unit_id=2,
+                reconnect_min=0.1,
+                reconnect_max=0.2,
+                points=[ModbusPoint(key="fan", table="coil", address=0, type="bool")],
+            )
+        )
+        spec = RelaySpec(
+            name="fan-1", device="relay-module", point="fan", verify_timeout=0.3, retries=1
+        )
+        relay = Relay(spec, driver, sink, sink.condition)
+        task = asyncio.create_task(relay.run())
+        try:
+            relay.request(HOT)  # nobody listens on that port
+            async with asyncio.timeout(5):
+                await until(lambda: relay.faulted)
+        finally:
+            task.cancel()
+            await driver.close()
+        assert (relay.verified, relay.unverified) == (0, 1)
+        assert sink.types() == ["actuator.failed"]
+        failed = sink.events[0].body
+        assert failed["actuator"]["attempts"] == 2
+        assert "write not taken within 0.3 s" in failed["error"]
+        assert [(c.alarm_id, c.active) for c in sink.conditions] == [("actuator.fan-1.fault", True)]
+
+    asyncio.run(go())

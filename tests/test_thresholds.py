@@ -251,3 +251,39 @@ def test_a_frozen_sensor_does_not_clear_a_rise_it_stopped_reporting() -> None:
     # rise stays raised (held, as for bad data), and the fault says why.
     assert feed(ev, frozen) == ["raised:store.temperature.fault@108"]
     assert feed(ev, [(t, 39.4) for t in range(160, 300, 2)]) == []
+
+
+def test_a_gap_longer_than_max_gap_restarts_an_input_delay() -> None:
+    ev = DiscreteEvaluator(
+        DiscreteSpec(
+            zone="store",
+            name="panel-fire",
+            point=POINT,
+            on_delay=2.0,
+            fault_delay=10.0,
+            max_gap=3.0,
+        )
+    )
+    series: list[tuple[float, float | bool | None]] = [(0, True), (1, None), (2, None)]
+    series += [(3, None), (4, None), (5, True), (6, True), (7, True)]
+    assert feed(ev, series) == ["raised:store.panel-fire.alarm@7"]  # 2 s from 5, not from 0
+    bridged = DiscreteEvaluator(
+        DiscreteSpec(zone="store", name="panel-fire", point=POINT, on_delay=2.0, max_gap=3.0)
+    )
+    assert feed(bridged, [(0, True), (1, None), (2, True)]) == ["raised:store.panel-fire.alarm@2"]
+
+
+def test_a_sensor_fault_says_why_and_when_it_is_over() -> None:
+    ev = ThresholdEvaluator(spec(fault_delay=2.0, stale_after=5.0))
+    changes = [c for t in (0.0, 1.0, 2.0) for c in ev.evaluate(Sample.bad(POINT, t, t, "timeout"))]
+    changes += ev.evaluate(Sample.good(POINT, 21.0, 3.0, 3.0))
+    changes += ev.tick(100.0)
+    assert [(c.alarm_id, c.active, c.message) for c in changes] == [
+        ("store.temperature.fault", True, "store temperature sensor fault: timeout"),
+        ("store.temperature.fault", False, "store temperature sensor data good again"),
+        (
+            "store.temperature.fault",
+            True,
+            "store temperature sensor fault: stale: no good sample for 97 s",
+        ),
+    ]

@@ -56,14 +56,16 @@ class LogQuota:
         now, mono = time.time(), steady()
         try:
             self._log.heal()
-            dropped = self._log.enforce_quota(self._max_bytes)
-            used = self._log.size() / self._max_bytes
+            size = self._log.size()  # one SUM per read while the log fits
+            dropped = self._log.enforce_quota(self._max_bytes) if size > self._max_bytes else 0
+            if dropped:
+                size = self._log.size()
         except sqlite3.Error as err:
             return [Sample.bad(POINT, now, mono, f"log unreadable: {err}")]
         if dropped:
             self.dropped += dropped
             _logger.warning("log over its quota: dropped the %d oldest telemetry", dropped)
-        samples = [Sample.good(POINT, round(used * 100, 1), now, mono)]
+        samples = [Sample.good(POINT, round(size / self._max_bytes * 100, 1), now, mono)]
         if self._confirmed_by is not None:
             age = self._log.lag(self._confirmed_by).oldest_age
             samples.append(Sample.good(UNCONFIRMED, round(age, 1), now, mono))
