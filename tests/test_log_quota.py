@@ -51,3 +51,19 @@ def test_unconfirmed_is_the_age_of_the_oldest_event_not_confirmed(tmp_path: Path
         assert age >= 0.3
         cursor.commit_upto(stored.row)
         assert values(asyncio.run(quota.read()))[UNCONFIRMED] == 0.0
+
+
+def test_telemetry_after_the_last_confirmed_event_does_not_age_unconfirmed(
+    tmp_path: Path,
+) -> None:
+    # The WMS confirms events by seq; telemetry stored after the last event cannot be
+    # confirmed until another event comes, so a quiet site must not look unconfirmed.
+    with EventLog.open(tmp_path / "log.db", SOURCE) as log:
+        cursor = log.cursor(SINK)  # events and telemetry, as the MQTT uplink takes them
+        quota = LogQuota(log, 1.0, confirmed_by=SINK)
+        (stored,) = log.emit([Event("alarm.raised", {"alarm_id": "zone-a.temp.high"})])
+        log.emit_telemetry({"rack-1": {"temperature": 21.5}})
+        cursor.commit_upto(stored.row)
+        time.sleep(0.3)
+        assert values(asyncio.run(quota.read()))[UNCONFIRMED] == 0.0
+        assert log.lag(SINK).backlog == 1  # the telemetry still waits on disk

@@ -25,7 +25,7 @@ import time
 from collections.abc import Collection
 
 from drivers.base import WriteError
-from gateway.storage.log import EventLog
+from gateway.storage.log import EVENTS, EventLog
 from rules.alarms import AlarmDefinition, ConditionChange
 from rules.thresholds import LimitSpec, ThresholdSpec
 from vocab.clock import steady
@@ -67,7 +67,9 @@ class LogQuota:
             _logger.warning("log over its quota: dropped the %d oldest telemetry", dropped)
         samples = [Sample.good(POINT, round(size / self._max_bytes * 100, 1), now, mono)]
         if self._confirmed_by is not None:
-            age = self._log.lag(self._confirmed_by).oldest_age
+            # Events only: the WMS confirms events by seq, and telemetry after the last
+            # event waits for the next one, so on a quiet site it would age for ever.
+            age = self._log.lag(self._confirmed_by, EVENTS).oldest_age
             samples.append(Sample.good(UNCONFIRMED, round(age, 1), now, mono))
         return samples
 

@@ -294,9 +294,12 @@ class EventLog:
             _logger.info("log: sinks no longer configured, positions dropped: %s", gone)
         return gone
 
-    def lag(self, sink: str) -> SinkLag:
+    def lag(self, sink: str, kinds: Collection[Kind] = EVERYTHING) -> SinkLag:
+        """What ``sink`` has not committed, of the ``kinds`` it wants and are asked for."""
         cursor = self._cursors[sink]
-        kinds = sorted(cursor.kinds)
+        kinds = sorted(cursor.kinds & frozenset(kinds))
+        if not kinds:
+            return SinkLag(0, 0.0)
         marks = ",".join("?" * len(kinds))
         count, oldest = self._db.execute(
             f"SELECT COUNT(*), MIN(stored_at) FROM log WHERE row > ? AND kind IN ({marks})",
