@@ -284,3 +284,37 @@ def test_a_streaming_page_keeps_its_view_and_an_idle_action_asks_for_the_passwor
     acks = [c for c in commands_in(server.log) if c["type"] == "alarm.acknowledged"]
     assert len(acks) == 1 and "olga" in json.dumps(acks[0])
     assert server.pipeline.alarms.annunciated()[ALARM].value == "acked"
+
+
+def test_an_operator_may_not_override_a_relay_nor_reset_a_row_and_the_refusal_is_recorded(
+    served: tuple[asyncio.AbstractEventLoop, Server],
+) -> None:
+    loop, server = served
+    engineer_only = {
+        "/api/relays/fan/override": ("override", {"state": "on", "duration": 60, "reason": "x"}),
+        "/api/relays/fan/end-override": ("end_override", {"reason": "x"}),
+        "/api/matrix/store-fire/reset": ("reset_row", {"reason": "x"}),
+    }
+
+    async def scenario() -> list[tuple[int, str]]:
+        answers = []
+        async with aiohttp.ClientSession(
+            base_url=server.base, cookie_jar=aiohttp.CookieJar(unsafe=True)
+        ) as client:
+            body = {"name": "olga", "password": "correct horse"}
+            async with client.post("/api/signin", json=body) as r:
+                headers = {"X-CSRF-Token": (await r.json())["csrf"]}
+            for path, (_, args) in engineer_only.items():
+                async with client.post(path, json=args, headers=headers) as r:
+                    answers.append((r.status, (await r.json())["error"]))
+        return answers
+
+    answers = loop.run_until_complete(scenario())
+    commands = [name for name, _ in engineer_only.values()]
+    assert answers == [(403, f"role operator may not {name}") for name in commands]
+    refused = [c["command"] for c in commands_in(server.log) if c["type"] == "command.refused"]
+    assert [(c["name"], c["channel"], c["by"]) for c in refused] == [
+        (name, "console", "olga") for name in commands
+    ]
+    done = [r.type for r in server.log.read(0, frozenset({"event"}), 1000)]
+    assert not [t for t in done if t.startswith(("actuator.", "safety."))]  # nothing was done

@@ -8,22 +8,18 @@ seat prints every event that reaches the broker. Nothing is left running afterwa
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 import tempfile
-import threading
 import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-
 from drivers.base import DeviceConfig
 from gateway.app import Gateway
 from gateway.cli import logs
 from gateway.cli.demo_stock import play_stock
+from gateway.cli.demo_view import EventView
 from gateway.config import ConfigError, GatewaySettings, load_settings
 from simulators.lab import SimulatorThread
 from simulators.mosquitto import MosquittoBroker
@@ -77,30 +73,13 @@ def alarm_label(event_type: str) -> str:
     return _ALARM_LABELS.get(event_type, event_type.split(".", 1)[1].upper())[:10]
 
 
-class _WmsView:
+class _WmsView(EventView):
     """Subscribes like the WMS would and narrates each event that arrives."""
 
     def __init__(self, host: str, port: int, prefix: str) -> None:
-        self.received: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="demo-wms")
-        self._client.on_connect = lambda c, *_: c.subscribe(f"{prefix}/+/+/events/#", qos=1)
-        self._client.on_message = self._on_message
-        self._client.connect(host, port)
-        self._client.loop_start()
+        super().__init__(host, port, prefix, "demo-wms")
 
-    def close(self) -> None:
-        self._client.disconnect()
-        self._client.loop_stop()
-
-    def types(self) -> list[str]:
-        with self._lock:
-            return [e["type"] for e in self.received]
-
-    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        event = json.loads(msg.payload)
-        with self._lock:
-            self.received.append(event)
+    def narrate(self, event: dict[str, Any]) -> None:
         seq = f"[seq {event['seq']}]"
         if "alarm" in event:
             alarm = event["alarm"]

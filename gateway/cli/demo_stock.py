@@ -10,16 +10,13 @@ its own gateway, its own temporary directory.
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-
 from gateway.app import Gateway
+from gateway.cli.demo_view import EventView
 from gateway.config import load_settings
 from simulators.mosquitto import MosquittoBroker
 from simulators.scanner_port import ScannerPort
@@ -70,29 +67,12 @@ transport = {{ type = "serial", port = "{reader}" }}
     return path
 
 
-class _StockView:
+class _StockView(EventView):
     def __init__(self, port: int, say: Say) -> None:
-        self.types: list[str] = []
+        super().__init__("127.0.0.1", port, "cellsafe", "demo-wms-stock")
         self._say = say
-        self._lock = threading.Lock()
-        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="demo-wms-stock")
-        self._client.on_connect = lambda c, *_: c.subscribe("cellsafe/+/+/events/#", qos=1)
-        self._client.on_message = self._on_message
-        self._client.connect("127.0.0.1", port)
-        self._client.loop_start()
 
-    def close(self) -> None:
-        self._client.disconnect()
-        self._client.loop_stop()
-
-    def seen(self) -> list[str]:
-        with self._lock:
-            return list(self.types)
-
-    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        event = json.loads(msg.payload)
-        with self._lock:
-            self.types.append(event["type"])
+    def narrate(self, event: dict[str, Any]) -> None:
         seq = f"[seq {event['seq']}]"
         if "alarm" in event:
             label = "ALARM" if event["type"] == "alarm.raised" else "CLEARED"
@@ -138,7 +118,7 @@ def _play(workdir: Path, say: Say) -> bool:
             asyncio.run(_scan(settings, reader, view, say))
         finally:
             view.close()
-        seen = view.seen()
+        seen = view.types()
     ok = [t for t in seen if t in set(EXPECTED)] == EXPECTED
     say("demo", f"stock: {len(seen)} events reached the broker: {', '.join(seen) or 'none'}")
     return ok
@@ -161,7 +141,7 @@ async def _scan(settings: Any, reader: ScannerPort, view: _StockView, say: Say) 
                 beep = await loop.run_in_executor(None, reader.received, 0.4)
                 if beep:
                     say("reader", "BEEP-BEEP: refused (the reader's reject signal)")
-            while len(view.seen()) < len(EXPECTED) and not task.done():  # noqa: ASYNC110
+            while len(view.types()) < len(EXPECTED) and not task.done():  # noqa: ASYNC110
                 await asyncio.sleep(0.1)
     except TimeoutError:
         say("demo", "stock: timed out waiting for the events")

@@ -41,23 +41,21 @@ def configure(level: str = "info", fmt: Format = "auto", stream: TextIO | None =
         cache_logger_on_first_use=True,
     )
     journal = journal_socket() if fmt == "auto" else None
+    handler: logging.Handler
     if journal is not None:  # under systemd: the journal's own fields, not text to parse
-        root = logging.getLogger()
-        root.handlers[:] = [JournalHandler(journal)]
-        root.setLevel(level.upper())
-        logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
-        return
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
-            processors=[
-                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.processors.format_exc_info if use_json else _identity,
-                renderer,
-            ],
+        handler = JournalHandler(journal)
+    else:
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(
+            structlog.stdlib.ProcessorFormatter(
+                foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
+                processors=[
+                    structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.format_exc_info if use_json else _identity,
+                    renderer,
+                ],
+            )
         )
-    )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

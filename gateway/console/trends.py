@@ -53,9 +53,6 @@ class Trends:
     def points(self) -> list[str]:
         return sorted(self._points)
 
-    def get(self, point: str) -> PointTrend | None:
-        return self._points.get(point)
-
     def series(self, point: str) -> dict[str, Any] | None:
         """``{"point", "ts": [...], "values": [...]}``, oldest first; None for an unknown point."""
         trend = self._points.get(point)

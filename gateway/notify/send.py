@@ -100,14 +100,10 @@ class Dispatcher:
         self._fault: str | None = None
         self._busy: dict[str, Message] = {}  # the message each channel is trying to send
         self._tasks: list[asyncio.Task[None]] = []
-        self.dropped = 0
 
     @property
     def fault(self) -> str | None:
         return self._fault
-
-    def backlog(self) -> int:
-        return sum(len(q) for q in self._queues.values())
 
     def submit(self, message: Message) -> None:
         """Queues ``message`` without waiting; a full queue drops its oldest message."""
@@ -117,7 +113,6 @@ class Dispatcher:
             index = 1 if len(queue) > 1 and self._busy.get(message.channel) is queue[0] else 0
             oldest = queue[index]
             del queue[index]
-            self.dropped += 1
             self._report(Result(oldest, "failed", 0, "queue full (drop_oldest)"))
         queue.append(message)
         self._wake[message.channel].set()

@@ -101,7 +101,6 @@ class NotifySink(BatchSink):
         )
         self._masking = mask.install(config.secret_values())
         self._ticker: asyncio.Task[None] | None = None
-        self.results: list[Result] = []  # the latest, for status and tests
         self.counters = {"sent": 0, "failed": 0}
 
     async def __aenter__(self) -> NotifySink:
@@ -167,7 +166,6 @@ class NotifySink(BatchSink):
     def _result(self, result: Result) -> None:
         message = result.message
         self.counters[result.outcome] += 1
-        self.results = [*self.results[-99:], result]
         if result.outcome == "sent":
             _logger.info(
                 "notify: sent %s to %s via %s (%s, %d attempt(s))",

@@ -55,7 +55,7 @@ from gateway.config.timeseries import TimeSeriesSection
 from gateway.core.health_points import parse_health_key
 from gateway.sinks.base import BatchSink
 from gateway.storage.log import EVERYTHING, EventLog, StoredRecord
-from vocab.ids import GATEWAY
+from vocab.ids import GATEWAY, point_id
 
 if TYPE_CHECKING:
     from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
@@ -91,7 +91,7 @@ class PointInfo:
 
 def catalog(settings: GatewaySettings) -> dict[str, PointInfo]:
     """``point id -> PointInfo`` from the devices and zones of ``settings``."""
-    units = {f"{d.name}.{p.key}": p.unit for d in settings.devices for p in d.point_infos()}
+    units = {point_id(d.name, p.key): p.unit for d in settings.devices for p in d.point_infos()}
     found = {point: PointInfo(unit=unit) for point, unit in units.items()}
     for zone in settings.zones:
         for threshold, spec in zip(zone.thresholds, zone.threshold_specs(units), strict=True):
@@ -104,7 +104,7 @@ def catalog(settings: GatewaySettings) -> dict[str, PointInfo]:
         for item in zone.inputs:
             found[item.point] = PointInfo(zone=zone.name, quantity=item.name)
     for relay in settings.relays:
-        coil = f"{relay.device}.{relay.point}"
+        coil = point_id(relay.device, relay.point)
         found[coil] = dataclasses.replace(
             found.get(coil, PointInfo()), relay=relay.name, relay_on=relay.coil(True)
         )
@@ -184,7 +184,8 @@ class LineProtocol:
             self._health(site, gateway, body["points"], out)
             return
         for key, reading in body["points"].items():
-            series = self._series.get((site, gateway, f"{device}.{key}"))
+            point = point_id(device, key)
+            series = self._series.get((site, gateway, point))
             if series is None:
                 series = self._new_series(site, gateway, device, key)
             head, limits = series
@@ -199,13 +200,13 @@ class LineProtocol:
                 fields.append(limits)
             ms = self._ms(reading["ts"])
             out.append(f"{head} {','.join(fields)} {ms}")
-            relay = self._relays.get((site, gateway, f"{device}.{key}"))
+            relay = self._relays.get((site, gateway, point))
             if relay is not None and reading["quality"] == "good" and isinstance(value, int):
                 relay_head, on = relay  # a coil reads as a boolean (an int is a bool's kind)
                 out.append(f"{relay_head} state={_number(bool(value) == on)} {ms}")
 
     def _new_series(self, site: str, gateway: str, device: str, key: str) -> tuple[str, str]:
-        point = f"{device}.{key}"
+        point = point_id(device, key)
         info = self._points.get(point, PointInfo())
         tags = _tags(
             [
