@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeVar
 
@@ -138,7 +137,7 @@ class ModbusLine:
             if not await self.ensure_connected():
                 raise
             reply = await self._send(send)
-        if time.monotonic() - self._up_since >= HEALTHY_AFTER:
+        if steady() - self._up_since >= HEALTHY_AFTER:
             self._backoff = self._reconnect_min
         return reply
 
@@ -172,7 +171,7 @@ class ModbusLine:
         """True when the line can take a request now; call with ``lock`` held."""
         if self.client.connected:
             return True
-        now = time.monotonic()
+        now = steady()
         if now < self._next_connect:
             return False
         if await self.client.connect():
