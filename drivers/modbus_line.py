@@ -225,11 +225,9 @@ def _watch_frames(client: ModbusBaseClient) -> _FrameWatch:
         watch.last_at = steady()
         used, unit, tid, pdu = decode(data)
         if used and not pdu:
-            waiting = getattr(manager, "response_future", None)
-            if isinstance(waiting, asyncio.Future) and not waiting.done():
-                waiting.set_exception(
-                    FrameError(f"CRC error in a {len(data)}-byte reply (frame dropped)")
-                )
+            _fail_waiting(
+                manager, FrameError(f"CRC error in a {len(data)}-byte reply (frame dropped)")
+            )
         return used, unit, tid, pdu
 
     framer.decode = watched  # type: ignore[method-assign]
@@ -249,11 +247,16 @@ def _fail_pending_on_close(client: ModbusBaseClient) -> None:
 
     def closed(exc: Exception | None) -> None:
         told(exc)
-        waiting = getattr(manager, "response_future", None)
-        if isinstance(waiting, asyncio.Future) and not waiting.done():
-            waiting.set_exception(ConnectionException("the device closed the connection"))
+        _fail_waiting(manager, ConnectionException("the device closed the connection"))
 
     manager.callback_disconnected = closed
+
+
+def _fail_waiting(manager: Any, error: Exception) -> None:
+    """Fail the request that the transaction manager (``client.ctx``) waits on, if any."""
+    waiting = getattr(manager, "response_future", None)
+    if isinstance(waiting, asyncio.Future) and not waiting.done():
+        waiting.set_exception(error)
 
 
 class LinePool:
