@@ -95,8 +95,8 @@ class OpcuaDriver:
     def __init__(self, config: OpcuaConfig) -> None:
         self._config = config
         self._points = {p.key: p for p in config.points}
-        self._ids = {k: point_id(config.name, k) for k in self._points}
-        self._ids.update({c.key: point_id(config.name, c.key) for c in config.conditions})
+        self._conditions = {c.key: c for c in config.conditions}
+        self._ids = {k: point_id(config.name, k) for k in [*self._points, *self._conditions]}
         self.state = State.DISCONNECTED
         self.last_error: str | None = None
         self.connects = 0  # sessions opened, for tests and status
@@ -133,7 +133,7 @@ class OpcuaDriver:
     async def read(self, keys: Collection[str] | None = None) -> list[Sample]:
         """A batched Read of the points (all, or ``keys``); bad samples when not connected."""
         wanted = list(self._points) if keys is None else list(keys)
-        unknown = set(wanted) - self._points.keys() - {c.key for c in self._config.conditions}
+        unknown = set(wanted) - self._points.keys() - self._conditions.keys()
         if unknown:
             raise KeyError(f"{self._config.name}: unknown points {sorted(unknown)}")
         samples = [self._condition_sample(k) for k in wanted if k not in self._points]
@@ -181,7 +181,8 @@ class OpcuaDriver:
 
     def acknowledgeable(self, key: str) -> bool:
         """The condition point ``key`` passes an operator's acknowledge back to the server."""
-        return any(c.key == key and c.acknowledge for c in self._config.conditions)
+        condition = self._conditions.get(key)
+        return condition is not None and condition.acknowledge
 
     async def acknowledge(self, key: str, comment: str) -> None:
         """Call the Acknowledge method (OPC 10000-9, 5.7.3) of the condition behind point
@@ -549,9 +550,9 @@ class OpcuaDriver:
         now, mono = time.time(), steady()
         if self.state is not State.CONNECTED:
             return Sample.bad(self._ids[key], now, mono, "not connected")
-        condition = next(c for c in self._config.conditions if c.key == key)
         state = self._condition_states.get(key)
-        return Sample.good(self._ids[key], state is not None and holds(condition, state), now, mono)
+        held = state is not None and holds(self._conditions[key], state)
+        return Sample.good(self._ids[key], held, now, mono)
 
     # -- publishing ---------------------------------------------------------------------
 
