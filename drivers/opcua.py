@@ -96,6 +96,9 @@ class OpcuaDriver:
         self._config = config
         self._points = {p.key: p for p in config.points}
         self._conditions = {c.key: c for c in config.conditions}
+        # Each point's own mode, or the device's.
+        self._subscribed = [p for p in config.points if (p.mode or config.mode) == "subscribe"]
+        self._polled = [p for p in config.points if (p.mode or config.mode) == "poll"]
         self._ids = {k: point_id(config.name, k) for k in [*self._points, *self._conditions]}
         self.state = State.DISCONNECTED
         self.last_error: str | None = None
@@ -265,12 +268,7 @@ class OpcuaDriver:
     async def _restate(self) -> None:
         """While the session is alive, the held value of every subscribed point and
         condition again, stamped now: the keep-alives say it still holds."""
-        pushed = [
-            self._ids[p.key]
-            for p in self._config.points
-            if (p.mode or self._config.mode) == "subscribe"
-        ]
-        pushed += [self._ids[c.key] for c in self._config.conditions]
+        pushed = [self._ids[k] for k in [*(p.key for p in self._subscribed), *self._conditions]]
         while True:
             await asyncio.sleep(self._config.restate_interval)
             if self.state is not State.CONNECTED:
@@ -298,8 +296,7 @@ class OpcuaDriver:
         client.connection_lost_callback = self._connection_lost
         await client.connect(auto_reconnect=False)
         await self._resolve(client)
-        subscribed = [p for p in config.points if (p.mode or config.mode) == "subscribe"]
-        polled = [p for p in config.points if (p.mode or config.mode) == "poll"]
+        subscribed, polled = self._subscribed, self._polled
         if subscribed:
             await self._subscribe(client, subscribed)
         if polled:
