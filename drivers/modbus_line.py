@@ -64,21 +64,21 @@ class NotConnected(ConnectionException):
     """The line is down and its back-off says: not yet."""
 
 
-class FrameError(ModbusIOException):
-    """A reply arrived but was no valid frame: a bad CRC, or a frame broken off.
-    ``reason`` says which, in words fit for a sample's reason."""
+class ReplyError(ModbusIOException):
+    """A request that got no usable reply; ``reason`` says why, in words fit for a
+    sample's reason."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
 
 
-class NoReply(ModbusIOException):
+class FrameError(ReplyError):
+    """A reply arrived but was no valid frame: a bad CRC, or a frame broken off."""
+
+
+class NoReply(ReplyError):
     """Nothing came back within the device's timeout; ``reason`` says how long."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 class ModbusLine:
