@@ -39,7 +39,7 @@ from drivers.modbus_config import (
     Transport,
     check_shared_lines,
 )
-from drivers.modbus_line import LINES, FrameError, LinePool, NoReply, NotConnected
+from drivers.modbus_line import LINES, LinePool, NotConnected, ReplyError
 from drivers.modbus_plan import BIT_TABLES, ReadBlock, plan_reads
 from drivers.modbus_quality import evaluate
 from drivers.modbus_timing import exchange_time, frame_gap
@@ -217,7 +217,7 @@ class ModbusDriver:
             )
         except NotConnected:
             return self._bad_block(block, "not connected")
-        except (FrameError, NoReply) as err:
+        except ReplyError as err:
             return self._bad_block(block, err.reason)
         except (ModbusException, OSError) as err:
             return self._bad_block(block, f"no reply: {err}")

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeVar
 
@@ -65,21 +64,21 @@ class NotConnected(ConnectionException):
     """The line is down and its back-off says: not yet."""
 
 
-class FrameError(ModbusIOException):
-    """A reply arrived but was no valid frame: a bad CRC, or a frame broken off.
-    ``reason`` says which, in words fit for a sample's reason."""
+class ReplyError(ModbusIOException):
+    """A request that got no usable reply; ``reason`` says why, in words fit for a
+    sample's reason."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
 
 
-class NoReply(ModbusIOException):
+class FrameError(ReplyError):
+    """A reply arrived but was no valid frame: a bad CRC, or a frame broken off."""
+
+
+class NoReply(ReplyError):
     """Nothing came back within the device's timeout; ``reason`` says how long."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 class ModbusLine:
@@ -138,7 +137,7 @@ class ModbusLine:
             if not await self.ensure_connected():
                 raise
             reply = await self._send(send)
-        if time.monotonic() - self._up_since >= HEALTHY_AFTER:
+        if steady() - self._up_since >= HEALTHY_AFTER:
             self._backoff = self._reconnect_min
         return reply
 
@@ -172,7 +171,7 @@ class ModbusLine:
         """True when the line can take a request now; call with ``lock`` held."""
         if self.client.connected:
             return True
-        now = time.monotonic()
+        now = steady()
         if now < self._next_connect:
             return False
         if await self.client.connect():
@@ -226,11 +225,9 @@ def _watch_frames(client: ModbusBaseClient) -> _FrameWatch:
         watch.last_at = steady()
         used, unit, tid, pdu = decode(data)
         if used and not pdu:
-            waiting = getattr(manager, "response_future", None)
-            if isinstance(waiting, asyncio.Future) and not waiting.done():
-                waiting.set_exception(
-                    FrameError(f"CRC error in a {len(data)}-byte reply (frame dropped)")
-                )
+            _fail_waiting(
+                manager, FrameError(f"CRC error in a {len(data)}-byte reply (frame dropped)")
+            )
         return used, unit, tid, pdu
 
     framer.decode = watched  # type: ignore[method-assign]
@@ -250,11 +247,16 @@ def _fail_pending_on_close(client: ModbusBaseClient) -> None:
 
     def closed(exc: Exception | None) -> None:
         told(exc)
-        waiting = getattr(manager, "response_future", None)
-        if isinstance(waiting, asyncio.Future) and not waiting.done():
-            waiting.set_exception(ConnectionException("the device closed the connection"))
+        _fail_waiting(manager, ConnectionException("the device closed the connection"))
 
     manager.callback_disconnected = closed
+
+
+def _fail_waiting(manager: Any, error: Exception) -> None:
+    """Fail the request that the transaction manager (``client.ctx``) waits on, if any."""
+    waiting = getattr(manager, "response_future", None)
+    if isinstance(waiting, asyncio.Future) and not waiting.done():
+        waiting.set_exception(error)
 
 
 class LinePool:

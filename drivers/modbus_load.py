@@ -11,6 +11,7 @@ reports every poll's real duration. A change of the overrun state is logged once
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import TypedDict
 
@@ -65,7 +66,7 @@ class LineLoad:
         """Mark which devices feed safety rows: they keep their rate."""
         self._safety = set(devices)
         for name, demand in self._demands.items():
-            self._demands[name] = PollDemand(name, demand.interval, demand.cost, name in devices)
+            self._demands[name] = dataclasses.replace(demand, safety=name in devices)
         self._replan()
 
     def measured(self, device: str, seconds: float) -> None:
@@ -73,7 +74,7 @@ class LineLoad:
         if demand is None:
             return
         cost = demand.cost + self.SMOOTHING * (seconds - demand.cost)
-        self._demands[device] = PollDemand(device, demand.interval, cost, demand.safety)
+        self._demands[device] = dataclasses.replace(demand, cost=cost)
         self._replan()
 
     def urgent(self, device: str) -> bool:

@@ -17,7 +17,6 @@ BITS_PER_CHARACTER = 11
 FIXED_GAP_ABOVE = 19200  # bit/s; above this the gap is fixed (spec V1.02, 2.5.1.1)
 FIXED_GAP = 0.00175  # s
 RTU_OVERHEAD = 3  # bytes: unit id before the PDU, CRC after it
-EXCEPTION_REPLY = 5  # bytes: unit id, function | 0x80, exception code, CRC
 
 _BIT_READS = (1, 2)
 _REGISTER_READS = (3, 4)

@@ -95,8 +95,11 @@ class OpcuaDriver:
     def __init__(self, config: OpcuaConfig) -> None:
         self._config = config
         self._points = {p.key: p for p in config.points}
-        self._ids = {k: point_id(config.name, k) for k in self._points}
-        self._ids.update({c.key: point_id(config.name, c.key) for c in config.conditions})
+        self._conditions = {c.key: c for c in config.conditions}
+        # Each point's own mode, or the device's.
+        self._subscribed = [p for p in config.points if (p.mode or config.mode) == "subscribe"]
+        self._polled = [p for p in config.points if (p.mode or config.mode) == "poll"]
+        self._ids = {k: point_id(config.name, k) for k in [*self._points, *self._conditions]}
         self.state = State.DISCONNECTED
         self.last_error: str | None = None
         self.connects = 0  # sessions opened, for tests and status
@@ -133,7 +136,7 @@ class OpcuaDriver:
     async def read(self, keys: Collection[str] | None = None) -> list[Sample]:
         """A batched Read of the points (all, or ``keys``); bad samples when not connected."""
         wanted = list(self._points) if keys is None else list(keys)
-        unknown = set(wanted) - self._points.keys() - {c.key for c in self._config.conditions}
+        unknown = set(wanted) - self._points.keys() - self._conditions.keys()
         if unknown:
             raise KeyError(f"{self._config.name}: unknown points {sorted(unknown)}")
         samples = [self._condition_sample(k) for k in wanted if k not in self._points]
@@ -181,7 +184,8 @@ class OpcuaDriver:
 
     def acknowledgeable(self, key: str) -> bool:
         """The condition point ``key`` passes an operator's acknowledge back to the server."""
-        return any(c.key == key and c.acknowledge for c in self._config.conditions)
+        condition = self._conditions.get(key)
+        return condition is not None and condition.acknowledge
 
     async def acknowledge(self, key: str, comment: str) -> None:
         """Call the Acknowledge method (OPC 10000-9, 5.7.3) of the condition behind point
@@ -264,12 +268,7 @@ class OpcuaDriver:
     async def _restate(self) -> None:
         """While the session is alive, the held value of every subscribed point and
         condition again, stamped now: the keep-alives say it still holds."""
-        pushed = [
-            self._ids[p.key]
-            for p in self._config.points
-            if (p.mode or self._config.mode) == "subscribe"
-        ]
-        pushed += [self._ids[c.key] for c in self._config.conditions]
+        pushed = [self._ids[k] for k in [*(p.key for p in self._subscribed), *self._conditions]]
         while True:
             await asyncio.sleep(self._config.restate_interval)
             if self.state is not State.CONNECTED:
@@ -297,8 +296,7 @@ class OpcuaDriver:
         client.connection_lost_callback = self._connection_lost
         await client.connect(auto_reconnect=False)
         await self._resolve(client)
-        subscribed = [p for p in config.points if (p.mode or config.mode) == "subscribe"]
-        polled = [p for p in config.points if (p.mode or config.mode) == "poll"]
+        subscribed, polled = self._subscribed, self._polled
         if subscribed:
             await self._subscribe(client, subscribed)
         if polled:
@@ -549,9 +547,9 @@ class OpcuaDriver:
         now, mono = time.time(), steady()
         if self.state is not State.CONNECTED:
             return Sample.bad(self._ids[key], now, mono, "not connected")
-        condition = next(c for c in self._config.conditions if c.key == key)
         state = self._condition_states.get(key)
-        return Sample.good(self._ids[key], state is not None and holds(condition, state), now, mono)
+        held = state is not None and holds(self._conditions[key], state)
+        return Sample.good(self._ids[key], held, now, mono)
 
     # -- publishing ---------------------------------------------------------------------
 

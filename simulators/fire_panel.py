@@ -322,9 +322,6 @@ class FirePanelServer:
         cond = self._conditions[self.node_id(f"{zone}.Conditions.{name}")]
         return cond.active, cond.acked
 
-    def zone_state(self, zone: str) -> ZoneState:
-        return self._zones[zone].state
-
     # -- the panel's own logic ----------------------------------------------------------
 
     async def _physics(self) -> None:
