@@ -21,12 +21,14 @@ import paho.mqtt.client as mqtt
 import tomli_w
 from paho.mqtt.enums import CallbackAPIVersion
 
+from drivers.base import Driver
 from rules.alarms import ConditionChange
 from simulators.net import free_port
 from simulators.scenario import Scenario, ZoneSetup, load_scenario
 from simulators.warehouse import Warehouse, WarehouseServer
 from tests import contract
 from vocab.events import Event
+from vocab.samples import Sample
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -70,6 +72,14 @@ async def warehouse_server(
         yield server
     finally:
         await server.stop()
+
+
+async def read_polls(driver: Driver, polls: int = 1) -> list[list[Sample]]:
+    """``polls`` reads of ``driver`` one after the other, then close it even if a read fails."""
+    try:
+        return [await driver.read() for _ in range(polls)]
+    finally:
+        await driver.close()
 
 
 async def until(predicate: Callable[[], bool]) -> None:

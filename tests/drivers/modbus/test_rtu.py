@@ -25,7 +25,7 @@ from drivers.modbus_line import LinePool
 from simulators.net import free_port, wait_for_port
 from simulators.pty_pair import PtyPair
 from simulators.warehouse import register_blocks
-from tests.lab import until, warehouse_server
+from tests.lab import read_polls, until, warehouse_server
 from vocab.samples import Quality, Sample
 
 SENSOR_POINTS = [
@@ -76,10 +76,7 @@ def test_rtu_device_on_a_pty_reads_good_samples() -> None:
         with PtyPair() as pair:
             async with warehouse_server(rtu_port=pair.server_path):
                 driver = ModbusDriver(device("sensors", rtu(pair.client_path), 1, SENSOR_POINTS))
-                try:
-                    samples = await driver.read()
-                finally:
-                    await driver.close()
+                [samples] = await read_polls(driver)
             assert pair.bytes_relayed > 0  # it went over the serial line, not elsewhere
         assert len(samples) == 3
         assert_sensor_values(samples)
@@ -195,10 +192,7 @@ def test_unknown_unit_on_the_line_is_bad_quality() -> None:
         with PtyPair() as pair:
             async with warehouse_server(rtu_port=pair.server_path):
                 driver = ModbusDriver(device("sensors", rtu(pair.client_path), 9, SENSOR_POINTS))
-                try:
-                    samples = await driver.read()
-                finally:
-                    await driver.close()
+                [samples] = await read_polls(driver)
         assert {s.quality for s in samples} == {Quality.BAD}
         assert all(s.reason == "exception response, code 4" for s in samples)
 
@@ -210,11 +204,8 @@ def test_missing_serial_port_is_bad_quality_and_backs_off() -> None:
         driver = ModbusDriver(
             device("sensors", rtu("/dev/cellsafe-no-such-port"), 1, SENSOR_POINTS), LinePool()
         )
-        try:
-            first = await driver.read()
-            second = await driver.read()  # inside the back-off: no new open attempt
-        finally:
-            await driver.close()
+        # the second read falls inside the back-off: no new open attempt
+        first, second = await read_polls(driver, 2)
         assert {s.quality for s in first + second} == {Quality.BAD}
         assert [s.reason for s in second] == ["not connected"] * 3
 
