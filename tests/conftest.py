@@ -11,6 +11,7 @@ from simulators.mosquitto import MosquittoBroker
 from simulators.net import free_port
 from simulators.pty_pair import PtyPair
 from simulators.rtu_line import RtuLine
+from simulators.scanner_port import ScannerPort
 from simulators.scenario import Scenario
 from tests.lab import GatewayProcess, WmsSubscriber
 
@@ -71,6 +72,13 @@ class Lab:
 def broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
     with MosquittoBroker(tmp_path / "broker", persistence=True) as running:
         yield running
+
+
+@pytest.fixture
+def reader(tmp_path: Path) -> Iterator[ScannerPort]:
+    """A USB barcode reader's serial port, plugged in for the test and pulled after it."""
+    with ScannerPort(tmp_path / "usb-reader-if00") as port:
+        yield port
 
 
 @pytest.fixture
