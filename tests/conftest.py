@@ -13,7 +13,7 @@ from simulators.pty_pair import PtyPair
 from simulators.rtu_line import RtuLine
 from simulators.scanner_port import ScannerPort
 from simulators.scenario import Scenario
-from tests.lab import GatewayProcess, WmsSubscriber
+from tests.lab import GatewayProcess, NotifySocket, WmsSubscriber
 
 
 class Lab:
@@ -79,6 +79,15 @@ def reader(tmp_path: Path) -> Iterator[ScannerPort]:
     """A USB barcode reader's serial port, plugged in for the test and pulled after it."""
     with ScannerPort(tmp_path / "usb-reader-if00") as port:
         yield port
+
+
+@pytest.fixture
+def notify_socket(tmp_path: Path) -> Iterator[NotifySocket]:
+    listener = NotifySocket(str(tmp_path / "notify.sock"))
+    try:
+        yield listener
+    finally:
+        listener.close()
 
 
 @pytest.fixture
