@@ -21,6 +21,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import tomli_w
 from paho.mqtt.enums import CallbackAPIVersion
+from pymodbus.server import ModbusBaseServer
 
 from drivers.base import Driver
 from rules.alarms import ConditionChange
@@ -113,6 +114,21 @@ async def warehouse_server(
         yield server
     finally:
         await server.stop()
+
+
+@contextlib.asynccontextmanager
+async def serving(server: ModbusBaseServer) -> AsyncIterator[None]:
+    """A pymodbus ``server`` serving on the event loop once its port is open (at most 5 s);
+    shut down when the block ends, even on an error."""
+    task = asyncio.create_task(server.serve_forever())
+    try:
+        async with asyncio.timeout(5):
+            await until(lambda: server.transport is not None)
+        yield
+    finally:
+        await server.shutdown()  # type: ignore[no-untyped-call]
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 async def read_polls(driver: Driver, polls: int = 1) -> list[list[Sample]]:
