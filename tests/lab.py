@@ -173,7 +173,9 @@ def write_config(tmp_path: Path, data: dict[str, Any], name: str = "gateway.toml
     return path
 
 
-def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "gateway", *args],
         capture_output=True,
@@ -181,6 +183,7 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
         timeout=60,
         check=False,
         env={**os.environ, **(env or {})},
+        cwd=cwd,
     )
 
 
