@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import sqlite3
+import ssl
 import subprocess
 import sys
 import threading
@@ -20,6 +21,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import tomli_w
+from aiohttp import web
 from paho.mqtt.enums import CallbackAPIVersion
 from pymodbus.server import ModbusBaseServer
 
@@ -129,6 +131,21 @@ async def serving(server: ModbusBaseServer) -> AsyncIterator[None]:
         await server.shutdown()  # type: ignore[no-untyped-call]
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+@contextlib.asynccontextmanager
+async def http_app(
+    app: web.Application, ssl_context: ssl.SSLContext | None = None, access_log: bool = True
+) -> AsyncIterator[int]:
+    """``app`` served by aiohttp on a free loopback port, which is yielded; cleaned up
+    when the block ends, even on an error. ``access_log=False``: no access log lines."""
+    runner = web.AppRunner(app) if access_log else web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context).start()
+        yield runner.addresses[0][1]
+    finally:
+        await runner.cleanup()
 
 
 async def read_polls(driver: Driver, polls: int = 1) -> list[list[Sample]]:
