@@ -28,7 +28,6 @@ import sqlite3
 import sys
 import time
 import tomllib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,18 +82,20 @@ class Gateway:
 
     def kill(self) -> None:
         if self._child is not None:
-            with contextlib.suppress(OSError):
-                self.cpu_s += harness.cpu_seconds(self._child.pid)
+            self._add_cpu(self._child)
             self._child.process.kill()
             self._child.process.wait()
             self._child = None
 
     def stop(self) -> None:
         if self._child is not None:
-            with contextlib.suppress(OSError):
-                self.cpu_s += harness.cpu_seconds(self._child.pid)
+            self._add_cpu(self._child)
             self._child.stop()
             self._child = None
+
+    def _add_cpu(self, child: harness.Child) -> None:
+        with contextlib.suppress(OSError):
+            self.cpu_s += harness.cpu_seconds(child.pid)
 
 
 def _last_seq(state: Path) -> int:
@@ -106,15 +107,6 @@ def _last_seq(state: Path) -> int:
 
 def _log_kb(state: Path) -> float:
     return sum(p.stat().st_size for p in state.glob("outbox.sqlite3*")) / 1024
-
-
-@contextlib.contextmanager
-def _broker(root: Path) -> Iterator[MosquittoBroker]:
-    broker = MosquittoBroker(root / "broker", persistence=True).start()
-    try:
-        yield broker
-    finally:
-        broker.stop()
 
 
 def measure(
@@ -129,7 +121,7 @@ def measure(
     with (
         harness.workspace(workdir) as root,
         harness.device_server(1, 10, root) as server_port,
-        _broker(root) as broker,
+        MosquittoBroker(root / "broker", persistence=True) as broker,
     ):
         config = latency.gateway_config(root, server_port, broker.port, 0.2, 0, 0)
         data = tomllib.loads(config.read_text())

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import biip
+from biip.checksums import gs1_standard_check_digit
 from biip.gs1_messages import GS1Message
 from epcpy.epc_schemes.lgtin import LGTIN
 from epcpy.epc_schemes.sgtin import SGTIN
@@ -109,12 +110,7 @@ def _sgtin_parts(uri: str) -> tuple[str, str]:
     """``urn:epc:id:sgtin:CP.IIR.S`` -> (GTIN-14, serial)."""
     company, item, serial = uri.rsplit(":", 1)[1].split(".", 2)
     body = item[0] + company + item[1:]
-    return body + _check_digit(body), serial
-
-
-def _check_digit(digits: str) -> str:
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(digits)))
-    return str((10 - total % 10) % 10)
+    return body + str(gs1_standard_check_digit(body)), serial
 
 
 def _barcode(text: str, prefix_length: int) -> Code:

@@ -104,9 +104,7 @@ class GarbledReads:
                 r.recent.popleft()
             if len(r.recent) < r.limit:
                 return KEEP
-            r.recent.clear()
-            r.garbled, r.count, r.total = True, 0, 0
-            r.began = r.last_summary = now
+            self._begin(r, now)
             self._count(r, now, ts, data)
             message = (
                 f"reader {reader} sends only unreadable reads: {r.limit} within"
@@ -124,9 +122,7 @@ class GarbledReads:
         garbled again from ``now``, until a usable read or ``window`` quiet seconds."""
         r = self._readers.get(reader)
         if r is not None:
-            r.recent.clear()
-            r.garbled, r.count, r.total = True, 0, 0
-            r.began = r.last_bad = r.last_summary = now
+            self._begin(r, now)
 
     def deadline(self) -> float | None:
         """The monotonic time ``quiet`` next has work, or None while no reader is garbled."""
@@ -150,6 +146,12 @@ class GarbledReads:
         return events
 
     # -- inside ----------------------------------------------------------------------
+
+    @staticmethod
+    def _begin(r: _Reader, now: float) -> None:
+        r.recent.clear()
+        r.garbled, r.count, r.total = True, 0, 0
+        r.began = r.last_bad = r.last_summary = now
 
     @staticmethod
     def _count(r: _Reader, now: float, ts: float, data: str) -> None:

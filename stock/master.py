@@ -31,7 +31,7 @@ import json
 import os
 import re
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -234,13 +234,3 @@ class MasterStore:
         tmp.replace(self.path)
         self.current = new
         return True, f"version {new.version} in force"
-
-
-def dump(master: MasterData) -> dict[str, Any]:
-    """The JSON form the WMS publishes (the model's own)."""
-    result: dict[str, Any] = json.loads(master.model_dump_json())
-    return result
-
-
-def class_of(master: MasterData, gtins: Sequence[str]) -> list[str]:
-    return [m.hazard_class for g in gtins if (m := master.material(g)) is not None]

@@ -11,8 +11,9 @@ from simulators.mosquitto import MosquittoBroker
 from simulators.net import free_port
 from simulators.pty_pair import PtyPair
 from simulators.rtu_line import RtuLine
+from simulators.scanner_port import ScannerPort
 from simulators.scenario import Scenario
-from tests.lab import GatewayProcess, WmsSubscriber
+from tests.lab import GatewayProcess, NotifySocket, WmsSubscriber
 
 
 class Lab:
@@ -71,6 +72,22 @@ class Lab:
 def broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
     with MosquittoBroker(tmp_path / "broker", persistence=True) as running:
         yield running
+
+
+@pytest.fixture
+def reader(tmp_path: Path) -> Iterator[ScannerPort]:
+    """A USB barcode reader's serial port, plugged in for the test and pulled after it."""
+    with ScannerPort(tmp_path / "usb-reader-if00") as port:
+        yield port
+
+
+@pytest.fixture
+def notify_socket(tmp_path: Path) -> Iterator[NotifySocket]:
+    listener = NotifySocket(str(tmp_path / "notify.sock"))
+    try:
+        yield listener
+    finally:
+        listener.close()
 
 
 @pytest.fixture

@@ -7,7 +7,9 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import sqlite3
+import ssl
 import subprocess
 import sys
 import threading
@@ -19,14 +21,18 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import tomli_w
+from aiohttp import web
 from paho.mqtt.enums import CallbackAPIVersion
+from pymodbus.server import ModbusBaseServer
 
+from drivers.base import Driver
 from rules.alarms import ConditionChange
 from simulators.net import free_port
 from simulators.scenario import Scenario, ZoneSetup, load_scenario
 from simulators.warehouse import Warehouse, WarehouseServer
 from tests import contract
 from vocab.events import Event
+from vocab.samples import Sample
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,6 +52,46 @@ class EventList:
 
     def types(self) -> list[str]:
         return [e.type for e in self.events]
+
+
+class NotifySocket:
+    """What systemd listens on: a datagram socket; a thread keeps what arrives, and when."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self.messages: list[tuple[float, dict[str, str]]] = []
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._sock.bind("\0" + address[1:] if address.startswith("@") else address)
+        self._sock.settimeout(0.05)
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._receive, daemon=True)
+        self._thread.start()
+
+    def _receive(self) -> None:
+        while not self._closed.is_set():
+            try:
+                data = self._sock.recv(4096)
+            except TimeoutError:
+                continue
+            fields = dict(line.split("=", 1) for line in data.decode().splitlines())
+            self.messages.append((time.monotonic(), fields))
+
+    def with_key(self, key: str) -> list[tuple[float, dict[str, str]]]:
+        return [(t, m) for t, m in list(self.messages) if key in m]
+
+    def wait_for(self, key: str, timeout: float = 5.0) -> dict[str, str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.with_key(key)
+            if found:
+                return found[0][1]
+            time.sleep(0.01)
+        raise AssertionError(f"no {key} within {timeout} s; got {self.messages}")
+
+    def close(self) -> None:
+        self._closed.set()
+        self._thread.join(2)
+        self._sock.close()
 
 
 def quiet_scenario() -> Scenario:
@@ -70,6 +116,44 @@ async def warehouse_server(
         yield server
     finally:
         await server.stop()
+
+
+@contextlib.asynccontextmanager
+async def serving(server: ModbusBaseServer) -> AsyncIterator[None]:
+    """A pymodbus ``server`` serving on the event loop once its port is open (at most 5 s);
+    shut down when the block ends, even on an error."""
+    task = asyncio.create_task(server.serve_forever())
+    try:
+        async with asyncio.timeout(5):
+            await until(lambda: server.transport is not None)
+        yield
+    finally:
+        await server.shutdown()  # type: ignore[no-untyped-call]
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+@contextlib.asynccontextmanager
+async def http_app(
+    app: web.Application, ssl_context: ssl.SSLContext | None = None, access_log: bool = True
+) -> AsyncIterator[int]:
+    """``app`` served by aiohttp on a free loopback port, which is yielded; cleaned up
+    when the block ends, even on an error. ``access_log=False``: no access log lines."""
+    runner = web.AppRunner(app) if access_log else web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context).start()
+        yield runner.addresses[0][1]
+    finally:
+        await runner.cleanup()
+
+
+async def read_polls(driver: Driver, polls: int = 1) -> list[list[Sample]]:
+    """``polls`` reads of ``driver`` one after the other, then close it even if a read fails."""
+    try:
+        return [await driver.read() for _ in range(polls)]
+    finally:
+        await driver.close()
 
 
 async def until(predicate: Callable[[], bool]) -> None:
@@ -106,7 +190,9 @@ def write_config(tmp_path: Path, data: dict[str, Any], name: str = "gateway.toml
     return path
 
 
-def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "gateway", *args],
         capture_output=True,
@@ -114,6 +200,7 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
         timeout=60,
         check=False,
         env={**os.environ, **(env or {})},
+        cwd=cwd,
     )
 
 

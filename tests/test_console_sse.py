@@ -9,7 +9,7 @@ import aiohttp
 from aiohttp import web
 
 from gateway.console.sse import QUEUE, Hub
-from simulators.net import free_port
+from tests.lab import http_app
 
 
 def test_a_page_cut_off_for_being_slow_holds_no_messages() -> None:
@@ -31,30 +31,26 @@ def test_one_page_more_than_the_limit_is_refused() -> None:
     async def run() -> tuple[list[int], int, int]:
         app = web.Application()
         app.router.add_get("/stream", stream)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        port = free_port()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        url = f"http://127.0.0.1:{port}/stream"
-        try:
-            async with aiohttp.ClientSession() as client:
-                pages = [await client.get(url) for _ in range(2)]
-                for page in pages:
-                    await page.content.readuntil(b"\n\n")  # served
-                async with client.get(url) as third:
-                    refused = third.status
-                pages[0].close()
-                await asyncio.sleep(0.1)  # the server sees the page go
-                hub.publish("state", {})  # its next write finds the connection gone
-                await asyncio.sleep(0.1)
-                async with client.get(url) as again:
-                    later = again.status
-                for page in pages:
-                    page.close()
-            return [p.status for p in pages], refused, later
-        finally:
-            hub.close()
-            await runner.cleanup()
+        async with http_app(app) as port:
+            url = f"http://127.0.0.1:{port}/stream"
+            try:
+                async with aiohttp.ClientSession() as client:
+                    pages = [await client.get(url) for _ in range(2)]
+                    for page in pages:
+                        await page.content.readuntil(b"\n\n")  # served
+                    async with client.get(url) as third:
+                        refused = third.status
+                    pages[0].close()
+                    await asyncio.sleep(0.1)  # the server sees the page go
+                    hub.publish("state", {})  # its next write finds the connection gone
+                    await asyncio.sleep(0.1)
+                    async with client.get(url) as again:
+                        later = again.status
+                    for page in pages:
+                        page.close()
+                return [p.status for p in pages], refused, later
+            finally:
+                hub.close()
 
     served, refused, later = asyncio.run(run())
     assert served == [200, 200]

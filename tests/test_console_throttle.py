@@ -8,7 +8,6 @@ from typing import Any, cast
 
 import aiohttp
 import pytest
-from aiohttp import web
 from argon2 import PasswordHasher
 
 from gateway.console import routes
@@ -18,7 +17,7 @@ from gateway.console.routes import Api
 from gateway.console.sessions import Sessions
 from gateway.console.sse import Hub
 from gateway.console.throttle import FREE, SigninThrottle
-from simulators.net import free_port
+from tests.lab import http_app
 
 # A cheap hash keeps the test fast; the cost sits in the hash, so verify honours it.
 CHEAP = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
@@ -53,12 +52,8 @@ def test_parallel_wrong_passwords_are_throttled_and_the_right_one_waits_too(
     api = Api(users, Sessions(60.0, 600.0), none, none, none, none, Hub(), "en", False, none)
 
     async def run() -> tuple[list[int], int, str | None]:
-        runner = web.AppRunner(make_app(api, secure=False))
-        await runner.setup()
-        port = free_port()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        url = f"http://127.0.0.1:{port}/api/signin"
-        try:
+        async with http_app(make_app(api, secure=False)) as port:
+            url = f"http://127.0.0.1:{port}/api/signin"
             async with aiohttp.ClientSession() as client:
 
                 async def signin(password: str) -> tuple[int, str | None]:
@@ -69,8 +64,6 @@ def test_parallel_wrong_passwords_are_throttled_and_the_right_one_waits_too(
                 guesses = await asyncio.gather(*(signin(f"guess-{i}") for i in range(20)))
                 right, retry_after = await signin("olga-password-1")
             return sorted(status for status, _ in guesses), right, retry_after
-        finally:
-            await runner.cleanup()
 
     guesses, right, retry_after = asyncio.run(run())
     # Only the free failures were checked, and the one already being checked beside the

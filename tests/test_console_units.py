@@ -37,8 +37,7 @@ from gateway.console.openapi import document
 from gateway.console.routes import Api
 from gateway.console.sessions import Sessions
 from gateway.core.commands import COMMANDS
-from simulators.net import free_port
-from tests.lab import ROOT, cli, write_config
+from tests.lab import ROOT, cli, http_app, write_config
 from tests.pki import make_pki
 
 
@@ -260,11 +259,7 @@ def test_the_console_serves_https_with_the_configured_certificate(tmp_path: Path
     assert context is not None
 
     async def fetch() -> tuple[int, dict[str, str], str]:
-        runner = web.AppRunner(make_app(Api.__new__(Api), secure=True))
-        await runner.setup()
-        port = free_port()
-        await web.TCPSite(runner, "127.0.0.1", port, ssl_context=context).start()
-        try:
+        async with http_app(make_app(Api.__new__(Api), secure=True), context) as port:
             trust = ssl.create_default_context(cafile=str(pki.ca))
             async with aiohttp.ClientSession() as client:
                 url = f"https://127.0.0.1:{port}/api/openapi.json"
@@ -274,8 +269,6 @@ def test_the_console_serves_https_with_the_configured_certificate(tmp_path: Path
                 with pytest.raises(aiohttp.ClientError):
                     await client.get(f"http://127.0.0.1:{port}/api/openapi.json")
             return status, headers, str(body["openapi"])
-        finally:
-            await runner.cleanup()
 
     status, headers, version = asyncio.run(fetch())
     assert (status, version) == (200, "3.1.0")

@@ -31,7 +31,7 @@ from gateway.uplink.topics import Topics
 from rules.alarms import ConditionChange
 from simulators.net import free_port
 from tests import contract
-from tests.lab import ROOT
+from tests.lab import ROOT, http_app
 from vocab.events import Event
 
 TOKEN = "hookT0ken-5ecret-77"
@@ -305,15 +305,9 @@ def test_the_sample_sms_channel_reaches_the_gateway_with_its_token_and_number() 
     async def run() -> str | None:
         app = web.Application()
         app.router.add_post("/send", gateway)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        port = free_port()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        url = template.replace("jsons://sms.example.com", f"json://127.0.0.1:{port}")
-        try:
+        async with http_app(app, access_log=False) as port:
+            url = template.replace("jsons://sms.example.com", f"json://127.0.0.1:{port}")
             return await apprise_sender(url.replace("{secret}", TOKEN), "title", "body", 10.0)
-        finally:
-            await runner.cleanup()
 
     assert asyncio.run(run()) is None
     assert queries == [{"token": TOKEN, "to": "+8613800000000"}]

@@ -4,66 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
-import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from gateway.core.service import Notifier, Probe, Progress, status_line, supervise
 from gateway.core.status import AlarmStatus, GatewayStatus, SourceStatus
-
-
-class NotifySocket:
-    """What systemd listens on: a datagram socket; a thread keeps what arrives, and when."""
-
-    def __init__(self, address: str) -> None:
-        self.address = address
-        self.messages: list[tuple[float, dict[str, str]]] = []
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self._sock.bind("\0" + address[1:] if address.startswith("@") else address)
-        self._sock.settimeout(0.05)
-        self._closed = threading.Event()
-        self._thread = threading.Thread(target=self._receive, daemon=True)
-        self._thread.start()
-
-    def _receive(self) -> None:
-        while not self._closed.is_set():
-            try:
-                data = self._sock.recv(4096)
-            except TimeoutError:
-                continue
-            fields = dict(line.split("=", 1) for line in data.decode().splitlines())
-            self.messages.append((time.monotonic(), fields))
-
-    def with_key(self, key: str) -> list[tuple[float, dict[str, str]]]:
-        return [(t, m) for t, m in list(self.messages) if key in m]
-
-    def wait_for(self, key: str, timeout: float = 5.0) -> dict[str, str]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = self.with_key(key)
-            if found:
-                return found[0][1]
-            time.sleep(0.01)
-        raise AssertionError(f"no {key} within {timeout} s; got {self.messages}")
-
-    def close(self) -> None:
-        self._closed.set()
-        self._thread.join(2)
-        self._sock.close()
-
-
-@pytest.fixture
-def notify_socket(tmp_path: Path) -> Iterator[NotifySocket]:
-    listener = NotifySocket(str(tmp_path / "notify.sock"))
-    try:
-        yield listener
-    finally:
-        listener.close()
+from tests.lab import NotifySocket
 
 
 def test_ready_and_status_reach_a_path_socket(notify_socket: NotifySocket) -> None:

@@ -7,7 +7,6 @@ import signal
 import tomllib
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,21 +14,11 @@ import pytest
 
 from simulators.net import free_port
 from tests.conftest import Lab
-from tests.lab import cli, lab_config, quiet_scenario, wait_until, write_config
-from tests.test_service import NotifySocket
+from tests.lab import NotifySocket, cli, lab_config, quiet_scenario, wait_until, write_config
 
 pytestmark = pytest.mark.integration
 
 ALARM = "electrolyte-store.temperature.high"
-
-
-@pytest.fixture
-def notify_socket(tmp_path: Path) -> Iterator[NotifySocket]:
-    listener = NotifySocket(str(tmp_path / "notify.sock"))
-    try:
-        yield listener
-    finally:
-        listener.close()
 
 
 def _events(path: Path) -> list[dict[str, Any]]:

@@ -4,13 +4,12 @@ cannot serve on; never a traceback, never a simulator that only seems to serve."
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from simulators.scenario import ScenarioError, bundled_scenarios, load_scenario
+from tests.lab import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,13 +43,7 @@ def test_a_missing_file_bad_toml_and_a_bad_key_each_say_so(tmp_path: Path) -> No
 
 @pytest.mark.parametrize("command", ["sim", "demo"])
 def test_the_command_line_exits_2_without_a_traceback(command: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "gateway", command, "--scenario", "nope"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-    )
+    done = cli(command, "--scenario", "nope", cwd=ROOT)
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr, done.stderr
     assert f"cellsafe {command}: unknown scenario 'nope'" in done.stderr
@@ -61,13 +54,7 @@ def test_a_port_in_use_is_said_at_once_and_not_served_in_pretence() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        done = subprocess.run(
-            [sys.executable, "-m", "gateway", "sim", "--port", str(port)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            cwd=ROOT,
-        )
+        done = cli("sim", "--port", str(port), cwd=ROOT)
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr, done.stderr
     assert f"cellsafe sim: simulator cannot serve on 127.0.0.1:{port}: " in done.stderr
@@ -75,25 +62,13 @@ def test_a_port_in_use_is_said_at_once_and_not_served_in_pretence() -> None:
 
 
 def test_port_0_is_refused_by_the_parser() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "gateway", "sim", "--port", "0"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-    )
+    done = cli("sim", "--port", "0", cwd=ROOT)
     assert done.returncode == 2
     assert "argument --port: 0 is outside 1-65535" in done.stderr
 
 
 def test_the_demo_finds_its_example_from_any_directory(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "gateway", "demo", "--scenario", "nope"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-    )
+    done = cli("demo", "--scenario", "nope", cwd=tmp_path)
     # The example loaded (no "cannot read"); the scenario is what is refused.
     assert "cannot read" not in done.stderr, done.stderr
     assert "cellsafe demo: unknown scenario 'nope'" in done.stderr

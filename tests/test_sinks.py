@@ -27,21 +27,22 @@ def lines(path: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+async def deliver(config: EventFileSection, log: EventLog, n: int) -> None:
+    """``n`` events into ``log``, and the file sink running until it has them all."""
+    async with EventFileSink(config, log):
+        log.emit([Event("alarm.raised", {}) for _ in range(n)])
+        while log.lag("file").backlog:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+
+
 def test_the_event_file_repeats_nothing_after_a_crash_and_cuts_a_torn_line(
     tmp_path: Path,
 ) -> None:
     target = tmp_path / "events.jsonl"
     config = EventFileSection(path=target)
 
-    async def deliver(log: EventLog, n: int) -> None:
-        sink = EventFileSink(config, log)
-        async with sink:
-            log.emit([Event("alarm.raised", {}) for _ in range(n)])
-            while log.lag("file").backlog:  # noqa: ASYNC110
-                await asyncio.sleep(0.01)
-
     with EventLog.open(tmp_path / "log.db", SOURCE) as log:
-        asyncio.run(deliver(log, 3))
+        asyncio.run(deliver(config, log, 3))
     # A crash after the write and before the acknowledgement: the rows come again...
     with EventLog.open(tmp_path / "log.db", SOURCE) as log:
         log._db.execute("UPDATE cursors SET row = 0")
@@ -49,7 +50,7 @@ def test_the_event_file_repeats_nothing_after_a_crash_and_cuts_a_torn_line(
     with target.open("ab") as torn:
         torn.write(b'{"seq":4,"ty')
     with EventLog.open(tmp_path / "log.db", SOURCE) as log:
-        asyncio.run(deliver(log, 2))
+        asyncio.run(deliver(config, log, 2))
     assert [e["seq"] for e in lines(target)] == [1, 2, 3, 4, 5]
 
 
@@ -59,16 +60,10 @@ def test_a_new_log_numbering_from_1_again_loses_nothing_in_the_event_file(
     target = tmp_path / "events.jsonl"
     config = EventFileSection(path=target)
 
-    async def deliver(log: EventLog, n: int) -> None:
-        async with EventFileSink(config, log):
-            log.emit([Event("alarm.raised", {}) for _ in range(n)])
-            while log.lag("file").backlog:  # noqa: ASYNC110
-                await asyncio.sleep(0.01)
-
     with EventLog.open(tmp_path / "first.db", SOURCE) as log:
-        asyncio.run(deliver(log, 5))
+        asyncio.run(deliver(config, log, 5))
     with EventLog.open(tmp_path / "second.db", SOURCE) as log:  # a new data directory
-        asyncio.run(deliver(log, 3))
+        asyncio.run(deliver(config, log, 3))
     assert [e["seq"] for e in lines(target)] == [1, 2, 3, 4, 5, 1, 2, 3]
 
 

@@ -81,9 +81,7 @@ def of_type(messages: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 def test_misplacement_alarmed_with_the_broker_down_and_the_master_over_mqtt(
     tmp_path: Path, broker: MosquittoBroker, lab: Lab
 ) -> None:
-    adapter = ScannerPort(tmp_path / "usb-reader-if00")
-    adapter.plug()
-    try:
+    with ScannerPort(tmp_path / "usb-reader-if00") as adapter:
         wms = lab.wms(broker.port)
         env = {"CELLSAFE_COMMANDS__KEYS__WMS_STOCK": STOCK_KEY}
         config = gateway_config(tmp_path, broker.port, adapter.link)
@@ -127,5 +125,3 @@ def test_misplacement_alarmed_with_the_broker_down_and_the_master_over_mqtt(
         messages = wms.wait_for(5, 10)
         assert "misplacement" not in of_type(messages, "stock.stored")[-1]
         assert gateway.terminate() == 0
-    finally:
-        adapter.pull()

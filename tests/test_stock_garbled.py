@@ -11,7 +11,7 @@ import asyncio
 import functools
 import json
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -81,16 +81,6 @@ def test_a_usable_read_ends_it_with_the_rest_summed() -> None:
 
 
 # -- over a pseudo-terminal --------------------------------------------------------------
-
-
-@pytest.fixture
-def reader(tmp_path: Path) -> Iterator[ScannerPort]:
-    port = ScannerPort(tmp_path / "usb-Datalogic_Gryphon-if00")
-    port.plug()
-    try:
-        yield port
-    finally:
-        port.pull()
 
 
 class Wiring:

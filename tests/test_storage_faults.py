@@ -11,9 +11,17 @@ from pathlib import Path
 
 import pytest
 
+from simulators.lab import SimulatorThread
 from simulators.mosquitto import MosquittoBroker
 from tests.conftest import Lab
-from tests.lab import hot_zone, lab_config, wait_until, write_config
+from tests.lab import (
+    GatewayProcess,
+    WmsSubscriber,
+    hot_zone,
+    lab_config,
+    wait_until,
+    write_config,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -44,9 +52,10 @@ def fill(disk: Path) -> Path:
     return filler
 
 
-def test_a_full_disk_stops_neither_alarms_nor_relays_and_loses_no_event(
+def start(
     tmp_path: Path, small_disk: Path, broker: MosquittoBroker, lab: Lab
-) -> None:
+) -> tuple[SimulatorThread, WmsSubscriber, GatewayProcess]:
+    """A hot zone and the gateway with its data directory on ``small_disk``."""
     sim = lab.sim(hot_zone(), 3.0)
     wms = lab.wms(broker.port)
     data = tomllib.loads(
@@ -54,6 +63,13 @@ def test_a_full_disk_stops_neither_alarms_nor_relays_and_loses_no_event(
     )
     data["gateway"]["data_dir"] = str(small_disk / "state")
     gateway = lab.gateway(write_config(tmp_path, data))
+    return sim, wms, gateway
+
+
+def test_a_full_disk_stops_neither_alarms_nor_relays_and_loses_no_event(
+    tmp_path: Path, small_disk: Path, broker: MosquittoBroker, lab: Lab
+) -> None:
+    sim, wms, gateway = start(tmp_path, small_disk, broker, lab)
     wait_until(lambda: wms.state.get("status", {}).get("state") == "online", 30, "the birth")
 
     filler = fill(small_disk)
@@ -97,13 +113,7 @@ def test_a_read_only_data_directory_at_start_up_is_a_storage_alarm_not_a_crash(
 ) -> None:
     (small_disk / "state").mkdir()
     subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
-    sim = lab.sim(hot_zone(), 3.0)
-    wms = lab.wms(broker.port)
-    data = tomllib.loads(
-        lab_config(tmp_path, sim.port, broker.port, off_delay=2.0, rate_of_rise=100.0).read_text()
-    )
-    data["gateway"]["data_dir"] = str(small_disk / "state")
-    gateway = lab.gateway(write_config(tmp_path, data))
+    sim, wms, gateway = start(tmp_path, small_disk, broker, lab)
 
     def shown() -> list[str]:
         return [a["id"] for a in wms.state.get("alarms", {}).get("alarms", [])]

@@ -33,7 +33,7 @@ from simulators.mosquitto import MosquittoBroker
 from simulators.victoria import VictoriaMetrics
 from tests.conftest import Lab
 from tests.flux_names import FluxUnreadable, flux_names
-from tests.lab import ROOT, hot_zone, lab_config, wait_until, write_config
+from tests.lab import ROOT, hot_zone, http_app, lab_config, wait_until, write_config
 from vocab.events import Event
 from vocab.samples import Sample
 
@@ -620,13 +620,8 @@ def test_a_refused_batch_is_skipped_an_unavailable_one_retried_and_the_token_sen
     async def run() -> TimeSeriesSink:
         app = web.Application()
         app.router.add_post("/api/v2/write", write)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = runner.addresses[0][1]
-        config = TimeSeriesSection(url=f"http://127.0.0.1:{port}", token=SecretStr("tok-1"))
-        try:
+        async with http_app(app) as port:
+            config = TimeSeriesSection(url=f"http://127.0.0.1:{port}", token=SecretStr("tok-1"))
             with EventLog.open(tmp_path / "log.db", SOURCE) as log:
                 sink = TimeSeriesSink(config, log)
                 sink.retry_min = 0.05
@@ -636,8 +631,6 @@ def test_a_refused_batch_is_skipped_an_unavailable_one_retried_and_the_token_sen
                     store(log, samples(2, T0 + 10))
                     await drain(log)
                 return sink
-        finally:
-            await runner.cleanup()
 
     sink = asyncio.run(run())
     assert sink.rejected == 6 and sink.written == 4

@@ -324,15 +324,12 @@ def table(rows: Sequence[SideBySide]) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
 
-    def ms(values: Sequence[float]) -> str:
-        return " / ".join(f"{v:g}" for v in values)
-
     for row in rows:
         f = row.ours
         lines.append(
             f"| {f.items:,} | CellSafe | {f.changes_made:,} | {f.changes_delivered:,} "
-            f"| {f.delivered_per_s:,.0f} | {ms(f.arrival_ms_p50_p95_p99)} "
-            f"| {ms(f.alarm_ms_p50_p95_p99)} "
+            f"| {f.delivered_per_s:,.0f} | {ours.ms(f.arrival_ms_p50_p95_p99)} "
+            f"| {ours.ms(f.alarm_ms_p50_p95_p99)} "
             f"| {f.cpu_s_per_100k:g} | {f.cpu_s_per_100k * f.delivered_per_s / 1000:.1f} "
             f"| {f.rss_mb:g} | {f.server_cpu_s_per_100k:g} |"
         )
@@ -342,7 +339,7 @@ def table(rows: Sequence[SideBySide]) -> str:
         else:
             lines.append(
                 f"| {t.items:,} | ThingsBoard | {t.changes_made:,} | {t.delivered:,} "
-                f"| {t.delivered_per_s:,.0f} | {ms(t.arrival_ms_p50_p95_p99)} | no rules "
+                f"| {t.delivered_per_s:,.0f} | {ours.ms(t.arrival_ms_p50_p95_p99)} | no rules "
                 f"| {t.cpu_s_per_100k:g} | {t.cpu_percent:g} | {t.rss_mb:g} "
                 f"| {t.server_cpu_s_per_100k:g} |"
             )

@@ -18,6 +18,11 @@ from vocab.ids import device_comm_id, point_id
 from vocab.samples import Sample
 
 
+def scanner_configs(settings: GatewaySettings) -> dict[str, ScannerConfig]:
+    """The configured readers (``driver = "scanner"``) by device name, in file order."""
+    return {d.name: d for d in settings.devices if isinstance(d, ScannerConfig)}
+
+
 class ReaderWatch:
     """A reader that stays away is an alarm, not silence: on the sample bus, a bad
     ``<reader>.connected`` that is not good again within the reader's ``alarm_after``
@@ -76,5 +81,4 @@ class ReaderWatch:
         conditions: Callable[[ConditionChange], None],
         active: Collection[str] = (),
     ) -> ReaderWatch:
-        readers = {d.name: d for d in settings.devices if isinstance(d, ScannerConfig)}
-        return ReaderWatch(readers, conditions, active)
+        return ReaderWatch(scanner_configs(settings), conditions, active)

@@ -42,8 +42,9 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from drivers.base import Driver, WriteError
-from drivers.scanner_config import CONNECTED, ScannerConfig
+from drivers.scanner_config import CONNECTED
 from gateway.config.settings import GatewaySettings
+from gateway.core.readers import scanner_configs
 from gateway.storage.log import EventLog
 from gateway.uplink.commands import RefusalLimit
 from gateway.uplink.signing import STOCK_MASTER, Principal, Refused, Window, verify
@@ -106,7 +107,7 @@ class StockService:
         whose ``device.<reader>.garbled`` is among them starts garbled, so the alarm clears
         when the reader proves quiet or usable rather than staying up from before a restart.
         ``ValueError`` when ``[stock] master_file`` cannot be read (it names the file)."""
-        readers = {d.name: d for d in settings.devices if isinstance(d, ScannerConfig)}
+        readers = scanner_configs(settings)
         if not readers:
             return None
         master_file = settings.stock.master_file
@@ -144,7 +145,7 @@ class StockService:
         """The stock alarms, when there is a reader to raise them, and each reader's
         ``device.<reader>.comm`` and ``device.<reader>.garbled`` (low priority: stock work
         stops, safety does not)."""
-        readers = [d for d in settings.devices if isinstance(d, ScannerConfig)]
+        readers = scanner_configs(settings).values()
         comm = [
             AlarmDefinition(
                 id=device_comm_id(d.name),

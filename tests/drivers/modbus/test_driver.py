@@ -13,7 +13,7 @@ from drivers.modbus_config import ModbusConfig, ModbusPoint, TcpTransport
 from gateway.core.poller import Poller
 from simulators.faults import FaultMode, FaultProxy
 from simulators.net import free_port
-from tests.lab import until, warehouse_server
+from tests.lab import read_polls, until, warehouse_server
 from vocab.samples import Quality, Sample
 
 
@@ -88,10 +88,7 @@ def test_unknown_unit_is_bad_quality_not_an_exception() -> None:
     async def go() -> None:
         async with warehouse_server() as sim:
             driver = ModbusDriver(sensor_config(sim.port).model_copy(update={"unit_id": 9}))
-            try:
-                samples = await driver.read()
-            finally:
-                await driver.close()
+            [samples] = await read_polls(driver)
         assert {s.quality for s in samples} == {Quality.BAD}
         assert all(s.reason == "exception response, code 4" for s in samples)
 
@@ -101,11 +98,8 @@ def test_unknown_unit_is_bad_quality_not_an_exception() -> None:
 def test_unreachable_device_is_bad_quality_and_backs_off() -> None:
     async def go() -> None:
         driver = ModbusDriver(sensor_config(free_port()))
-        try:
-            first = await driver.read()
-            second = await driver.read()  # inside the back-off: no new connect attempt
-        finally:
-            await driver.close()
+        # the second read falls inside the back-off: no new connect attempt
+        first, second = await read_polls(driver, 2)
         assert {s.quality for s in first + second} == {Quality.BAD}
         assert second[0].reason == "not connected"
 

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from drivers.modbus import ModbusDriver
 from drivers.modbus_config import ModbusConfig, ModbusPoint, ModbusWorkarounds, TcpTransport
 from simulators.misbehaving import Faults, MisbehavingServer
+from tests.lab import read_polls
 from vocab.samples import Quality, Sample
 
 LEVELS = 100  # uint16 points at holding 0..99
@@ -54,10 +55,7 @@ def read_once(config: ModbusConfig) -> tuple[int, dict[str, Sample]]:
             device.set_value(102, 12000, "uint16")
             transport = TcpTransport(type="tcp", host="127.0.0.1", port=device.port)
             driver = ModbusDriver(config.model_copy(update={"transport": transport}))
-            try:
-                samples = await driver.read()
-            finally:
-                await driver.close()
+            [samples] = await read_polls(driver)
             return len(driver.plan), {s.point: s for s in samples}
 
     return asyncio.run(go())

@@ -22,10 +22,10 @@ from drivers.modbus_config import (
     Transport,
 )
 from drivers.modbus_line import LinePool
-from simulators.net import free_port, wait_for_port
+from simulators.net import free_port
 from simulators.pty_pair import PtyPair
 from simulators.warehouse import register_blocks
-from tests.lab import until, warehouse_server
+from tests.lab import read_polls, serving, warehouse_server
 from vocab.samples import Quality, Sample
 
 SENSOR_POINTS = [
@@ -76,10 +76,7 @@ def test_rtu_device_on_a_pty_reads_good_samples() -> None:
         with PtyPair() as pair:
             async with warehouse_server(rtu_port=pair.server_path):
                 driver = ModbusDriver(device("sensors", rtu(pair.client_path), 1, SENSOR_POINTS))
-                try:
-                    samples = await driver.read()
-                finally:
-                    await driver.close()
+                [samples] = await read_polls(driver)
             assert pair.bytes_relayed > 0  # it went over the serial line, not elsewhere
         assert len(samples) == 3
         assert_sensor_values(samples)
@@ -157,11 +154,7 @@ def test_a_poll_on_a_shared_line_is_not_interleaved_with_another_device() -> Non
             server = ModbusSerialServer(
                 [recorder.unit(1), recorder.unit(2)], port=pair.server_path, baudrate=115200
             )
-            task = asyncio.create_task(server.serve_forever())
-            first = second = None
-            try:
-                async with asyncio.timeout(5):
-                    await until(lambda: server.transport is not None)
+            async with serving(server):
                 # optimization "off": three requests per poll, one per point.
                 configs = [
                     device(name, rtu(pair.client_path), unit, points).model_copy(
@@ -170,16 +163,13 @@ def test_a_poll_on_a_shared_line_is_not_interleaved_with_another_device() -> Non
                     for name, unit in (("first", 1), ("second", 2))
                 ]
                 first, second = (ModbusDriver(c, lines) for c in configs)
-                polls = await asyncio.gather(
-                    *(d.read() for _ in range(15) for d in (first, second))
-                )
-            finally:
-                for driver in (first, second):
-                    if driver is not None:
-                        await driver.close()
-                await server.shutdown()  # type: ignore[no-untyped-call]
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+                try:
+                    polls = await asyncio.gather(
+                        *(d.read() for _ in range(15) for d in (first, second))
+                    )
+                finally:
+                    await first.close()
+                    await second.close()
         assert all(s.quality is Quality.GOOD for p in polls for s in p)
         served = recorder.served
         assert len(served) == 2 * 15 * 3
@@ -195,10 +185,7 @@ def test_unknown_unit_on_the_line_is_bad_quality() -> None:
         with PtyPair() as pair:
             async with warehouse_server(rtu_port=pair.server_path):
                 driver = ModbusDriver(device("sensors", rtu(pair.client_path), 9, SENSOR_POINTS))
-                try:
-                    samples = await driver.read()
-                finally:
-                    await driver.close()
+                [samples] = await read_polls(driver)
         assert {s.quality for s in samples} == {Quality.BAD}
         assert all(s.reason == "exception response, code 4" for s in samples)
 
@@ -210,11 +197,8 @@ def test_missing_serial_port_is_bad_quality_and_backs_off() -> None:
         driver = ModbusDriver(
             device("sensors", rtu("/dev/cellsafe-no-such-port"), 1, SENSOR_POINTS), LinePool()
         )
-        try:
-            first = await driver.read()
-            second = await driver.read()  # inside the back-off: no new open attempt
-        finally:
-            await driver.close()
+        # the second read falls inside the back-off: no new open attempt
+        first, second = await read_polls(driver, 2)
         assert {s.quality for s in first + second} == {Quality.BAD}
         assert [s.reason for s in second] == ["not connected"] * 3
 
@@ -225,15 +209,10 @@ def test_missing_serial_port_is_bad_quality_and_backs_off() -> None:
 async def rtu_over_tcp_server(port: int) -> AsyncIterator[None]:
     """Units 1 and 2 answering RTU frames on a TCP port, as behind a serial converter."""
     devices = [SimDevice(id=unit, simdata=register_blocks(16, 10)) for unit in (1, 2)]
-    server = ModbusTcpServer(devices, framer=FramerType.RTU, address=("127.0.0.1", port))
-    task = asyncio.create_task(server.serve_forever())
-    try:
-        await asyncio.to_thread(wait_for_port, "127.0.0.1", port)
+    async with serving(
+        ModbusTcpServer(devices, framer=FramerType.RTU, address=("127.0.0.1", port))
+    ):
         yield
-    finally:
-        await server.shutdown()  # type: ignore[no-untyped-call]
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 def test_rtu_over_tcp_units_share_one_connection() -> None:

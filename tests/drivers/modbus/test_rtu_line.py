@@ -23,7 +23,7 @@ from drivers.modbus_timing import frame_gap
 from gateway.core.poller import Poller
 from simulators.rtu_line import RtuLine
 from simulators.warehouse import register_blocks
-from tests.lab import until
+from tests.lab import serving
 from vocab.samples import Quality, Sample
 
 POINT = [ModbusPoint(key="word", address=3, type="uint16")]
@@ -56,16 +56,8 @@ def unit(
 async def slaves(line: RtuLine, units: Sequence[int]) -> AsyncIterator[None]:
     """pymodbus RTU slaves ``units`` on the line's server side, 128 holding registers each."""
     devices = [SimDevice(id=u, simdata=register_blocks(16, 128)) for u in units]
-    server = ModbusSerialServer(devices, port=line.server_path, baudrate=line.baudrate)
-    task = asyncio.create_task(server.serve_forever())
-    try:
-        async with asyncio.timeout(5):
-            await until(lambda: server.transport is not None)
+    async with serving(ModbusSerialServer(devices, port=line.server_path, baudrate=line.baudrate)):
         yield
-    finally:
-        await server.shutdown()  # type: ignore[no-untyped-call]
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 def reasons(samples: Sequence[Sample]) -> set[str | None]:

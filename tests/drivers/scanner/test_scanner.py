@@ -37,12 +37,8 @@ def aio(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
 
 @pytest.fixture
 def adapter(tmp_path: Path) -> Iterator[Adapter]:
-    a = Adapter(tmp_path / "usb-Datalogic_Gryphon-if00")
-    a.plug()
-    try:
+    with Adapter(tmp_path / "usb-Datalogic_Gryphon-if00") as a:
         yield a
-    finally:
-        a.pull()
 
 
 class Collector:
